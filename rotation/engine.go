@@ -1,0 +1,791 @@
+package rotation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"sepmbot/approvals"
+	"sepmbot/sepm"
+	"sepmbot/store"
+)
+
+// Store buckets the engine uses.
+const (
+	bucketRotations = "rotations"
+	bucketApprovals = "approvals"
+	bucketTimers    = "timers"
+	bucketMeta      = "meta"
+)
+
+// Notifier is how the engine reports to people. The chat layer implements it; every
+// call happens after the change it reports has been committed to the store.
+type Notifier interface {
+	// Update shows the rotation's latest state (its run card). It is called after each
+	// committed transition and after each progress poll, so implementations coalesce
+	// edits; it must not block for long.
+	Update(ctx context.Context, v View)
+	// Post adds a message to the rotation's thread: a step transition, an instruction
+	// for the operator, a vote, a warning.
+	Post(ctx context.Context, rotationID, text string)
+	// RequestApproval posts the approval request that approvers react to or click and
+	// returns that message's reference; votes on any other message are refused.
+	RequestApproval(ctx context.Context, v View) (messageRef string, err error)
+}
+
+// Prober does a TLS handshake with addr and returns the presented certificate;
+// sepm.ProbeCertificate is the real one.
+type Prober func(ctx context.Context, addr string) (sepm.CertInfo, error)
+
+// Config configures an Engine.
+type Config struct {
+	Store    *store.DB
+	SEPM     SEPM
+	Probe    Prober
+	Notifier Notifier
+	Site     string
+	// APIAddr is host:port of the SEPM REST API (8446); it presents the same
+	// certificate as its server, so certificate steps probe it too.
+	APIAddr string
+	// Servers are the site's management servers with their client-port addresses.
+	Servers []ServerRef
+	// Approvals is how many distinct approvers must say yes (default 2).
+	Approvals int
+	// ApprovalTTL is how long an approval request stays open (default 1h).
+	ApprovalTTL time.Duration
+	// IsApprover tells whether a user may approve; the chat layer resolves roles.
+	IsApprover func(user string) bool
+	// PollInterval paces wait polls: at most one computers sweep per interval
+	// (default 30s; the demo and tests use about a second).
+	PollInterval time.Duration
+	Logger       *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Engine drives rotations. Its methods are safe for concurrent use.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	ctx      context.Context
+	drivers  map[string]chan struct{} // rotation id -> wake channel
+	progress map[string]*Progress
+	wg       sync.WaitGroup
+}
+
+// NewEngine returns an engine; call Start to resume stored rotations.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.SEPM == nil || cfg.Notifier == nil {
+		return nil, errors.New("rotation: engine needs a store, a SEPM client and a notifier")
+	}
+	if cfg.Probe == nil {
+		cfg.Probe = sepm.ProbeCertificate
+	}
+	if cfg.Approvals <= 0 {
+		cfg.Approvals = 2
+	}
+	if cfg.ApprovalTTL <= 0 {
+		cfg.ApprovalTTL = time.Hour
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.IsApprover == nil {
+		cfg.IsApprover = func(string) bool { return false }
+	}
+	return &Engine{cfg: cfg, log: cfg.Logger, drivers: map[string]chan struct{}{}, progress: map[string]*Progress{}}, nil
+}
+
+// Start reloads every rotation from the store, re-trusts the certificates active
+// rotations expect, refreshes their run cards and resumes them (timers re-armed from
+// their stored deadlines). Drivers run until ctx is done.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	e.ctx = ctx
+	e.mu.Unlock()
+	rots, err := e.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rots {
+		if !r.Active() {
+			continue
+		}
+		e.trustRotation(r)
+		e.log.Info("resuming rotation", "rotation", r.ID, "status", r.Status, "cursor", r.Cursor)
+		e.spawn(r.ID)
+	}
+	return nil
+}
+
+// Wait blocks until every driver has stopped (after Start's context is done).
+func (e *Engine) Wait() { e.wg.Wait() }
+
+func (e *Engine) spawn(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx == nil {
+		return
+	}
+	if _, ok := e.drivers[id]; ok {
+		return
+	}
+	wake := make(chan struct{}, 1)
+	e.drivers[id] = wake
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.drivers, id)
+			e.mu.Unlock()
+		}()
+		e.drive(e.ctx, id, wake)
+	}()
+}
+
+func (e *Engine) wake(id string) {
+	e.mu.Lock()
+	ch, ok := e.drivers[id]
+	e.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) trustRotation(r Rotation) {
+	var fps []string
+	for _, fp := range r.NewCerts {
+		fps = append(fps, fp)
+	}
+	if len(fps) > 0 {
+		if err := e.cfg.SEPM.Trust(fps...); err != nil {
+			e.log.Warn("trusting expected certificates", "rotation", r.ID, "err", err)
+		}
+	}
+}
+
+// ---- reading ----
+
+// Get returns a rotation with its latest progress and approval request.
+func (e *Engine) Get(ctx context.Context, id string) (View, error) {
+	id = strings.ToUpper(strings.TrimSpace(id))
+	var v View
+	err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		r, err := loadTx(tx, id)
+		if err != nil {
+			return err
+		}
+		v.Rotation = r
+		if r.Approval != "" {
+			req, err := loadApprovalTx(tx, r.Approval)
+			if err == nil {
+				v.Approval = &req
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return View{}, err
+	}
+	e.mu.Lock()
+	if p := e.progress[id]; p != nil && v.Rotation.Wait != nil && p.Step == v.Rotation.Wait.Step {
+		cp := *p
+		v.Progress = &cp
+	}
+	e.mu.Unlock()
+	return v, nil
+}
+
+// List returns every stored rotation, oldest first.
+func (e *Engine) List(ctx context.Context) ([]Rotation, error) {
+	var out []Rotation
+	err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		return tx.ForEach(bucketRotations, func(_ string, val []byte) error {
+			var r Rotation
+			if err := json.Unmarshal(val, &r); err != nil {
+				return fmt.Errorf("decode rotation: %w", err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, err
+}
+
+// Audit returns the audit trail of one rotation.
+func (e *Engine) Audit(ctx context.Context, id string) ([]store.AuditRecord, error) {
+	id = strings.ToUpper(strings.TrimSpace(id))
+	if _, err := e.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	return e.cfg.Store.Audit(ctx, id)
+}
+
+// ErrNotFound is returned for an unknown rotation id.
+var ErrNotFound = errors.New("no such rotation")
+
+func loadTx(tx *store.Tx, id string) (Rotation, error) {
+	raw := tx.Get(bucketRotations, id)
+	if raw == nil {
+		return Rotation{}, fmt.Errorf("rotation %s: %w", id, ErrNotFound)
+	}
+	var r Rotation
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Rotation{}, fmt.Errorf("rotation %s: decode: %w", id, err)
+	}
+	return r, nil
+}
+
+func saveTx(tx *store.Tx, r *Rotation) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("rotation %s: encode: %w", r.ID, err)
+	}
+	return tx.Put(bucketRotations, r.ID, raw)
+}
+
+func loadApprovalTx(tx *store.Tx, id string) (approvals.Request, error) {
+	raw := tx.Get(bucketApprovals, id)
+	if raw == nil {
+		return approvals.Request{}, fmt.Errorf("approval %s: not found", id)
+	}
+	var req approvals.Request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return approvals.Request{}, fmt.Errorf("approval %s: decode: %w", id, err)
+	}
+	return req, nil
+}
+
+func saveApprovalTx(tx *store.Tx, req approvals.Request) error {
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("approval %s: encode: %w", req.ID, err)
+	}
+	if req.MessageRef != "" {
+		if err := tx.Put(bucketMeta, "ref:"+req.MessageRef, []byte(req.ID)); err != nil {
+			return err
+		}
+	}
+	return tx.Put(bucketApprovals, req.ID, raw)
+}
+
+func (e *Engine) audit(tx *store.Tx, rot, actor, kind, step, detail string, data map[string]string) error {
+	_, err := tx.AppendAudit(store.AuditRecord{Time: e.cfg.Now().UTC(), Rotation: rot, Actor: actor, Kind: kind, Step: step, Detail: detail, Data: data})
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// mutate runs fn on the stored rotation inside one write transaction and saves it.
+func (e *Engine) mutate(ctx context.Context, id string, fn func(tx *store.Tx, r *Rotation) error) (Rotation, error) {
+	var out Rotation
+	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		r, err := loadTx(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, &r); err != nil {
+			return err
+		}
+		r.Updated = e.cfg.Now().UTC()
+		out = r
+		return saveTx(tx, &r)
+	})
+	return out, err
+}
+
+// announce refreshes the run card with the committed state.
+func (e *Engine) announce(ctx context.Context, r Rotation) {
+	v, err := e.Get(ctx, r.ID)
+	if err != nil {
+		v = View{Rotation: r}
+	}
+	e.cfg.Notifier.Update(ctx, v)
+}
+
+func (e *Engine) post(ctx context.Context, id, text string) {
+	e.cfg.Notifier.Post(ctx, id, text)
+}
+
+// ---- commands ----
+
+// Plan reads the site and plans a rotation without starting one.
+func (e *Engine) Plan(ctx context.Context, opts PlanOptions) (Plan, Inventory, error) {
+	inv, err := ReadInventory(ctx, e.cfg.SEPM, e.cfg.Site, e.cfg.Servers)
+	if err != nil {
+		return Plan{}, inv, err
+	}
+	p, err := MakePlan(inv, opts)
+	return p, inv, err
+}
+
+// Rotate plans and starts a rotation for the site, requested by user. It refuses
+// while another rotation of the site is active.
+func (e *Engine) Rotate(ctx context.Context, user string, opts PlanOptions) (Rotation, error) {
+	rots, err := e.List(ctx)
+	if err != nil {
+		return Rotation{}, err
+	}
+	for _, r := range rots {
+		if r.Active() && r.Site == e.cfg.Site {
+			return Rotation{}, fmt.Errorf("rotation %s of %s is still %s: finish or abort it first", r.ID, r.Site, r.Status)
+		}
+	}
+	plan, _, err := e.Plan(ctx, opts)
+	if err != nil {
+		return Rotation{}, err
+	}
+	for name := range opts.NewCerts {
+		if name != "" && plan.StepIndex("cert-"+name) < 0 {
+			return Rotation{}, fmt.Errorf("--new-cert-sha256 names server %q, which is not one of %s", name, strings.Join(plan.Servers, ", "))
+		}
+	}
+	// Snapshot the certificates every server presents now, and find the API's server.
+	old := map[string]string{}
+	apiServer := ""
+	var apiFP string
+	if e.cfg.APIAddr != "" {
+		ci, err := e.cfg.Probe(ctx, e.cfg.APIAddr)
+		if err != nil {
+			return Rotation{}, fmt.Errorf("probing the SEPM API certificate at %s: %w", e.cfg.APIAddr, err)
+		}
+		apiFP = ci.SHA256
+	}
+	for _, s := range e.cfg.Servers {
+		if s.ClientAddr == "" {
+			continue
+		}
+		ci, err := e.cfg.Probe(ctx, s.ClientAddr)
+		if err != nil {
+			return Rotation{}, fmt.Errorf("probing %s at %s: %w", s.Name, s.ClientAddr, err)
+		}
+		old[s.Name] = ci.SHA256
+		if ci.SHA256 == apiFP && apiServer == "" {
+			apiServer = s.Name
+		}
+	}
+	if len(e.cfg.Servers) == 0 && apiFP != "" {
+		old[""] = apiFP
+	}
+	newCerts := map[string]string{}
+	for name, fp := range opts.NewCerts {
+		if name == "" {
+			// One fingerprint for every server (a shared certificate) or a single-server site.
+			for _, s := range plan.Servers {
+				newCerts[s] = fp
+			}
+			if len(plan.Servers) == 0 {
+				newCerts[""] = fp
+			}
+			continue
+		}
+		newCerts[name] = fp
+	}
+	for name, fp := range newCerts {
+		if old[name] == fp {
+			return Rotation{}, fmt.Errorf("%s already presents certificate %s: nothing to rotate", serverLabel(name), short(fp))
+		}
+	}
+	now := e.cfg.Now().UTC()
+	var out Rotation
+	err = e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		seq, err := tx.NextSeq(bucketRotations)
+		if err != nil {
+			return err
+		}
+		r := Rotation{
+			ID: fmt.Sprintf("R%d", seq), Site: e.cfg.Site, Requester: user, Created: now, Updated: now,
+			Options: opts, Plan: plan, Status: StatusRunning, Steps: make([]StepState, len(plan.Steps)),
+			OldCerts: old, NewCerts: newCerts, APIServer: apiServer,
+		}
+		for i := range r.Steps {
+			r.Steps[i].Status = StepPending
+		}
+		if err := e.audit(tx, r.ID, user, "rotation-started", "", fmt.Sprintf("%s path: %s", plan.Path, plan.Reason), map[string]string{"targets": fmt.Sprint(len(plan.GroupsToChange))}); err != nil {
+			return err
+		}
+		out = r
+		return saveTx(tx, &r)
+	})
+	if err != nil {
+		return Rotation{}, fmt.Errorf("starting rotation: %w", err)
+	}
+	e.trustRotation(out)
+	e.announce(ctx, out)
+	e.spawn(out.ID)
+	return out, nil
+}
+
+// Ballot is one vote as the chat layer sees it.
+type Ballot struct {
+	Rotation   string // from "approve R1" ("" for a reaction or a button)
+	RequestID  string // nonce from a button
+	MessageRef string // message reacted to or clicked
+	User       string
+	// IsApprover is the caller's resolution of the user's roles (groups included);
+	// Config.IsApprover is consulted too.
+	IsApprover bool
+	Kind       approvals.BallotKind
+	Reason     string
+}
+
+// Vote casts a ballot on a rotation's approval request. A refused ballot returns an
+// *approvals.Refusal (or another error) and changes nothing.
+func (e *Engine) Vote(ctx context.Context, b Ballot) (approvals.Outcome, error) {
+	var out approvals.Outcome
+	var rotID string
+	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		reqID := b.RequestID
+		if reqID == "" && b.MessageRef != "" {
+			reqID = string(tx.Get(bucketMeta, "ref:"+b.MessageRef))
+			if reqID == "" {
+				return &approvals.Refusal{Code: "wrong-message", Reason: "that message is not an approval request"}
+			}
+		}
+		if reqID == "" {
+			id := strings.ToUpper(b.Rotation)
+			r, err := loadTx(tx, id)
+			if err != nil {
+				return err
+			}
+			if r.Approval == "" {
+				return &approvals.Refusal{Code: "wrong-request", Reason: fmt.Sprintf("no approval is pending for %s", id)}
+			}
+			reqID = r.Approval
+		}
+		req, err := loadApprovalTx(tx, reqID)
+		if err != nil {
+			return &approvals.Refusal{Code: "wrong-request", Reason: "unknown approval request"}
+		}
+		if b.Rotation != "" && !strings.EqualFold(b.Rotation, req.Rotation) {
+			return &approvals.Refusal{Code: "wrong-request", Reason: fmt.Sprintf("that approval request belongs to %s, not %s", req.Rotation, strings.ToUpper(b.Rotation))}
+		}
+		r, err := loadTx(tx, req.Rotation)
+		if err != nil {
+			return err
+		}
+		if r.Approval != req.ID {
+			return &approvals.Refusal{Code: "wrong-request", Reason: "that approval request is no longer current (the plan changed or it expired); vote on the new one"}
+		}
+		ballot := approvals.Ballot{
+			User: b.User, IsApprover: b.IsApprover || e.cfg.IsApprover(b.User), Kind: b.Kind, RequestID: b.RequestID,
+			MessageRef: b.MessageRef, ActionHash: actionHash(r), Reason: b.Reason, At: e.cfg.Now().UTC(),
+		}
+		o, err := approvals.Cast(req, ballot)
+		if err != nil {
+			return err
+		}
+		if err := saveApprovalTx(tx, o.Request); err != nil {
+			return err
+		}
+		if err := e.audit(tx, r.ID, b.User, "vote-"+o.Kind, "approval", o.Message, map[string]string{"request": req.ID, "action_sha256": req.ActionHash}); err != nil {
+			return err
+		}
+		out, rotID = o, r.ID
+		return nil
+	})
+	if err != nil {
+		return approvals.Outcome{}, err
+	}
+	e.post(ctx, rotID, out.Message)
+	if r, err := e.Get(ctx, rotID); err == nil {
+		e.cfg.Notifier.Update(ctx, r)
+	}
+	e.wake(rotID)
+	return out, nil
+}
+
+// Done records an operator's "done" for a manual step (the driver then verifies it),
+// or ends a wait whose minimum has passed but whose clients lag (audited override).
+func (e *Engine) Done(ctx context.Context, user, id, stepID string) (string, error) {
+	id = strings.ToUpper(id)
+	var msg string
+	_, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
+		step, st, err := activeStep(r, stepID)
+		if err != nil {
+			return err
+		}
+		switch step.Kind {
+		case KindManual:
+			if st.DoneBy != "" {
+				return fmt.Errorf("%s already said done for %s; verifying", st.DoneBy, step.ID)
+			}
+			st.DoneBy = user
+			msg = fmt.Sprintf("noted: %s says %s is done; verifying", user, step.ID)
+			return e.audit(tx, r.ID, user, "operator-done", step.ID, step.Title, nil)
+		case KindWait:
+			if r.Wait == nil || e.cfg.Now().Before(r.Wait.Deadline) {
+				return fmt.Errorf("%s cannot end before its minimum wait: three heartbeats (or --min-wait) protect the clients", step.ID)
+			}
+			if step.Action == ActStraggler {
+				return fmt.Errorf("%s is a straggler window; use abort to stop it", step.ID)
+			}
+			st.Override = true
+			st.DoneBy = user
+			msg = fmt.Sprintf("%s ends %s with clients still lagging (override recorded)", user, step.ID)
+			return e.audit(tx, r.ID, user, "wait-override", step.ID, "wait ended by operator with laggards", nil)
+		default:
+			return fmt.Errorf("%s is an %s step: the bot does it, nobody needs to say done", step.ID, step.Kind)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	e.wake(id)
+	return msg, nil
+}
+
+// Confirm trusts the certificate a server now presents when no fingerprint was given
+// in advance: the operator vouches that it is the one they installed (audited).
+func (e *Engine) Confirm(ctx context.Context, user, id, stepID string) (string, error) {
+	id = strings.ToUpper(id)
+	var fp string
+	_, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
+		step, st, err := activeStep(r, stepID)
+		if err != nil {
+			return err
+		}
+		if step.Action != ActCert {
+			return fmt.Errorf("%s is not a certificate step", step.ID)
+		}
+		fp = r.SeenCerts[step.Server]
+		if fp == "" {
+			return fmt.Errorf("%s: no new certificate is waiting for confirmation; say done after the update first", step.ID)
+		}
+		if r.NewCerts == nil {
+			r.NewCerts = map[string]string{}
+		}
+		r.NewCerts[step.Server] = fp
+		delete(r.SeenCerts, step.Server)
+		st.DoneBy = user
+		return e.audit(tx, r.ID, user, "certificate-confirmed", step.ID, "operator confirmed the presented certificate", map[string]string{"sha256": fp})
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := e.cfg.SEPM.Trust(fp); err != nil {
+		e.log.Warn("trusting confirmed certificate", "err", err)
+	}
+	e.wake(id)
+	return fmt.Sprintf("%s confirmed certificate %s for %s; verifying", user, short(fp), stepID), nil
+}
+
+func activeStep(r *Rotation, stepID string) (PlanStep, *StepState, error) {
+	if !r.Active() {
+		return PlanStep{}, nil, fmt.Errorf("%s is %s", r.ID, r.Status)
+	}
+	step, st, ok := r.Current()
+	if !ok || st.Status != StepActive {
+		return PlanStep{}, nil, fmt.Errorf("%s has no active step", r.ID)
+	}
+	if !strings.EqualFold(step.ID, stepID) {
+		return PlanStep{}, nil, fmt.Errorf("%s is not the current step of %s (the current step is %s)", stepID, r.ID, step.ID)
+	}
+	return step, st, nil
+}
+
+// Pause stops a rotation at its next step boundary; waits keep their deadlines.
+func (e *Engine) Pause(ctx context.Context, user, id string) error {
+	id = strings.ToUpper(id)
+	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
+		if r.Status != StatusRunning {
+			return fmt.Errorf("%s is %s, not running", r.ID, r.Status)
+		}
+		r.Status, r.PausedBy = StatusPaused, user
+		return e.audit(tx, r.ID, user, "paused", "", "", nil)
+	})
+	if err != nil {
+		return err
+	}
+	e.post(ctx, id, fmt.Sprintf("⏸ paused by %s", user))
+	e.announce(ctx, r)
+	e.wake(id)
+	return nil
+}
+
+// Resume continues a paused rotation. An approval that expired or a failed step is
+// tried again.
+func (e *Engine) Resume(ctx context.Context, user, id string) error {
+	id = strings.ToUpper(id)
+	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
+		if r.Status != StatusPaused {
+			return fmt.Errorf("%s is %s, not paused", r.ID, r.Status)
+		}
+		r.Status, r.PausedBy, r.LastError = StatusRunning, "", ""
+		if step, _, ok := r.Current(); ok && step.Action == ActApproval && r.Approval != "" {
+			if req, err := loadApprovalTx(tx, r.Approval); err == nil && req.State != approvals.StateApproved && req.Expired(e.cfg.Now()) {
+				r.Approval = "" // ask again with a new request
+			}
+		}
+		return e.audit(tx, r.ID, user, "resumed", "", "", nil)
+	})
+	if err != nil {
+		return err
+	}
+	e.post(ctx, id, fmt.Sprintf("▶ resumed by %s", user))
+	e.announce(ctx, r)
+	e.spawn(id)
+	e.wake(id)
+	return nil
+}
+
+// Abort stops the forward steps and reverts safely: when secure communication may be
+// off, it waits for clients to take the current policy (and any new certificate),
+// re-enables secure communication, waits, re-assigns the original MSLs, waits, and
+// reports. It never leaves secure communication off.
+func (e *Engine) Abort(ctx context.Context, user, id, reason string) error {
+	id = strings.ToUpper(id)
+	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
+		if !r.Active() {
+			return fmt.Errorf("%s is already %s", r.ID, r.Status)
+		}
+		if r.Aborting {
+			return fmt.Errorf("%s is already aborting", r.ID)
+		}
+		if err := e.beginAbortTx(tx, r, user, reason); err != nil {
+			return err
+		}
+		r.Status, r.PausedBy = StatusRunning, ""
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.post(ctx, id, fmt.Sprintf("⏹ abort by %s%s: reverting safely (%d steps)", user, reasonSuffix(reason), len(r.Plan.Steps)-r.Cursor))
+	e.announce(ctx, r)
+	e.spawn(id)
+	e.wake(id)
+	return nil
+}
+
+func reasonSuffix(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " (" + reason + ")"
+}
+
+// beginAbortTx replaces the remaining forward steps with the revert steps.
+func (e *Engine) beginAbortTx(tx *store.Tx, r *Rotation, user, reason string) error {
+	started := func(action string) bool {
+		for i, s := range r.Plan.Steps {
+			if s.Action == action && i <= r.Cursor && r.Steps[i].Status != StepPending {
+				return true
+			}
+		}
+		return false
+	}
+	hb := r.Plan.WaitSeconds
+	var revert []PlanStep
+	switch {
+	case started(ActDisableSecure):
+		revert = []PlanStep{
+			{ID: "revert-wait-1", Title: "Wait for clients to take the current policy before secure communication returns", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
+			{ID: "revert-enable-secure", Title: "Re-enable secure communication", Kind: KindAuto, SeedStep: "abort", Action: ActEnableSecure},
+			{ID: "revert-wait-2", Title: "Wait at least three heartbeats", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
+			{ID: "revert-restore-msl", Title: "Re-assign the original management server lists", Kind: KindAuto, SeedStep: "abort", Action: ActRestoreMSL},
+			{ID: "revert-wait-3", Title: "Wait for clients to take the original lists", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
+		}
+	case started(ActAssignHTTP):
+		revert = []PlanStep{
+			{ID: "revert-restore-msl", Title: "Re-assign the original management server lists", Kind: KindAuto, SeedStep: "abort", Action: ActRestoreMSL},
+			{ID: "revert-wait-3", Title: "Wait for clients to take the original lists", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
+		}
+	}
+	revert = append(revert, PlanStep{ID: "revert-report", Title: "Report where the site stands", Kind: KindAuto, SeedStep: "abort", Action: ActReport})
+	now := e.cfg.Now().UTC()
+	for i := r.Cursor; i < len(r.Steps); i++ {
+		if r.Steps[i].Status != StepDone {
+			r.Steps[i].Status = StepSkipped
+			r.Steps[i].Finished = now
+		}
+	}
+	if r.Cursor >= len(r.Steps) {
+		r.Cursor = len(r.Steps)
+	} else if r.Steps[r.Cursor].Status == StepDone {
+		r.Cursor++
+	}
+	// Drop the pending tail and append the revert steps.
+	keep := r.Cursor
+	if keep < len(r.Plan.Steps) {
+		keep++ // keep the interrupted step as history
+	}
+	keep = min(keep, len(r.Plan.Steps))
+	r.Plan.Steps = append(r.Plan.Steps[:keep:keep], revert...)
+	r.Steps = r.Steps[:keep:keep]
+	for range revert {
+		r.Steps = append(r.Steps, StepState{Status: StepPending})
+	}
+	r.Cursor = keep
+	r.Wait = nil
+	r.Aborting, r.AbortBy, r.AbortReason = true, user, reason
+	if r.Approval != "" {
+		if req, err := loadApprovalTx(tx, r.Approval); err == nil && req.State == approvals.StatePending {
+			req.State = approvals.StateVoid
+			if err := saveApprovalTx(tx, req); err != nil {
+				return err
+			}
+		}
+	}
+	return e.audit(tx, r.ID, user, "abort", "", reason, map[string]string{"revert_steps": fmt.Sprint(len(revert))})
+}
+
+// ---- helpers ----
+
+func newNonce() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// action is what the approval is bound to: the exact targets and the setting written.
+func action(r Rotation) approvals.Action {
+	a := approvals.Action{Rotation: r.ID, Settings: map[string]string{"general_settings.security_settings.secure_communications": "false"}}
+	for _, t := range r.Plan.GroupsToChange {
+		if t.Secure {
+			a.Targets = append(a.Targets, approvals.Target{GroupID: t.GroupID, LocationID: t.LocationID})
+		}
+	}
+	return a
+}
+
+func actionHash(r Rotation) string { return approvals.HashAction(action(r)) }
+
+func short(fp string) string {
+	if len(fp) > 16 {
+		return fp[:16] + "…"
+	}
+	return fp
+}
+
+func serverLabel(name string) string {
+	if name == "" {
+		return "the server"
+	}
+	return name
+}

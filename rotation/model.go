@@ -1,0 +1,129 @@
+package rotation
+
+import (
+	"time"
+
+	"sepmbot/approvals"
+)
+
+// Rotation status values.
+const (
+	StatusRunning   = "running"
+	StatusPaused    = "paused"
+	StatusCompleted = "completed"
+	StatusAborted   = "aborted"
+)
+
+// Step status values.
+const (
+	StepPending = "pending"
+	StepActive  = "active"
+	StepDone    = "done"
+	StepSkipped = "skipped" // abandoned by an abort
+)
+
+// Rotation is one rotation as kept in the store. Every change to it is one store
+// transaction; the engine commits before it announces.
+type Rotation struct {
+	ID        string      `json:"id"`
+	Site      string      `json:"site"`
+	Requester string      `json:"requester"`
+	Created   time.Time   `json:"created"`
+	Updated   time.Time   `json:"updated"`
+	Options   PlanOptions `json:"options"`
+	Plan      Plan        `json:"plan"`
+	Status    string      `json:"status"`
+	Cursor    int         `json:"cursor"` // index of the current step
+	Steps     []StepState `json:"steps"`  // parallel to Plan.Steps
+
+	// Approval is the id of the current approval request (approvals bucket).
+	Approval string `json:"approval,omitempty"`
+
+	// Certificates: the fingerprint each server presented at the start, the one it
+	// must present after its update (given with --new-cert-sha256 or confirmed by an
+	// operator), and one seen but not yet confirmed.
+	OldCerts    map[string]string `json:"old_certs"`
+	NewCerts    map[string]string `json:"new_certs"`
+	SeenCerts   map[string]string `json:"seen_certs,omitempty"`
+	APIServer   string            `json:"api_server,omitempty"` // the server whose certificate the API presents
+	FirstChange int64             `json:"first_change_ms,omitempty"`
+	ChangeAt    int64             `json:"change_at_ms,omitempty"` // epoch ms of the latest SEPM change
+
+	Wait *WaitState `json:"wait,omitempty"`
+
+	Aborting    bool    `json:"aborting,omitempty"`
+	AbortBy     string  `json:"abort_by,omitempty"`
+	AbortReason string  `json:"abort_reason,omitempty"`
+	PausedBy    string  `json:"paused_by,omitempty"`
+	LastError   string  `json:"last_error,omitempty"`
+	Report      *Report `json:"report,omitempty"`
+}
+
+// StepState is the state of one step.
+type StepState struct {
+	Status   string    `json:"status"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	Note     string    `json:"note,omitempty"`
+	// DoneBy is the operator who said done on a manual step (verification pending or
+	// passed), or who overrode a wait.
+	DoneBy string `json:"done_by,omitempty"`
+	// Override lets a wait end with laggards (an operator's audited decision).
+	Override bool `json:"override,omitempty"`
+}
+
+// WaitState is the durable part of the current wait.
+type WaitState struct {
+	Step             string    `json:"step"`
+	Started          time.Time `json:"started"`
+	Deadline         time.Time `json:"deadline"`
+	ChangeAt         int64     `json:"change_at_ms"`
+	HeartbeatSeconds int       `json:"heartbeat_seconds"`
+	// Straggler window bookkeeping.
+	Reminded   bool      `json:"reminded,omitempty"`
+	LastReport time.Time `json:"last_report,omitzero"`
+	Warned     bool      `json:"warned,omitempty"`
+}
+
+// Progress is what a wait has observed at its latest poll.
+type Progress struct {
+	Step             string        `json:"step"`
+	HeartbeatsDone   int           `json:"heartbeats_done"` // whole heartbeats elapsed, capped at 3
+	HeartbeatsNeeded int           `json:"heartbeats_needed"`
+	OnNewPolicy      int           `json:"on_new_policy"`
+	Online           int           `json:"online"`
+	Offline          int           `json:"offline"`
+	Left             time.Duration `json:"left"`
+	Laggards         []string      `json:"laggards,omitempty"` // up to 10 names of online clients not yet on the policy
+	Observed         time.Time     `json:"observed"`
+	DeadlineOnly     bool          `json:"deadline_only,omitempty"` // straggler window: no client criterion
+}
+
+// Report closes a rotation: who has not been seen since the change.
+type Report struct {
+	ClientsTotal int      `json:"clients_total"`
+	NotSeen      int      `json:"not_seen"`
+	NotSeenNames []string `json:"not_seen_names,omitempty"` // first 20
+	Offline      int      `json:"offline"`
+}
+
+// Active reports whether the rotation still has work to do.
+func (r *Rotation) Active() bool {
+	return r.Status == StatusRunning || r.Status == StatusPaused
+}
+
+// Current returns the current step, and false when the rotation is past its last.
+func (r *Rotation) Current() (PlanStep, *StepState, bool) {
+	if r.Cursor < 0 || r.Cursor >= len(r.Plan.Steps) {
+		return PlanStep{}, nil, false
+	}
+	return r.Plan.Steps[r.Cursor], &r.Steps[r.Cursor], true
+}
+
+// View is what the chat layer shows for a rotation: the stored state, the latest
+// observed progress of its wait (nil when not waiting), and its approval request.
+type View struct {
+	Rotation Rotation           `json:"rotation"`
+	Progress *Progress          `json:"progress,omitempty"`
+	Approval *approvals.Request `json:"approval,omitempty"`
+}

@@ -1,0 +1,232 @@
+package sepm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Paging limits.
+const (
+	maxPageSize = 1000
+	// maxPages stops a paged read whose server never says it is done
+	// (1,000,000 pages of 1000 is far beyond any SEPM).
+	maxPages = 1_000_000
+)
+
+// ComputerQuery selects computers for Computers and EachComputerPage.
+type ComputerQuery struct {
+	PageSize   int   // default 1000, at most 1000
+	LastUpdate int64 // epoch ms: only computers whose status changed after it; 0 = all
+}
+
+// eachPage reads path page by page (pageIndex from 1) and hands each non-empty page
+// to fn. It stops at lastPage, at totalPages, at an empty page, and refuses a server
+// that repeats a page (same first item) or pages forever.
+func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, pageSize int,
+	key func(T) string, fn func(p *Page[T]) error) error {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("pageSize", strconv.Itoa(pageSize))
+	prevKey := ""
+	for idx := 1; ; idx++ {
+		if idx > maxPages {
+			return fmt.Errorf("sepm: GET %s: more than %d pages: the server does not end its paging", path, maxPages)
+		}
+		q.Set("pageIndex", strconv.Itoa(idx))
+		p := new(Page[T])
+		if err := c.get(ctx, path+"?"+q.Encode(), p); err != nil {
+			return err
+		}
+		if len(p.Content) == 0 {
+			return nil
+		}
+		if k := key(p.Content[0]); k != "" {
+			if k == prevKey {
+				return fmt.Errorf("sepm: GET %s: page %d repeats page %d: the server ignores pageIndex", path, idx, idx-1)
+			}
+			prevKey = k
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		if p.LastPage || (p.TotalPages > 0 && idx >= p.TotalPages) {
+			return nil
+		}
+	}
+}
+
+// Groups returns every group (GET groups, all pages). A group's full path is
+// Group.Path(): some SEPM versions put it in name and leave fullPathName empty.
+func (c *Client) Groups(ctx context.Context) ([]Group, error) {
+	var out []Group
+	err := eachPage(ctx, c, "groups", nil, maxPageSize, func(g Group) string { return g.ID },
+		func(p *Page[Group]) error {
+			if out == nil && p.TotalElements > 0 && p.TotalElements <= maxPageSize*1000 {
+				out = make([]Group, 0, p.TotalElements)
+			}
+			out = append(out, p.Content...)
+			return nil
+		})
+	return out, err
+}
+
+// Group returns one group (GET groups/{id}).
+func (c *Client) Group(ctx context.Context, id string) (Group, error) {
+	var g Group
+	err := c.get(ctx, "groups/"+url.PathEscape(id), &g)
+	return g, err
+}
+
+// EachComputerPage reads the computers page by page (GET computers) and calls fn with
+// each page; fn may keep the slice. It stops at the first error fn returns.
+func (c *Client) EachComputerPage(ctx context.Context, q ComputerQuery, fn func(page []Computer) error) error {
+	return c.computerPages(ctx, q, func(p *Page[Computer]) error { return fn(p.Content) })
+}
+
+// Computers returns every computer matching q (all pages).
+func (c *Client) Computers(ctx context.Context, q ComputerQuery) ([]Computer, error) {
+	var out []Computer
+	err := c.computerPages(ctx, q, func(p *Page[Computer]) error {
+		if out == nil && p.TotalElements > 0 && p.TotalElements <= 10_000_000 {
+			out = make([]Computer, 0, p.TotalElements)
+		}
+		out = append(out, p.Content...)
+		return nil
+	})
+	return out, err
+}
+
+func (c *Client) computerPages(ctx context.Context, q ComputerQuery, fn func(p *Page[Computer]) error) error {
+	size := q.PageSize
+	if size <= 0 || size > maxPageSize {
+		size = maxPageSize
+	}
+	v := url.Values{}
+	if q.LastUpdate > 0 {
+		v.Set("lastUpdate", strconv.FormatInt(q.LastUpdate, 10))
+	}
+	return eachPage(ctx, c, "computers", v, size, func(cm Computer) string { return cm.UniqueID }, fn)
+}
+
+// Locations returns a group's locations (GET groups/{g}/locations?hasName=true).
+func (c *Client) Locations(ctx context.Context, groupID string) ([]Location, error) {
+	var raw []json.RawMessage
+	path := "groups/" + url.PathEscape(groupID) + "/locations?hasName=true"
+	if err := c.get(ctx, path, &raw); err != nil {
+		return nil, err
+	}
+	out := make([]Location, 0, len(raw))
+	for _, r := range raw {
+		l, err := decodeLocation(r)
+		if err != nil {
+			return nil, fmt.Errorf("sepm: GET %s: %w", pathOnly(path), err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// decodeLocation accepts the documented string form and, defensively, an object
+// with id and name.
+func decodeLocation(r json.RawMessage) (Location, error) {
+	var s string
+	if err := json.Unmarshal(r, &s); err == nil {
+		return parseLocation(s)
+	}
+	var o struct {
+		ID         string `json:"id"`
+		LocationID string `json:"locationId"`
+		Name       string `json:"name"`
+	}
+	if err := json.Unmarshal(r, &o); err != nil {
+		return Location{}, fmt.Errorf("location entry %s: %w", r, err)
+	}
+	if o.ID == "" {
+		o.ID = o.LocationID
+	}
+	if o.ID == "" {
+		return Location{}, fmt.Errorf("location entry %s has no id", r)
+	}
+	return Location{ID: o.ID, Name: o.Name}, nil
+}
+
+// parseLocation parses one entry of GET groups/{g}/locations:
+// "Name:/sepm/api/v1/groups/G/locations/ID" (hasName=true) or a bare id or path.
+// The name may itself contain colons; the id is the last path segment.
+func parseLocation(s string) (Location, error) {
+	s = strings.TrimSpace(s)
+	name, ref := "", s
+	if i := strings.LastIndex(s, ":/"); i >= 0 {
+		name, ref = s[:i], s[i+1:]
+	}
+	ref = strings.TrimRight(ref, "/")
+	id := ref[strings.LastIndexByte(ref, '/')+1:]
+	if id == "" {
+		return Location{}, fmt.Errorf("location entry %q has no id", s)
+	}
+	return Location{ID: id, Name: name}, nil
+}
+
+// LocationSettings returns the settings of one location of a group.
+func (c *Client) LocationSettings(ctx context.Context, groupID, locationID string) (Settings, error) {
+	var s Settings
+	err := c.get(ctx, settingsPath(groupID, locationID), &s)
+	return s, err
+}
+
+func settingsPath(groupID, locationID string) string {
+	return "groups/" + url.PathEscape(groupID) + "/locations/" + url.PathEscape(locationID) + "/settings"
+}
+
+// ClientVersions returns the client counts per agent version (GET stats/client/version).
+func (c *Client) ClientVersions(ctx context.Context) (ClientVersionResponse, error) {
+	var r ClientVersionResponse
+	err := c.get(ctx, "stats/client/version", &r)
+	return r, err
+}
+
+// OnlineStatus returns the online and offline client counts (GET stats/client/onlinestatus).
+func (c *Client) OnlineStatus(ctx context.Context) (OnlineStatusResponse, error) {
+	var r OnlineStatusResponse
+	err := c.get(ctx, "stats/client/onlinestatus", &r)
+	return r, err
+}
+
+// AdminServers returns the site's management servers (GET admin/servers).
+func (c *Client) AdminServers(ctx context.Context) ([]Server, error) {
+	var r []Server
+	err := c.get(ctx, "admin/servers", &r)
+	return r, err
+}
+
+// ReplicationStatus returns the site's replication state (GET replication/status).
+func (c *Client) ReplicationStatus(ctx context.Context) (ReplicationStatusResponse, error) {
+	var r ReplicationStatusResponse
+	err := c.get(ctx, "replication/status", &r)
+	return r, err
+}
+
+// IsReplicated reports whether the site has a replication partner
+// (GET replication/is_replicated).
+func (c *Client) IsReplicated(ctx context.Context) (bool, error) {
+	var raw json.RawMessage
+	if err := c.get(ctx, "replication/is_replicated", &raw); err != nil {
+		return false, err
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		return b, nil
+	}
+	var s string // tolerate "true" / "false" as a string
+	if json.Unmarshal(raw, &s) == nil {
+		if b, err := strconv.ParseBool(s); err == nil {
+			return b, nil
+		}
+	}
+	return false, fmt.Errorf("sepm: GET replication/is_replicated: want a boolean, got %.40s", raw)
+}

@@ -1,0 +1,55 @@
+// Package sim is the simulated SEPM site that ships in sepmbot (`sepmbot sim` and the
+// demo): the SEPM REST API v1 over HTTPS on loopback, answered from a model of a
+// site, plus a fleet of simulated clients that check in on their heartbeat and get
+// orphaned exactly when a real client would.
+//
+// What the sim owns:
+//   - The site: a domain, a group tree under "My Company" (each group inherits its
+//     policy from its parent or not), locations per group ("Default", plus "Remote VPN"
+//     in some non-inheriting groups), and per (non-inheriting group, location) settings:
+//     mode, heartbeat, the management server list (MSL) in use (sem_server.name) and
+//     secure communications.
+//   - Named MSLs (server entries with protocol HTTPS/HTTP, port and priority); only the
+//     admin API copies and assigns them, as only the console does on a real SEPM.
+//   - Servers ("sepm-01", ...), each with a self-signed ECDSA P-256 certificate
+//     (CN = server name) and a pre-generated next certificate that an update installs.
+//     Each server listens on its own TLS port standing for its client port 443 and
+//     presents its current certificate; the API listener (standing for 8446) presents
+//     server 1's current certificate, so it changes when server 1's is updated.
+//   - The fleet: clients with a group, a location, an agent version (12.1, 14.x, 14.2.x,
+//     14.3), an online state, and a cached policy: settings, MSL and the certificate
+//     fingerprint of every server, as of their last check-in.
+//   - REST tokens (they expire) and fault injection (5xx share, latency, expire all
+//     tokens).
+//
+// The client model, evaluated at each online client's heartbeat (real time, the
+// interval taken from the client's cached policy, jittered by +-10%, all clients on
+// one heap-driven scheduler goroutine):
+//   - The effective policy of a client is the settings of its group's nearest
+//     non-inheriting ancestor-or-self for its location.
+//   - The client tries the servers of its cached MSL by priority, in random order
+//     within a priority. A server fails when the client's cached secure communication is
+//     on and the server presents a certificate other than the cached one, or when the
+//     entry is HTTPS, the client is 14.0 or later, and the certificate differs.
+//   - When every server fails the client is orphaned for good.
+//   - On success the client takes its group's current policy (profileSerialNo, settings,
+//     MSL, certificates), lastUpdateTime and lastServerName. A 14.2.x client keeps its
+//     cached certificates unless its cached secure communication was off at that
+//     check-in (the seed's 14.2 caveat).
+//   - Offline clients do nothing until they come back online.
+//   - A group's policySerialNumber ("XXXX-MM/DD/YYYY HH:MM:SS mmm", XXXX = first four hex
+//     digits of the group id, time in GMT) changes, strictly increasing, whenever the
+//     group's effective policy changes: a settings PATCH on it or on the group it
+//     inherits from, an MSL assignment, or a certificate update of a server in its MSLs.
+//
+// Replies use the wire types of package sepm and follow the shapes of Broadcom's
+// Swagger document (contract_test.go checks every reply against it). Like real SEPM,
+// a computer's group carries the full path in name and leaves fullPathName empty.
+// Orphaned clients report onlineStatus 0, as SEPM shows a client that no longer
+// checks in. The same seed gives the same fleet (ids, names, groups, versions, offline
+// set); certificates are always fresh.
+//
+// The /sim/v1 admin API (see [AdminAPI]) does what an operator does in the console
+// (copy and assign MSLs, update a certificate, take clients offline) and reports the
+// truth about the fleet.
+package sim

@@ -1,0 +1,645 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Names the model uses.
+const (
+	rootName       = "My Company"
+	defaultMSLName = "Default Management Server List"
+	defaultLocName = "Default"
+	remoteLocName  = "Remote VPN"
+	domainName     = "Default"
+	siteName       = "Site SEPMSIM"
+	defaultHTTPort = 8014
+	httpsPort      = 443
+	certLifetime   = 2 * 365 * 24 * time.Hour
+)
+
+// Errors of the model's operations; the REST and admin layers map them to statuses.
+var (
+	errNotFound   = errors.New("not found")
+	errBadRequest = errors.New("bad request")
+)
+
+// opError is an operation error with a status-bearing kind (errNotFound, errBadRequest).
+type opError struct {
+	kind error
+	msg  string
+}
+
+func (e *opError) Error() string { return "sim: " + e.msg }
+func (e *opError) Unwrap() error { return e.kind }
+
+func notFound(format string, a ...any) error {
+	return &opError{kind: errNotFound, msg: fmt.Sprintf(format, a...)}
+}
+
+func badRequest(format string, a ...any) error {
+	return &opError{kind: errBadRequest, msg: fmt.Sprintf(format, a...)}
+}
+
+// statusOf maps a model error to an HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// settings are the modelled settings of one (non-inheriting group, location).
+type settings struct {
+	mode                      string // PULL or PUSH
+	pull, opState, upLog, cmd int64  // heartbeats, seconds
+	msl                       string // sem_server.name
+	secure                    bool
+	stoppedMode               string
+}
+
+// heartbeat is the interval a client of these settings checks in at: the pull
+// heartbeat in pull mode, the operational-state upload heartbeat in push mode.
+func (s settings) heartbeat() time.Duration {
+	hb := s.opState
+	if s.mode == "PULL" {
+		hb = s.pull
+	}
+	return time.Duration(max(hb, 1)) * time.Second
+}
+
+// mslEntry is one server of a management server list.
+type mslEntry struct {
+	server   int // index into model.servers
+	https    bool
+	port     int
+	priority int
+}
+
+// msl is a management server list; immutable once made (entries sorted by priority).
+type msl struct {
+	name    string
+	entries []mslEntry
+}
+
+func (l *msl) has(server int) bool {
+	for _, e := range l.entries {
+		if e.server == server {
+			return true
+		}
+	}
+	return false
+}
+
+// policy is an immutable snapshot of an effective policy, shared by every client
+// that holds it.
+type policy struct {
+	set   settings
+	msl   *msl
+	certs []string // fingerprint of every server (by index) when the snapshot was made
+	hb    time.Duration
+}
+
+type location struct {
+	id, name string
+}
+
+// group is a client group. Inheriting groups take settings and policy snapshots
+// from their source (nearest non-inheriting ancestor); they have their own location
+// ids, with the same names as the source's locations.
+type group struct {
+	idx               int
+	id, name, path    string
+	desc              string
+	parent            int // -1 for the root
+	inherits          bool
+	source            int // nearest non-inheriting ancestor-or-self
+	locs              []location
+	settings          []settings // per location, non-inheriting groups only
+	pols              []*policy  // per location, non-inheriting groups only
+	serial            string
+	serialTime        time.Time
+	created, modified int64
+	clients           int
+}
+
+// server is a management server of the site.
+type server struct {
+	idx        int
+	name, id   string
+	cur, next  atomic.Pointer[serverCert]
+	clientAddr string // set once the listener is up
+}
+
+// client is a simulated SEP client; kept by value in one slice.
+type client struct {
+	uid, name, hwKey, ip string
+	serial               string   // profileSerialNo
+	pol                  *policy  // cached policy
+	certs                []string // cached certificate fingerprints, by server index
+	lastUpdate           int64    // epoch ms
+	gen                  uint32   // invalidates heap entries
+	group                int32
+	lastServer           int16 // -1 none
+	build                uint8
+	os                   uint8
+	loc                  uint8
+	online, orphaned     bool
+}
+
+// revert is a scheduled return of clients to an online state.
+type revert struct {
+	at     int64 // unix ns
+	idx    []int32
+	online bool
+}
+
+var osNames = []string{
+	"Windows 11 Enterprise Edition",
+	"Windows 10 Enterprise Edition",
+	"Windows Server 2022 Standard Edition",
+	"macOS 14",
+}
+
+// model is the whole simulated site; every field below mu is guarded by it.
+type model struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	builds  []agentBuild
+	servers []*server
+	created int64
+
+	domainID, siteID, adminID string
+
+	mu        sync.Mutex
+	rt        *rand.Rand // runtime randomness: jitter, server order
+	choice    *rand.Rand // which clients SetOnline picks
+	groups    []*group
+	groupByID map[string]int
+	msls      map[string]*msl
+	certs     []string // current fingerprint of every server; replaced, never mutated
+	clients   []client
+	heap      hbHeap
+	reverts   []revert
+	scratch   []int
+	wake      chan struct{}
+	checkins  uint64 // successful check-ins since the start
+}
+
+func hexID(r *rand.Rand) string {
+	return fmt.Sprintf("%016X%016X", r.Uint64(), r.Uint64())
+}
+
+// newModel builds the site from options that already carry their defaults.
+func newModel(opts Options, now func() time.Time) (*model, error) {
+	shares, err := parseVersions(opts.Versions)
+	if err != nil {
+		return nil, err
+	}
+	seed := uint64(opts.Seed)
+	rng := rand.New(rand.NewPCG(seed, 0x5e9d51a7))
+	m := &model{
+		opts:      opts,
+		log:       opts.Logger,
+		now:       now,
+		rt:        rand.New(rand.NewPCG(seed, 0x7e4a)),
+		choice:    rand.New(rand.NewPCG(seed, 0xc401ce)),
+		groupByID: map[string]int{},
+		msls:      map[string]*msl{},
+		wake:      make(chan struct{}, 1),
+	}
+	start := now()
+	m.created = start.Add(-365 * 24 * time.Hour).UnixMilli()
+	m.domainID = hexID(rng)
+	m.siteID = hexID(rng)
+	m.adminID = hexID(rng)
+
+	// Servers and their certificates.
+	m.certs = make([]string, opts.Servers)
+	for i := range opts.Servers {
+		s := &server{idx: i, name: fmt.Sprintf("sepm-%02d", i+1), id: hexID(rng)}
+		cur, err := newServerCert(s.name, start, certLifetime)
+		if err != nil {
+			return nil, err
+		}
+		next, err := newServerCert(s.name, start, certLifetime+24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		s.cur.Store(cur)
+		s.next.Store(next)
+		m.servers = append(m.servers, s)
+		m.certs[i] = cur.fp
+	}
+
+	// The default MSL.
+	def := &msl{name: defaultMSLName}
+	for i := range opts.Servers {
+		prio := 1
+		if opts.Failover == FailoverPriority {
+			prio = i + 1
+		}
+		def.entries = append(def.entries, mslEntry{server: i, https: true, port: httpsPort, priority: prio})
+		if opts.Failover == FailoverNone {
+			break
+		}
+	}
+	m.msls[def.name] = def
+
+	m.buildGroups(rng, start)
+	if err := m.buildFleet(rng, shares, start); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+var (
+	levelOneNames = []string{"Default Group", "Workstations", "Servers", "Laptops"}
+	nestedNames   = []string{"Finance", "DMZ", "Sales", "Engineering", "Legal", "Build", "Support", "Branch"}
+)
+
+// buildGroups makes the group tree: "My Company", up to four groups below it, the
+// rest nested under those; the first NonInheriting groups of Workstations, Servers,
+// Laptops, Default Group, then the nested ones do not inherit.
+func (m *model) buildGroups(rng *rand.Rand, start time.Time) {
+	o := m.opts
+	add := func(name string, parent int) *group {
+		g := &group{idx: len(m.groups), id: hexID(rng), name: name, parent: parent, desc: ""}
+		if parent < 0 {
+			g.path = name
+		} else {
+			g.path = m.groups[parent].path + `\` + name
+			g.inherits = true
+		}
+		g.created = m.created
+		m.groups = append(m.groups, g)
+		m.groupByID[g.id] = g.idx
+		return g
+	}
+	add(rootName, -1)
+	n := o.Groups - 1
+	k := min(n, len(levelOneNames))
+	for i := range k {
+		add(levelOneNames[i], 0)
+	}
+	for i := k; i < n; i++ {
+		j := i - k
+		// Nest under Workstations, Servers, Laptops, Default Group in turn.
+		parent := 1 + (j+1)%k
+		name := nestedNames[j%len(nestedNames)]
+		if j >= len(nestedNames) {
+			name = fmt.Sprintf("%s %d", name, j/len(nestedNames)+1)
+		}
+		add(name, parent)
+	}
+	// Which groups stop inheriting.
+	var order []int
+	for i := 2; i <= k; i++ {
+		order = append(order, i)
+	}
+	if k >= 1 {
+		order = append(order, 1)
+	}
+	for i := k + 1; i <= n; i++ {
+		order = append(order, i)
+	}
+	for _, gi := range order[:o.NonInheriting] {
+		m.groups[gi].inherits = false
+	}
+	// Remote VPN locations: non-inheriting groups besides the root first, then the root.
+	var remote []int
+	for _, gi := range order[:o.NonInheriting] {
+		remote = append(remote, gi)
+	}
+	remote = append(remote, 0)
+	hasRemote := map[int]bool{}
+	for _, gi := range remote[:o.RemoteLocationGroups] {
+		hasRemote[gi] = true
+	}
+	hb := int64(o.Heartbeat / time.Second)
+	for _, g := range m.groups {
+		g.source = g.idx
+		for m.groups[g.source].inherits {
+			g.source = m.groups[g.source].parent
+		}
+	}
+	for _, g := range m.groups {
+		src := m.groups[g.source]
+		g.locs = append(g.locs, location{id: hexID(rng), name: defaultLocName})
+		if hasRemote[src.idx] {
+			g.locs = append(g.locs, location{id: hexID(rng), name: remoteLocName})
+		}
+		if g.inherits {
+			continue
+		}
+		for _, l := range g.locs {
+			s := settings{mode: "PUSH", pull: hb, opState: hb, upLog: hb, cmd: hb, msl: defaultMSLName, secure: true, stoppedMode: "ALLOW"}
+			if l.name == remoteLocName {
+				s.mode = "PULL"
+			}
+			g.settings = append(g.settings, s)
+		}
+	}
+	first := start.Add(-24 * time.Hour).Truncate(time.Second)
+	for _, g := range m.groups {
+		if !g.inherits {
+			m.rebuildLocked(g)
+		}
+		m.setSerialLocked(g, first)
+	}
+}
+
+// rebuildLocked makes fresh policy snapshots for a non-inheriting group.
+func (m *model) rebuildLocked(g *group) {
+	g.pols = make([]*policy, len(g.settings))
+	for i, s := range g.settings {
+		g.pols[i] = &policy{set: s, msl: m.msls[s.msl], certs: m.certs, hb: s.heartbeat()}
+	}
+}
+
+// setSerialLocked gives g a new policy serial number at t, strictly after its last.
+func (m *model) setSerialLocked(g *group, t time.Time) {
+	t = t.UTC().Truncate(time.Millisecond)
+	if !t.After(g.serialTime) && !g.serialTime.IsZero() {
+		t = g.serialTime.Add(time.Millisecond)
+	}
+	g.serialTime = t
+	g.serial = fmt.Sprintf("%s-%s %03d", g.id[:4], t.Format("01/02/2006 15:04:05"), t.Nanosecond()/int(time.Millisecond))
+	g.modified = t.UnixMilli()
+}
+
+// changedLocked records that the policy of non-inheriting group src changed: new
+// snapshots for it, a new serial for it and for every group that inherits from it.
+func (m *model) changedLocked(src *group, now time.Time) {
+	m.rebuildLocked(src)
+	for _, g := range m.groups {
+		if g.source == src.idx {
+			m.setSerialLocked(g, now)
+		}
+	}
+}
+
+// buildFleet makes the clients: exact version and offline shares, seeded placement.
+func (m *model) buildFleet(rng *rand.Rand, shares []versionShare, start time.Time) error {
+	o := m.opts
+	n := o.Clients
+	weights := make([]int, len(shares))
+	for i, s := range shares {
+		weights[i] = s.weight
+	}
+	counts := apportion(n, weights)
+	keyOf := make([]int, 0, n)
+	for i, c := range counts {
+		for range c {
+			keyOf = append(keyOf, i)
+		}
+	}
+	rng.Shuffle(len(keyOf), func(i, j int) { keyOf[i], keyOf[j] = keyOf[j], keyOf[i] })
+	buildIdx := map[string]int{}
+	for _, s := range shares {
+		for _, b := range versionKeys[s.key] {
+			buildIdx[b.version] = len(m.builds)
+			m.builds = append(m.builds, b)
+		}
+	}
+	if len(m.builds) > 255 {
+		return fmt.Errorf("sim: too many agent builds")
+	}
+	offline := make([]bool, n)
+	nOff := n * o.OfflinePercent / 100
+	for _, i := range rng.Perm(n)[:nOff] {
+		offline[i] = true
+	}
+	// Client groups: every group but the root when there are others.
+	var homes []int
+	for _, g := range m.groups {
+		if g.idx != 0 || len(m.groups) == 1 {
+			homes = append(homes, g.idx)
+		}
+	}
+	m.clients = make([]client, n)
+	m.heap = make(hbHeap, 0, n)
+	startMs := start.UnixMilli()
+	for i := range m.clients {
+		c := &m.clients[i]
+		g := m.groups[homes[rng.IntN(len(homes))]]
+		builds := versionKeys[shares[keyOf[i]].key]
+		b := builds[rng.IntN(len(builds))]
+		c.build = uint8(buildIdx[b.version])
+		c.group = int32(g.idx)
+		if len(g.locs) > 1 && rng.IntN(4) == 0 {
+			c.loc = 1
+		}
+		c.uid = hexID(rng)
+		c.hwKey = strings.ToLower(hexID(rng))
+		kind := "DT"
+		switch {
+		case strings.Contains(g.path, "Servers"):
+			kind = "SRV"
+			c.os = 2
+		case strings.Contains(g.path, "Laptops"):
+			kind = "LT"
+			c.os = uint8(rng.IntN(2))
+		default:
+			if rng.IntN(10) == 0 {
+				c.os = 3
+			} else {
+				c.os = uint8(rng.IntN(2))
+			}
+		}
+		prefix := strings.ToUpper(g.name)
+		if len(prefix) > 3 {
+			prefix = prefix[:3]
+		}
+		if g.idx == 0 {
+			prefix = "MYC"
+		}
+		prefix = strings.ReplaceAll(prefix, " ", "")
+		c.name = fmt.Sprintf("%s-%s-%05d", prefix, kind, i+1)
+		c.ip = fmt.Sprintf("127.%d.%d.%d", (i>>16)&0xff, (i>>8)&0xff, i&0xff)
+		c.lastServer = -1
+		src := m.groups[g.source]
+		c.pol = src.pols[c.loc]
+		c.certs = c.pol.certs
+		c.serial = g.serial
+		g.clients++
+		hb := c.pol.hb
+		if offline[i] {
+			c.lastUpdate = startMs - int64(time.Hour/time.Millisecond) - rng.Int64N(7*24*int64(time.Hour/time.Millisecond))
+		} else {
+			c.online = true
+			c.lastUpdate = startMs - rng.Int64N(int64(hb/time.Millisecond)+1)
+			c.lastServer = int16(c.pol.msl.entries[rng.IntN(len(c.pol.msl.entries))].server)
+			m.heap.push(hbEntry{due: start.UnixNano() + rng.Int64N(int64(hb)+1), idx: int32(i), gen: c.gen})
+		}
+		if c.lastServer < 0 {
+			c.lastServer = int16(c.pol.msl.entries[0].server)
+		}
+	}
+	return nil
+}
+
+// scheduleLocked puts client i's next heartbeat one jittered interval after now.
+func (m *model) scheduleLocked(i int32, now time.Time, hb time.Duration) {
+	d := time.Duration(float64(hb) * (0.9 + 0.2*m.rt.Float64()))
+	m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: m.clients[i].gen})
+}
+
+func (m *model) pushLocked(e hbEntry) {
+	earliest := len(m.heap) == 0 || e.due < m.heap[0].due
+	m.heap.push(e)
+	if earliest {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stepLocked runs every heartbeat and online revert due at or before now.
+func (m *model) stepLocked(now time.Time) {
+	ns := now.UnixNano()
+	for len(m.reverts) > 0 && m.reverts[0].at <= ns {
+		r := m.reverts[0]
+		m.reverts = m.reverts[1:]
+		for _, i := range r.idx {
+			m.setOnlineLocked(i, r.online, now)
+		}
+	}
+	for len(m.heap) > 0 && m.heap[0].due <= ns {
+		e := m.heap.pop()
+		c := &m.clients[e.idx]
+		if e.gen != c.gen || !c.online || c.orphaned {
+			continue
+		}
+		m.heartbeatLocked(e.idx, now)
+	}
+}
+
+// nextDueLocked is the time of the next scheduled event, or zero when none.
+func (m *model) nextDueLocked() int64 {
+	var next int64
+	if len(m.heap) > 0 {
+		next = m.heap[0].due
+	}
+	if len(m.reverts) > 0 && (next == 0 || m.reverts[0].at < next) {
+		next = m.reverts[0].at
+	}
+	return next
+}
+
+// orderLocked lists the entry indexes of l in the order a client tries them: by
+// priority, random within a priority.
+func (m *model) orderLocked(l *msl) []int {
+	o := m.scratch[:0]
+	for i := range l.entries {
+		o = append(o, i)
+	}
+	for start := 0; start < len(o); {
+		end := start + 1
+		for end < len(o) && l.entries[o[end]].priority == l.entries[o[start]].priority {
+			end++
+		}
+		for k := end - 1; k > start; k-- {
+			j := start + m.rt.IntN(k-start+1)
+			o[k], o[j] = o[j], o[k]
+		}
+		start = end
+	}
+	m.scratch = o
+	return o
+}
+
+// heartbeatLocked is one check-in attempt of client i (the client model).
+func (m *model) heartbeatLocked(i int32, now time.Time) {
+	c := &m.clients[i]
+	pol := c.pol
+	b := &m.builds[c.build]
+	for _, ei := range m.orderLocked(pol.msl) {
+		e := pol.msl.entries[ei]
+		if m.certs[e.server] != c.certs[e.server] && (pol.set.secure || (e.https && b.major >= 14)) {
+			continue // the client does not trust what this server presents
+		}
+		g := m.groups[c.group]
+		cur := m.groups[g.source].pols[c.loc]
+		if !b.is142 || !pol.set.secure {
+			c.certs = cur.certs
+		}
+		c.pol = cur
+		c.serial = g.serial
+		c.lastUpdate = now.UnixMilli()
+		c.lastServer = int16(e.server)
+		m.checkins++
+		m.scheduleLocked(i, now, cur.hb)
+		return
+	}
+	c.orphaned = true
+	c.gen++
+	m.log.Debug("sim: client orphaned", "client", c.name, "group", m.groups[c.group].path, "agent", b.version)
+}
+
+// setOnlineLocked turns client i on or off; a client coming back checks in within a
+// tenth of its heartbeat.
+func (m *model) setOnlineLocked(i int32, online bool, now time.Time) {
+	c := &m.clients[i]
+	if c.online == online {
+		return
+	}
+	c.online = online
+	c.gen++
+	if online && !c.orphaned {
+		d := time.Duration(m.rt.Int64N(int64(c.pol.hb)/10 + 1))
+		m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: c.gen})
+	}
+}
+
+// addRevertLocked schedules clients to return to a state at a time.
+func (m *model) addRevertLocked(r revert) {
+	k := sort.Search(len(m.reverts), func(j int) bool { return m.reverts[j].at > r.at })
+	m.reverts = append(m.reverts, revert{})
+	copy(m.reverts[k+1:], m.reverts[k:])
+	m.reverts[k] = r
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *model) serverByName(name string) (*server, error) {
+	for _, s := range m.servers {
+		if strings.EqualFold(s.name, name) || s.id == name {
+			return s, nil
+		}
+	}
+	return nil, notFound("no server %q", name)
+}
+
+func (m *model) groupLocked(id string) (*group, error) {
+	gi, ok := m.groupByID[strings.ToUpper(id)]
+	if !ok {
+		return nil, notFound("group %s not found", id)
+	}
+	return m.groups[gi], nil
+}
+
+func (g *group) locIndex(id string) (int, error) {
+	for i, l := range g.locs {
+		if strings.EqualFold(l.id, id) {
+			return i, nil
+		}
+	}
+	return 0, notFound("location %s not found in group %s", id, g.path)
+}
