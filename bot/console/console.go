@@ -1,0 +1,218 @@
+// Package console is a terminal "channel" for sepmbot: it reads lines from stdin as
+// chat events and prints the bot's messages to stdout, so the whole product can be
+// tried without Slack or Discord (like Hubot's shell adapter).
+//
+// Input lines:
+//
+//	@alice /sepm rotate site-a   a command as console user alice
+//	/sepm status                 a command as the default user (--as)
+//	@bob react ✅ 7              react to message 7 (unreact removes the reaction)
+//	@bob click approve 7         click the "approve" button of message 7
+//	!sim fleet                   a line for the hook (the demo's simulated SEPM console)
+//
+// Output: messages as "[#7] text", edits as "[#7 edited] text", thread replies as
+// "[#9 ↳7] text", answers to one user as "[→alice] text".
+package console
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"sepmbot/bot"
+)
+
+// Hook handles "!" lines (the demo's simulated console); it returns the text to print.
+type Hook func(ctx context.Context, line string) (string, error)
+
+// Options configure a console channel.
+type Options struct {
+	// As is the user of lines that do not start with @user (default "operator").
+	As string
+	// Hook handles lines starting with "!"; nil answers that none is configured.
+	Hook Hook
+	// SeqFile keeps the message counter across restarts, so message numbers stay
+	// unique for a data folder (optional).
+	SeqFile string
+}
+
+// Console is a bot.Platform on a terminal.
+type Console struct {
+	in   io.Reader
+	out  io.Writer
+	opts Options
+	run  string // per-process prefix of delivery ids
+
+	mu   sync.Mutex
+	next int
+	msgs map[string]bot.Message
+}
+
+// New returns a console channel reading in and writing out.
+func New(in io.Reader, out io.Writer, opts Options) *Console {
+	if opts.As == "" {
+		opts.As = "operator"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	c := &Console{in: in, out: out, opts: opts, run: hex.EncodeToString(b[:]), next: 1, msgs: map[string]bot.Message{}}
+	if opts.SeqFile != "" {
+		if raw, err := os.ReadFile(opts.SeqFile); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && n > 0 {
+				c.next = n
+			}
+		}
+	}
+	return c
+}
+
+// Name is "console".
+func (c *Console) Name() string { return "console" }
+
+func (c *Console) newRef() string {
+	n := c.next
+	c.next++
+	if c.opts.SeqFile != "" {
+		_ = os.WriteFile(c.opts.SeqFile, []byte(strconv.Itoa(c.next)), 0o600)
+	}
+	return strconv.Itoa(n)
+}
+
+func (c *Console) print(prefix string, m bot.Message) {
+	text := bot.RenderText(m)
+	lines := strings.Split(text, "\n")
+	fmt.Fprintf(c.out, "%s %s\n", prefix, lines[0])
+	for _, l := range lines[1:] {
+		fmt.Fprintf(c.out, "    %s\n", l)
+	}
+}
+
+// Post prints a new message and returns its number.
+func (c *Console) Post(_ context.Context, _ string, m bot.Message) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ref := c.newRef()
+	c.msgs[ref] = m
+	c.print("[#"+ref+"]", m)
+	return ref, nil
+}
+
+// Edit prints the new content of message ref.
+func (c *Console) Edit(_ context.Context, _ string, ref string, m bot.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.msgs[ref] = m
+	c.print("[#"+ref+" edited]", m)
+	return nil
+}
+
+// Reply prints a thread reply to message ref.
+func (c *Console) Reply(_ context.Context, _ string, ref string, m bot.Message) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.newRef()
+	c.msgs[r] = m
+	c.print("[#"+r+" ↳"+ref+"]", m)
+	return r, nil
+}
+
+// Respond prints an answer addressed to the event's user.
+func (c *Console) Respond(_ context.Context, ev bot.Event, m bot.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.print("[→"+ev.User+"]", m)
+	return nil
+}
+
+// Events reads input lines until EOF or ctx is done, then closes the channel.
+func (c *Console) Events(ctx context.Context) <-chan bot.Event {
+	ch := make(chan bot.Event)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(c.in)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		n := 0
+		for sc.Scan() {
+			n++
+			ev, ok := c.parse(ctx, sc.Text(), n)
+			if !ok {
+				continue
+			}
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// parse turns one input line into an event; lines for the hook are handled here.
+func (c *Console) parse(ctx context.Context, line string, n int) (bot.Event, bool) {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.HasPrefix(line, "#") {
+		return bot.Event{}, false
+	}
+	if strings.HasPrefix(line, "!") {
+		c.hook(ctx, line)
+		return bot.Event{}, false
+	}
+	user := c.opts.As
+	if strings.HasPrefix(line, "@") {
+		u, rest, _ := strings.Cut(line[1:], " ")
+		user, line = u, strings.TrimSpace(rest)
+	}
+	ev := bot.Event{Platform: "console", User: user, Channel: "console", DeliveryID: fmt.Sprintf("%s-%d", c.run, n)}
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 3 && (f[0] == "react" || f[0] == "unreact"):
+		ev.Kind = bot.EventReactionAdded
+		if f[0] == "unreact" {
+			ev.Kind = bot.EventReactionRemoved
+		}
+		ev.Reaction, ev.MessageRef = f[1], strings.TrimPrefix(f[2], "#")
+	case len(f) == 3 && f[0] == "click":
+		ev.Kind, ev.ActionID, ev.MessageRef = bot.EventButton, f[1], strings.TrimPrefix(f[2], "#")
+		c.mu.Lock()
+		m, ok := c.msgs[ev.MessageRef]
+		c.mu.Unlock()
+		found := false
+		for _, b := range m.Buttons {
+			if ok && b.ActionID == ev.ActionID {
+				ev.Value, found = b.Value, true
+			}
+		}
+		if !found {
+			c.mu.Lock()
+			fmt.Fprintf(c.out, "[→%s] message #%s has no %q button\n", user, ev.MessageRef, ev.ActionID)
+			c.mu.Unlock()
+			return bot.Event{}, false
+		}
+	default:
+		ev.Kind, ev.Text = bot.EventCommand, line
+	}
+	return ev, true
+}
+
+func (c *Console) hook(ctx context.Context, line string) {
+	out := "no console hook is configured for ! lines"
+	if c.opts.Hook != nil {
+		s, err := c.opts.Hook(ctx, strings.TrimPrefix(line, "!"))
+		if err != nil {
+			out = "error: " + err.Error()
+		} else {
+			out = s
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.print("[sim]", bot.Message{Text: out})
+}
