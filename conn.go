@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"sepmbot/rotation"
+	"sepmbot/sepm"
+)
+
+// Globals are handed to every subcommand.
+type Globals struct {
+	Ctx context.Context
+	Log *slog.Logger
+	Out io.Writer
+	In  io.Reader
+}
+
+// SEPMFlags are the connection settings every command that talks to SEPM takes.
+type SEPMFlags struct {
+	SEPMURL          string   `name:"sepm-url" help:"SEPM base URL, e.g. https://sepm1:8446." env:"SEPMBOT_SEPM_URL"`
+	SEPMUser         string   `name:"sepm-user" help:"SEPM administrator user." env:"SEPMBOT_SEPM_USER"`
+	SEPMDomain       string   `name:"sepm-domain" help:"SEPM domain (default empty)." env:"SEPMBOT_SEPM_DOMAIN"`
+	SEPMPasswordFile string   `name:"sepm-password-file" help:"File holding the SEPM password (or set SEPMBOT_SEPM_PASSWORD)." env:"SEPMBOT_SEPM_PASSWORD_FILE" type:"path"`
+	SEPMCA           string   `name:"sepm-ca" help:"PEM CA bundle to trust for the SEPM API." env:"SEPMBOT_SEPM_CA" type:"path"`
+	SEPMFingerprint  []string `name:"sepm-fingerprint" help:"Pinned SHA-256 of the SEPM certificate (hex, colons optional); repeatable." env:"SEPMBOT_SEPM_FINGERPRINT"`
+	SEPMServer       []string `name:"sepm-server" help:"A management server of the site and its client-port address, NAME=HOST:PORT; repeatable." env:"SEPMBOT_SEPM_SERVER"`
+	SEPMInsecure     bool     `name:"sepm-insecure-skip-verify" help:"INSECURE: do not verify the SEPM API certificate at all."`
+}
+
+// password reads the SEPM password from the file or SEPMBOT_SEPM_PASSWORD.
+func (f SEPMFlags) password() (string, error) {
+	if f.SEPMPasswordFile != "" {
+		b, err := os.ReadFile(f.SEPMPasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("reading --sepm-password-file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if p := os.Getenv("SEPMBOT_SEPM_PASSWORD"); p != "" {
+		return p, nil
+	}
+	return "", errors.New("no SEPM password: give --sepm-password-file or set SEPMBOT_SEPM_PASSWORD")
+}
+
+// client builds the SEPM client from the flags.
+func (f SEPMFlags) client(log *slog.Logger) (*sepm.Client, error) {
+	if f.SEPMURL == "" {
+		return nil, errors.New("--sepm-url (SEPMBOT_SEPM_URL) is required")
+	}
+	if f.SEPMUser == "" {
+		return nil, errors.New("--sepm-user (SEPMBOT_SEPM_USER) is required")
+	}
+	pw, err := f.password()
+	if err != nil {
+		return nil, err
+	}
+	if f.SEPMCA == "" && len(f.SEPMFingerprint) == 0 && !f.SEPMInsecure {
+		log.Warn("no --sepm-ca or --sepm-fingerprint: trusting the system roots for the SEPM API")
+	}
+	c, err := sepm.New(sepm.Config{
+		URL: f.SEPMURL, Username: f.SEPMUser, Password: pw, Domain: f.SEPMDomain,
+		CAFile: f.SEPMCA, Fingerprints: f.SEPMFingerprint, InsecureSkipVerify: f.SEPMInsecure,
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("SEPM client: %w", err)
+	}
+	return c, nil
+}
+
+// apiAddr is host:port of the API, where the bot also verifies certificates.
+func (f SEPMFlags) apiAddr() (string, error) {
+	u, err := url.Parse(f.SEPMURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("--sepm-url %q is not a URL like https://sepm1:8446", f.SEPMURL)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "8446"), nil
+	}
+	return u.Host, nil
+}
+
+// servers parses --sepm-server NAME=HOST:PORT entries.
+func (f SEPMFlags) servers() ([]rotation.ServerRef, error) {
+	var out []rotation.ServerRef
+	seen := map[string]bool{}
+	for _, s := range f.SEPMServer {
+		name, addr, ok := strings.Cut(s, "=")
+		name, addr = strings.TrimSpace(name), strings.TrimSpace(addr)
+		if !ok || name == "" || addr == "" {
+			return nil, fmt.Errorf("--sepm-server %q: want NAME=HOST:PORT", s)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, "443")
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("--sepm-server names %s twice", name)
+		}
+		seen[name] = true
+		out = append(out, rotation.ServerRef{Name: name, ClientAddr: addr})
+	}
+	return out, nil
+}
