@@ -350,8 +350,9 @@ func securePatch(on bool) sepm.Configuration {
 // change audited after SEPM confirmed it by read-back.
 func (e *Engine) applySettings(ctx context.Context, r Rotation, step PlanStep) error {
 	if step.Action == ActDisableSecure {
-		if err := e.checkApprovalStillBinds(ctx, r); err != nil {
-			return err
+		binds, err := e.checkApprovalStillBinds(ctx, r)
+		if err != nil || !binds {
+			return err // !binds: the plan changed and approval is asked again
 		}
 	}
 	start := e.cfg.Now().UTC()
@@ -402,27 +403,28 @@ func (e *Engine) applySettings(ctx context.Context, r Rotation, step PlanStep) e
 }
 
 // checkApprovalStillBinds refuses to disable secure communication unless the current
-// approval is approved, unexpired at decision time, and bound to exactly the targets
-// SEPM shows now. If the site changed, the plan is updated and approval asked again.
-func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation) error {
+// approval is approved and bound to exactly the targets SEPM shows now. If the site
+// changed, the plan is updated, the votes are void, the cursor goes back to the
+// approval step, and it returns false.
+func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation) (bool, error) {
 	var req approvals.Request
 	if err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
 		req, err = loadApprovalTx(tx, r.Approval)
 		return err
 	}); err != nil || req.State != approvals.StateApproved || req.ActionHash != actionHash(r) || req.Rotation != r.ID {
-		return permanent(fmt.Errorf("secure communication stays on: no valid approval binds this action"))
+		return false, permanent(fmt.Errorf("secure communication stays on: no valid approval binds this action"))
 	}
 	groups, err := e.cfg.SEPM.Groups(ctx)
 	if err != nil {
-		return fmt.Errorf("re-reading groups before disabling secure communication: %w", err)
+		return false, fmt.Errorf("re-reading groups before disabling secure communication: %w", err)
 	}
 	targets, err := readTargets(ctx, e.cfg.SEPM, groups)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if sameTargets(targets, r.Plan.GroupsToChange) {
-		return nil
+		return true, nil
 	}
 	// The site changed since the plan: votes are void; plan again and ask again.
 	_, err = e.mutate(ctx, r.ID, func(tx *store.Tx, r *Rotation) error {
@@ -446,10 +448,10 @@ func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation) error 
 		return e.audit(tx, r.ID, "sepmbot", "plan-changed", "disable-secure", "the site's groups/locations changed since the approval: votes void", nil)
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	e.post(ctx, r.ID, "⚠ The site's groups or locations changed since the approval, so the votes no longer bind the action. The plan now lists the current targets; approval is asked again.")
-	return nil
+	return false, nil
 }
 
 func sameTargets(now, planned []Target) bool {

@@ -86,6 +86,7 @@ type rig struct {
 
 type rigOptions struct {
 	sim        sim.Options
+	wrap       func(*sepm.Client) SEPM // optional: what the engine sees instead of the client
 	noNewCerts bool
 	dir        string
 	approvals  int
@@ -148,8 +149,12 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	client := clientFor(t, site)
 	rec := newRecorder()
 	approvers := map[string]bool{"console:bob": true, "console:carol": true, "console:dave": true}
+	var api SEPM = client
+	if o.wrap != nil {
+		api = o.wrap(client)
+	}
 	eng, err := NewEngine(Config{
-		Store: db, SEPM: client, Notifier: rec, Site: "site-a", APIAddr: apiAddr(site), Servers: serverRefs(site),
+		Store: db, SEPM: api, Notifier: rec, Site: "site-a", APIAddr: apiAddr(site), Servers: serverRefs(site),
 		Approvals: max(o.approvals, 2), IsApprover: func(u string) bool { return approvers[u] }, PollInterval: 300 * time.Millisecond,
 		Logger: testLogger(t),
 	})
