@@ -144,6 +144,11 @@ func (n *Notifier) RequestApproval(ctx context.Context, v rotation.View) (string
 	if err != nil {
 		return "", fmt.Errorf("posting approval request: %w", err)
 	}
+	for _, emoji := range []string{EmojiApprove, EmojiDeny} {
+		if err := n.p.React(ctx, n.channel, ref, emoji); err != nil {
+			n.log.Warn("seeding the approval reactions", "err", err)
+		}
+	}
 	if card, _ := n.cardRef(ctx, v.Rotation.ID); card != "" {
 		if _, err := n.p.Reply(ctx, n.channel, card, Message{Text: fmt.Sprintf("🔐 approval requested: react ✅ or ❌ on message %s", ref)}); err != nil {
 			n.log.Warn("replying", "err", err)

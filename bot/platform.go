@@ -19,6 +19,9 @@ type Platform interface {
 	Edit(ctx context.Context, channel, ref string, m Message) error
 	// Reply posts m in the thread of the message ref and returns the reply's reference.
 	Reply(ctx context.Context, channel, ref string, m Message) (string, error)
+	// React adds the bot's own reaction (an emoji such as "✅") to message ref; the bot
+	// seeds the approval request with ✅ and ❌ so approvers only need to click them.
+	React(ctx context.Context, channel, ref, emoji string) error
 	// Events delivers inbound events until ctx is done; the channel is closed then.
 	// Each event carries a delivery id that is unique per delivery attempt of the same
 	// event (redeliveries repeat it), and an immutable user id.

@@ -123,6 +123,14 @@ func (c *Console) Reply(_ context.Context, _ string, ref string, m bot.Message) 
 	return r, nil
 }
 
+// React prints the bot's reaction to message ref.
+func (c *Console) React(_ context.Context, _ string, ref, emoji string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.out, "[#%s +%s]\n", ref, emoji)
+	return nil
+}
+
 // Respond prints an answer addressed to the event's user.
 func (c *Console) Respond(_ context.Context, ev bot.Event, m bot.Message) error {
 	c.mu.Lock()

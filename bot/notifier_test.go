@@ -1,0 +1,144 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sepmbot/approvals"
+	"sepmbot/rotation"
+	"sepmbot/store"
+)
+
+// fakePlatform records what the notifier sends.
+type fakePlatform struct {
+	mu   sync.Mutex
+	next int
+	log  []string
+}
+
+func (f *fakePlatform) Name() string { return "fake" }
+
+// rec logs one call; newMessage gives the call a message ref (posts and replies).
+func (f *fakePlatform) rec(s string, newMessage bool) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ref := ""
+	if newMessage {
+		f.next++
+		ref = fmt.Sprint(f.next)
+		s = strings.Replace(s, "REF", ref, 1)
+	}
+	f.log = append(f.log, s)
+	return ref
+}
+func (f *fakePlatform) Post(_ context.Context, _ string, m Message) (string, error) {
+	return f.rec("post REF "+firstLine(m.Text), true), nil
+}
+func (f *fakePlatform) Edit(_ context.Context, _, ref string, m Message) error {
+	f.rec("edit "+ref+" "+firstLine(m.Text), false)
+	return nil
+}
+func (f *fakePlatform) Reply(_ context.Context, _, ref string, m Message) (string, error) {
+	return f.rec("reply "+ref+" "+firstLine(m.Text), true), nil
+}
+func (f *fakePlatform) React(_ context.Context, _, ref, emoji string) error {
+	f.rec("react "+ref+" "+emoji, false)
+	return nil
+}
+func (f *fakePlatform) Events(context.Context) <-chan Event { return nil }
+func (f *fakePlatform) Respond(context.Context, Event, Message) error {
+	return nil
+}
+func (f *fakePlatform) Log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.log...)
+}
+
+func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+func view(status string, cursor int) rotation.View {
+	p, err := rotation.MakePlan(rotation.Inventory{Site: "site-a", ManagerVersion: "14.3", ServerCount: 1,
+		Servers: []rotation.ServerRef{{Name: "sepm-01"}},
+		Targets: []rotation.Target{{GroupID: "G", LocationID: "L", Path: "My Company", Location: "Default", MSL: "M", Secure: true, HeartbeatSeconds: 1}}}, rotation.PlanOptions{})
+	if err != nil {
+		panic(err)
+	}
+	r := rotation.Rotation{ID: "R1", Site: "site-a", Requester: "console:alice", Status: status, Plan: p, Cursor: cursor, Steps: make([]rotation.StepState, len(p.Steps))}
+	for i := range r.Steps {
+		r.Steps[i].Status = rotation.StepPending
+		if i < cursor {
+			r.Steps[i].Status = rotation.StepDone
+		}
+	}
+	if cursor < len(r.Steps) {
+		r.Steps[cursor].Status = rotation.StepActive
+	}
+	return rotation.View{Rotation: r}
+}
+
+// TestNotifierOneCardThreadAndRestart: one card per rotation, edited in place; replies
+// go in its thread; a new notifier on the same store edits the same card.
+func TestNotifierOneCardThreadAndRestart(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fp := &fakePlatform{}
+	ctx := context.Background()
+	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n.Update(ctx, view(rotation.StatusRunning, 0))
+	n.Update(ctx, view(rotation.StatusRunning, 0)) // same state: no edit
+	n.Post(ctx, "R1", "step started")
+	n.Update(ctx, view(rotation.StatusRunning, 1))
+	v := view(rotation.StatusRunning, 2)
+	req := approvals.New("nonce", "R1", "console:alice", "h", 2, time.Hour, time.Now())
+	v.Approval = &req
+	ref, err := n.RequestApproval(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	// Edits run on the coalescer's goroutine, so they are checked apart from the rest.
+	var calls []string
+	edits := 0
+	for _, c := range fp.Log() {
+		if strings.HasPrefix(c, "edit ") {
+			edits++
+			if !strings.HasPrefix(c, "edit 1 *R1*") {
+				t.Errorf("edit of another message: %q", c)
+			}
+			continue
+		}
+		calls = append(calls, c)
+	}
+	want := []string{"post 1 *R1*", "reply 1 step started", "post 3 🔐", "react 3 ✅", "react 3 ❌", "reply 1 🔐 approval requested"}
+	if len(calls) != len(want) {
+		t.Fatalf("calls:\n%s", strings.Join(calls, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(calls[i], w) {
+			t.Errorf("call %d = %q, want prefix %q", i, calls[i], w)
+		}
+	}
+	if edits != 1 {
+		t.Errorf("%d edits, want 1 (the repeated state is not edited again)", edits)
+	}
+	if ref != "3" {
+		t.Errorf("approval ref %q", ref)
+	}
+	// A restarted bot edits the card it posted before.
+	n2 := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n2.Update(ctx, view(rotation.StatusPaused, 2))
+	n2.Close()
+	log := fp.Log()
+	if last := log[len(log)-1]; !strings.HasPrefix(last, "edit 1 ") {
+		t.Errorf("after restart: %q, want an edit of card 1", last)
+	}
+}
