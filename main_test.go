@@ -32,12 +32,20 @@ func TestMain(m *testing.M) {
 // TestDemoAuto is the README's first command: the scripted conversation completes
 // with nobody orphaned, for one server and for two.
 func TestDemoAuto(t *testing.T) {
-	for _, servers := range []int{1, 2} {
-		t.Run(fmt.Sprintf("servers=%d", servers), func(t *testing.T) {
+	for _, tc := range []struct {
+		servers  int
+		versions string
+		path     string
+	}{
+		{1, "14.3=80,14.2=10,12.1=10", "single"},
+		{2, "14.3=80,14.2=10,12.1=10", "single"}, // 14.2 clients: the single-server path
+		{2, "14.3=90,12.1=10", "multi"},
+	} {
+		t.Run(fmt.Sprintf("servers=%d,%s", tc.servers, tc.path), func(t *testing.T) {
 			t.Parallel()
 			var out bytes.Buffer
 			cmd := &DemoCmd{
-				SimFlags:     SimFlags{Clients: 500, Servers: servers, Groups: 8, Heartbeat: time.Second, Versions: "14.3=80,14.2=10,12.1=10", Offline: 5, Seed: 1, Failover: "loadbalance"},
+				SimFlags:     SimFlags{Clients: 500, Servers: tc.servers, Groups: 8, Heartbeat: time.Second, Versions: tc.versions, Offline: 5, Seed: 1, Failover: "loadbalance"},
 				SimListen:    "127.0.0.1:0",
 				Auto:         true,
 				Straggler:    3 * time.Second,
@@ -55,17 +63,20 @@ func TestDemoAuto(t *testing.T) {
 			if err := json.Unmarshal([]byte(last), &res); err != nil {
 				t.Fatalf("last line is not the JSON result: %q", last)
 			}
-			if res.Result != "completed" || res.Orphaned != 0 || res.Clients != 500 {
+			if res.Result != "completed" || res.Orphaned != 0 || res.Clients != 500 || res.Path != tc.path {
 				t.Fatalf("result %+v", res)
 			}
 			text := out.String()
-			for _, want := range []string{
-				"bob already approved", // bob tries twice
-				"refused: console:alice does not hold the approver role", // alice tries to approve her own
-				"carol approved (2 of 2)",
-				"[sim] created the HTTP copy",
-				"presents the new certificate",
-			} {
+			wants := []string{"presents the new certificate"}
+			if tc.path == "single" {
+				wants = append(wants,
+					"bob already approved", // bob tries twice
+					"refused: console:alice does not hold the approver role", // alice tries to approve her own
+					"carol approved (2 of 2)",
+					"[sim] created the HTTP copy",
+				)
+			}
+			for _, want := range wants {
 				if !strings.Contains(text, want) {
 					t.Errorf("transcript lacks %q", want)
 				}
