@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -320,6 +319,3 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
-
-// drain reads and discards a request body (so keep-alive works).
-func drain(r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }

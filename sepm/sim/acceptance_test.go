@@ -238,6 +238,7 @@ func TestAcceptanceNaiveOrderOrphans(t *testing.T) {
 	if len(f.OrphanedClients) != f.Orphaned {
 		t.Fatalf("orphanedClients lists %d, orphaned %d", len(f.OrphanedClients), f.Orphaned)
 	}
+	t.Logf("naive order: %d of %d online clients orphaned (%.1f%%)", f.Orphaned, online, 100*float64(f.Orphaned)/float64(online))
 }
 
 func TestAcceptanceSingleServerOrderByHand(t *testing.T) {
