@@ -96,7 +96,7 @@ func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
 				e.sleep(ctx, wake, backoff)
 				continue
 			}
-			e.pauseOnError(ctx, r.ID, step.ID, err)
+			e.pauseOnError(ctx, r.ID, step.ID, r.Aborting, err)
 			failures = 0
 			continue
 		}
@@ -121,11 +121,15 @@ func (e *Engine) sleep(ctx context.Context, wake <-chan struct{}, d time.Duratio
 	}
 }
 
-func (e *Engine) pauseOnError(ctx context.Context, id, stepID string, cause error) {
+func (e *Engine) pauseOnError(ctx context.Context, id, stepID string, aborting bool, cause error) {
+	paused := false
 	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
-		if r.Status != StatusRunning {
+		// A failure of a step the rotation has left (an abort committed meanwhile)
+		// must not pause the revert.
+		if r.Status != StatusRunning || !onStep(r, stepID, aborting) {
 			return nil
 		}
+		paused = true
 		r.Status, r.LastError = StatusPaused, cause.Error()
 		return e.audit(tx, r.ID, "sepmbot", "step-failed", stepID, cause.Error(), nil)
 	})
@@ -133,17 +137,22 @@ func (e *Engine) pauseOnError(ctx context.Context, id, stepID string, cause erro
 		e.log.Error("pausing after failure", "rotation", id, "err", err)
 		return
 	}
+	if !paused {
+		return // nothing committed, nothing to announce
+	}
 	e.post(ctx, id, fmt.Sprintf("⚠ %s failed: %s. The rotation is paused; fix the cause, then `resume %s` (or `abort %s`).", stepID, cause, id, id))
 	e.announce(ctx, r)
 }
 
 func (e *Engine) startStep(ctx context.Context, r Rotation, step PlanStep) error {
 	now := e.cfg.Now().UTC()
+	started := false
 	r2, err := e.mutate(ctx, r.ID, func(tx *store.Tx, r *Rotation) error {
 		cur, st, ok := r.Current()
 		if !ok || cur.ID != step.ID || st.Status != StepPending || r.Status != StatusRunning {
 			return nil // moved on meanwhile
 		}
+		started = true
 		st.Status, st.Started = StepActive, now
 		if step.Kind == KindWait {
 			w := &WaitState{Step: step.ID, Started: now, Deadline: now.Add(time.Duration(step.WaitSeconds) * time.Second), ChangeAt: r.ChangeAt, HeartbeatSeconds: r.Plan.HeartbeatSeconds}
@@ -157,8 +166,8 @@ func (e *Engine) startStep(ctx context.Context, r Rotation, step PlanStep) error
 		}
 		return e.audit(tx, r.ID, "sepmbot", "step-started", step.ID, step.Title, nil)
 	})
-	if err != nil {
-		return err
+	if err != nil || !started {
+		return err // nothing committed, nothing to announce
 	}
 	msg := fmt.Sprintf("▶ %s: %s", step.ID, step.Title)
 	if step.Kind == KindWait && r2.Wait != nil {
@@ -350,7 +359,7 @@ func securePatch(on bool) sepm.Configuration {
 // change audited after SEPM confirmed it by read-back.
 func (e *Engine) applySettings(ctx context.Context, r Rotation, step PlanStep) error {
 	if step.Action == ActDisableSecure {
-		binds, err := e.checkApprovalStillBinds(ctx, r)
+		binds, err := e.checkApprovalStillBinds(ctx, r, step)
 		if err != nil || !binds {
 			return err // !binds: the plan changed and approval is asked again
 		}
@@ -361,6 +370,11 @@ func (e *Engine) applySettings(ctx context.Context, r Rotation, step PlanStep) e
 		patch, what, isDone, ok := desired(r, step.Action, t)
 		if !ok {
 			continue
+		}
+		// r is what the driver read before the step; an abort (or a plan change)
+		// committed since then wins: no further change for this step.
+		if cur, err := e.stillOnStep(ctx, r, step.ID); err != nil || !cur {
+			return err
 		}
 		cur, err := e.cfg.SEPM.LocationSettings(ctx, t.GroupID, t.LocationID)
 		if err != nil {
@@ -406,7 +420,7 @@ func (e *Engine) applySettings(ctx context.Context, r Rotation, step PlanStep) e
 // approval is approved and bound to exactly the targets SEPM shows now. If the site
 // changed, the plan is updated, the votes are void, the cursor goes back to the
 // approval step, and it returns false.
-func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation) (bool, error) {
+func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation, step PlanStep) (bool, error) {
 	var req approvals.Request
 	if err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
 		var err error
@@ -427,13 +441,43 @@ func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation) (bool,
 		return true, nil
 	}
 	// The site changed since the plan: votes are void; plan again and ask again.
-	_, err = e.mutate(ctx, r.ID, func(tx *store.Tx, r *Rotation) error {
+	// New targets need the HTTP copy of their list (seed step 5: all groups and
+	// locations) before secure communication goes off, so the cursor goes back to
+	// the assignment (or to the copy when a new list is in use), not to the approval.
+	moved := false
+	_, err = e.mutate(ctx, r.ID, func(tx *store.Tx, cur *Rotation) error {
+		if !onStep(cur, step.ID, false) {
+			return nil // aborted or moved on meanwhile: the abort's revert stands
+		}
+		r := cur
 		idx := r.Plan.StepIndex("approval")
 		if idx < 0 || r.Cursor <= idx {
 			return nil
 		}
 		merged := mergeTargets(r.Plan.GroupsToChange, targets)
+		msls := map[string]bool{}
+		for _, t := range r.Plan.GroupsToChange {
+			msls[t.MSL] = true
+		}
+		for i, t := range merged {
+			// A new target that already uses the HTTP copy of a known list: its
+			// original (restored at the end) is that list, never the HTTP copy.
+			for m := range msls {
+				if m != "" && t.MSL == HTTPCopyName(m, r.Plan.HTTPPort) {
+					merged[i].MSL = m
+				}
+			}
+		}
+		if i := r.Plan.StepIndex("assign-http"); i >= 0 && i < idx {
+			idx = i
+			for _, t := range merged {
+				if j := r.Plan.StepIndex("http-msl"); t.MSL != "" && !msls[t.MSL] && j >= 0 && j < idx {
+					idx = j
+				}
+			}
+		}
 		r.Plan.GroupsToChange = merged
+		moved = true
 		if req, err := loadApprovalTx(tx, r.Approval); err == nil {
 			req.State = approvals.StateVoid
 			if err := saveApprovalTx(tx, req); err != nil {
@@ -447,11 +491,31 @@ func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation) (bool,
 		r.Cursor = idx
 		return e.audit(tx, r.ID, "sepmbot", "plan-changed", "disable-secure", "the site's groups/locations changed since the approval: votes void", nil)
 	})
-	if err != nil {
+	if err != nil || !moved {
 		return false, err
 	}
-	e.post(ctx, r.ID, "⚠ The site's groups or locations changed since the approval, so the votes no longer bind the action. The plan now lists the current targets; approval is asked again.")
+	e.post(ctx, r.ID, "⚠ The site's groups or locations changed since the approval, so the votes no longer bind the action. The plan now lists the current targets; new ones get the HTTP copy of their list first, then approval is asked again.")
 	return false, nil
+}
+
+// stillOnStep reports whether the stored rotation still has stepID as its active
+// step in the same phase (forward or reverting) as r, the copy the driver acts on.
+func (e *Engine) stillOnStep(ctx context.Context, r Rotation, stepID string) (bool, error) {
+	ok := false
+	err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		cur, err := loadTx(tx, r.ID)
+		if err != nil {
+			return err
+		}
+		ok = onStep(&cur, stepID, r.Aborting)
+		return nil
+	})
+	return ok, err
+}
+
+func onStep(r *Rotation, stepID string, aborting bool) bool {
+	s, st, ok := r.Current()
+	return ok && r.Active() && r.Aborting == aborting && s.ID == stepID && st.Status == StepActive
 }
 
 func sameTargets(now, planned []Target) bool {

@@ -26,6 +26,8 @@ type recorder struct {
 	refs    int
 	changed chan struct{}
 	out     io.Writer // optional echo
+	// onPost, when set, sees every posted text (called outside the lock).
+	onPost func(id, text string)
 }
 
 func newRecorder() *recorder {
@@ -52,7 +54,11 @@ func (r *recorder) Post(_ context.Context, id, text string) {
 	if r.out != nil {
 		fmt.Fprintf(r.out, "%s %s\n", id, text)
 	}
+	hook := r.onPost
 	r.mu.Unlock()
+	if hook != nil {
+		hook(id, text)
+	}
 	r.poke()
 }
 
@@ -90,6 +96,8 @@ type rigOptions struct {
 	noNewCerts bool
 	dir        string
 	approvals  int
+	now        func() time.Time      // optional engine clock
+	onPost     func(id, text string) // optional hook on every post
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -148,6 +156,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	t.Cleanup(func() { db.Close() })
 	client := clientFor(t, site)
 	rec := newRecorder()
+	rec.onPost = o.onPost
 	approvers := map[string]bool{"console:bob": true, "console:carol": true, "console:dave": true}
 	var api SEPM = client
 	if o.wrap != nil {
@@ -156,7 +165,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	eng, err := NewEngine(Config{
 		Store: db, SEPM: api, Notifier: rec, Site: "site-a", APIAddr: apiAddr(site), Servers: serverRefs(site),
 		Approvals: max(o.approvals, 2), IsApprover: func(u string) bool { return approvers[u] }, PollInterval: 300 * time.Millisecond,
-		Logger: testLogger(t),
+		Logger: testLogger(t), Now: o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
