@@ -74,7 +74,10 @@ func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
 		}
 		step, st, ok := r.Current()
 		if !ok {
-			e.finish(ctx, r)
+			if err := e.finish(ctx, r); err != nil {
+				e.log.Error("finishing rotation", "rotation", id, "err", err)
+				e.sleep(ctx, wake, 5*time.Second)
+			}
 			continue
 		}
 		if st.Status == StepPending {
@@ -221,11 +224,13 @@ func (e *Engine) completeStep(ctx context.Context, id, stepID, note string, fn f
 	return nil
 }
 
-func (e *Engine) finish(ctx context.Context, r Rotation) {
+func (e *Engine) finish(ctx context.Context, r Rotation) error {
+	finished := false
 	r2, err := e.mutate(ctx, r.ID, func(tx *store.Tx, r *Rotation) error {
 		if !r.Active() {
 			return nil
 		}
+		finished = true
 		if r.Aborting {
 			r.Status = StatusAborted
 		} else {
@@ -233,9 +238,8 @@ func (e *Engine) finish(ctx context.Context, r Rotation) {
 		}
 		return e.audit(tx, r.ID, "sepmbot", "rotation-"+r.Status, "", "", nil)
 	})
-	if err != nil {
-		e.log.Error("finishing rotation", "rotation", r.ID, "err", err)
-		return
+	if err != nil || !finished {
+		return err
 	}
 	msg := fmt.Sprintf("🏁 %s %s.", r2.ID, r2.Status)
 	if rep := r2.Report; rep != nil {
@@ -254,6 +258,7 @@ func (e *Engine) finish(ctx context.Context, r Rotation) {
 	}
 	e.post(ctx, r2.ID, msg)
 	e.announce(ctx, r2)
+	return nil
 }
 
 // runStep acts on an active step. It returns how long to sleep before the next pass
@@ -429,6 +434,27 @@ func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation, step P
 	}); err != nil || req.State != approvals.StateApproved || req.ActionHash != actionHash(r) || req.Rotation != r.ID {
 		return false, permanent(fmt.Errorf("secure communication stays on: no valid approval binds this action"))
 	}
+	if age := e.cfg.Now().Sub(req.DecidedAt); age > e.cfg.ApprovalTTL {
+		// Approved, then paused (or failing) for longer than an approval lives: the
+		// approvers said yes to a site as it was then. Ask again.
+		moved := false
+		_, err := e.mutate(ctx, r.ID, func(tx *store.Tx, cur *Rotation) error {
+			idx := cur.Plan.StepIndex("approval")
+			if !onStep(cur, step.ID, false) || idx < 0 || cur.Cursor <= idx {
+				return nil
+			}
+			moved = true
+			if err := rewindTx(tx, cur, idx); err != nil {
+				return err
+			}
+			return e.audit(tx, cur.ID, "sepmbot", "approval-stale", step.ID, fmt.Sprintf("approved %s ago, longer than the approval ttl %s", humanDuration(age), humanDuration(e.cfg.ApprovalTTL)), nil)
+		})
+		if err != nil || !moved {
+			return false, err
+		}
+		e.post(ctx, r.ID, fmt.Sprintf("⌛ The approval was given %s ago, longer than an approval lives (%s): secure communication stays on and approval is asked again.", humanDuration(age), humanDuration(e.cfg.ApprovalTTL)))
+		return false, nil
+	}
 	groups, err := e.cfg.SEPM.Groups(ctx)
 	if err != nil {
 		return false, fmt.Errorf("re-reading groups before disabling secure communication: %w", err)
@@ -478,17 +504,9 @@ func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation, step P
 		}
 		r.Plan.GroupsToChange = merged
 		moved = true
-		if req, err := loadApprovalTx(tx, r.Approval); err == nil {
-			req.State = approvals.StateVoid
-			if err := saveApprovalTx(tx, req); err != nil {
-				return err
-			}
+		if err := rewindTx(tx, r, idx); err != nil {
+			return err
 		}
-		r.Approval = ""
-		for i := idx; i <= r.Cursor && i < len(r.Steps); i++ {
-			r.Steps[i] = StepState{Status: StepPending}
-		}
-		r.Cursor = idx
 		return e.audit(tx, r.ID, "sepmbot", "plan-changed", "disable-secure", "the site's groups/locations changed since the approval: votes void", nil)
 	})
 	if err != nil || !moved {
@@ -496,6 +514,23 @@ func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation, step P
 	}
 	e.post(ctx, r.ID, "⚠ The site's groups or locations changed since the approval, so the votes no longer bind the action. The plan now lists the current targets; new ones get the HTTP copy of their list first, then approval is asked again.")
 	return false, nil
+}
+
+// rewindTx voids the current approval and moves the cursor back to step idx,
+// resetting every step from there to the current one.
+func rewindTx(tx *store.Tx, r *Rotation, idx int) error {
+	if req, err := loadApprovalTx(tx, r.Approval); err == nil {
+		req.State = approvals.StateVoid
+		if err := saveApprovalTx(tx, req); err != nil {
+			return err
+		}
+	}
+	r.Approval = ""
+	for i := idx; i <= r.Cursor && i < len(r.Steps); i++ {
+		r.Steps[i] = StepState{Status: StepPending}
+	}
+	r.Cursor = idx
+	return nil
 }
 
 // stillOnStep reports whether the stored rotation still has stepID as its active
@@ -632,7 +667,7 @@ func (e *Engine) runApproval(ctx context.Context, r Rotation, step PlanStep, ann
 			}
 		}
 	}
-	return max(time.Until(req.Expires), time.Millisecond), nil
+	return max(req.Expires.Sub(e.cfg.Now()), time.Millisecond), nil
 }
 
 func (e *Engine) runCert(ctx context.Context, r Rotation, step PlanStep, st StepState, announced map[string]bool) (time.Duration, error) {

@@ -658,6 +658,7 @@ func (e *Engine) Resume(ctx context.Context, user, id string) error {
 // reports. It never leaves secure communication off.
 func (e *Engine) Abort(ctx context.Context, user, id, reason string) error {
 	id = strings.ToUpper(id)
+	var interrupted PlanStep
 	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
 		if !r.Active() {
 			return fmt.Errorf("%s is already %s", r.ID, r.Status)
@@ -665,6 +666,7 @@ func (e *Engine) Abort(ctx context.Context, user, id, reason string) error {
 		if r.Aborting {
 			return fmt.Errorf("%s is already aborting", r.ID)
 		}
+		interrupted, _, _ = r.Current()
 		if err := e.beginAbortTx(tx, r, user, reason); err != nil {
 			return err
 		}
@@ -675,6 +677,11 @@ func (e *Engine) Abort(ctx context.Context, user, id, reason string) error {
 		return err
 	}
 	e.post(ctx, id, fmt.Sprintf("⏹ abort by %s%s: reverting safely (%d steps)", user, reasonSuffix(reason), len(r.Plan.Steps)-r.Cursor))
+	if interrupted.Action == ActCert && r.Plan.Path == PathSingle {
+		// Clients pick up whatever certificate a server presents while secure
+		// communication is off; one changed after it is back on orphans them.
+		e.post(ctx, id, fmt.Sprintf("⚠ If you already updated the certificate on %s, that is fine: clients take it during the first revert wait. Do not update it once secure communication is back on.", serverLabel(interrupted.Server)))
+	}
 	e.announce(ctx, r)
 	e.spawn(id)
 	e.wake(id)

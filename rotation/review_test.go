@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"sepmbot/approvals"
 	"sepmbot/sepm"
 	"sepmbot/sepm/sim"
 )
@@ -254,5 +255,63 @@ func TestStepStartAnnouncedOnlyWhenCommitted(t *testing.T) {
 	}
 	if posted != started {
 		t.Errorf("disable-secure announced as started %d times, committed %d times", posted, started)
+	}
+}
+
+// TestStaleApprovalAskedAgain: an approval older than the approval ttl when the
+// dangerous step is reached (the rotation was paused in between) does not disable
+// secure communication; approval is asked again.
+func TestStaleApprovalAskedAgain(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64 // how far the engine's clock runs ahead
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 60, Servers: 1, Groups: 3, Seed: 41},
+		now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	r := g.rotate(PlanOptions{})
+	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool {
+		s, _, _ := v.Rotation.Current()
+		return s.Action == ActApproval && v.Approval != nil && v.Approval.MessageRef != ""
+	}}).run(g.ctx, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.eng.Pause(g.ctx, "console:alice", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	first := v.Approval.ID
+	for _, u := range []string{"console:bob", "console:carol"} {
+		if _, err := g.eng.Vote(g.ctx, Ballot{MessageRef: v.Approval.MessageRef, User: u, Kind: approvals.Approve}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skew.Store(int64(2 * time.Hour)) // two hours later (the ttl is one)
+	if err := g.eng.Resume(g.ctx, "console:alice", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v = mustGet(t, g, r.ID)
+		if v.Approval != nil && v.Approval.ID != first && v.Approval.MessageRef != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new approval request: %s", currentID(v.Rotation))
+		}
+		select {
+		case <-g.rec.changed:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	recs, _ := g.db.Audit(context.Background(), r.ID)
+	stale := 0
+	for _, a := range recs {
+		if a.Kind == "sepm-change" && a.Step == "disable-secure" {
+			t.Errorf("secure communication changed on a stale approval: %+v", a)
+		}
+		if a.Kind == "approval-stale" {
+			stale++
+		}
+	}
+	if stale != 1 {
+		t.Errorf("approval-stale records: %d", stale)
 	}
 }
