@@ -133,14 +133,7 @@ func TestApprovalRulesThroughEngine(t *testing.T) {
 	t.Parallel()
 	g := newRig(t, rigOptions{sim: sim.Options{Clients: 100, Servers: 1, Groups: 4, Seed: 14}})
 	r := g.rotate(PlanOptions{})
-	// Reach the approval step: let the operator do the console work only.
-	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool {
-		s, _, _ := v.Rotation.Current()
-		return s.Action == ActApproval && v.Approval != nil && v.Approval.MessageRef != ""
-	}}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := g.reachApproval(r.ID)
 	ref := v.Approval.MessageRef
 	before, _ := g.db.Audit(context.Background(), r.ID)
 	refused := []struct {
@@ -170,7 +163,7 @@ func TestApprovalRulesThroughEngine(t *testing.T) {
 	if _, err := g.eng.Vote(g.ctx, Ballot{MessageRef: ref, User: "console:bob", Kind: approvals.Approve}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = g.eng.Vote(g.ctx, Ballot{MessageRef: ref, User: "console:bob", Kind: approvals.Approve})
+	_, err := g.eng.Vote(g.ctx, Ballot{MessageRef: ref, User: "console:bob", Kind: approvals.Approve})
 	var refusal *approvals.Refusal
 	if !errors.As(err, &refusal) || refusal.Code != "already-voted" {
 		t.Errorf("double vote: %v", err)

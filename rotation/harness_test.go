@@ -388,3 +388,56 @@ func auditChanges(t testing.TB, db *store.DB, id string) map[string]int {
 	}
 	return out
 }
+
+// atApproval fires when the approval request is posted and waiting for votes.
+func atApproval(v View) bool {
+	s, _, _ := v.Rotation.Current()
+	return s.Action == ActApproval && v.Approval != nil && v.Approval.MessageRef != ""
+}
+
+// reachApproval lets the operator do the console work until the approval waits for votes.
+func (g *rig) reachApproval(id string) View {
+	g.t.Helper()
+	v, err := (&operator{g: g, id: id, stop: atApproval}).run(g.ctx, 60*time.Second)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return v
+}
+
+// awaitNewApproval waits until a request other than old is posted.
+func (g *rig) awaitNewApproval(id, old string) View {
+	g.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v := mustGet(g.t, g, id)
+		if v.Approval != nil && v.Approval.ID != old && v.Approval.MessageRef != "" {
+			return v
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("no new approval request: %s", currentID(v.Rotation))
+		}
+		select {
+		case <-g.rec.changed:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// auditKinds counts a rotation's audit records by kind, and fails the test on any
+// disable-secure change (the callers assert secure communication stayed on).
+func (g *rig) auditKindsNoDisable(id string) map[string]int {
+	g.t.Helper()
+	recs, err := g.db.Audit(context.Background(), id)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, a := range recs {
+		if a.Kind == "sepm-change" && a.Step == "disable-secure" {
+			g.t.Errorf("secure communication was changed: %+v", a)
+		}
+		kinds[a.Kind]++
+	}
+	return kinds
+}

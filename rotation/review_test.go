@@ -69,10 +69,7 @@ func TestPlanChangeAssignsHTTPCopyToNewTargets(t *testing.T) {
 	if hasRemoteTarget(r) {
 		t.Fatalf("the Remote VPN location is not hidden")
 	}
-	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool {
-		s, _, _ := v.Rotation.Current()
-		return s.Action == ActApproval && v.Approval != nil && v.Approval.MessageRef != ""
-	}}).run(g.ctx, 30*time.Second)
+	v, err := (&operator{g: g, id: r.ID, stop: atApproval}).run(g.ctx, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,13 +264,7 @@ func TestStaleApprovalAskedAgain(t *testing.T) {
 	g := newRig(t, rigOptions{sim: sim.Options{Clients: 60, Servers: 1, Groups: 3, Seed: 41},
 		now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	r := g.rotate(PlanOptions{})
-	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool {
-		s, _, _ := v.Rotation.Current()
-		return s.Action == ActApproval && v.Approval != nil && v.Approval.MessageRef != ""
-	}}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := g.reachApproval(r.ID)
 	if err := g.eng.Pause(g.ctx, "console:alice", r.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -287,31 +278,8 @@ func TestStaleApprovalAskedAgain(t *testing.T) {
 	if err := g.eng.Resume(g.ctx, "console:alice", r.ID); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		v = mustGet(t, g, r.ID)
-		if v.Approval != nil && v.Approval.ID != first && v.Approval.MessageRef != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new approval request: %s", currentID(v.Rotation))
-		}
-		select {
-		case <-g.rec.changed:
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	recs, _ := g.db.Audit(context.Background(), r.ID)
-	stale := 0
-	for _, a := range recs {
-		if a.Kind == "sepm-change" && a.Step == "disable-secure" {
-			t.Errorf("secure communication changed on a stale approval: %+v", a)
-		}
-		if a.Kind == "approval-stale" {
-			stale++
-		}
-	}
-	if stale != 1 {
-		t.Errorf("approval-stale records: %d", stale)
+	g.awaitNewApproval(r.ID, first)
+	if n := g.auditKindsNoDisable(r.ID)["approval-stale"]; n != 1 {
+		t.Errorf("approval-stale records: %d", n)
 	}
 }
