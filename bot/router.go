@@ -268,7 +268,8 @@ func (r *Router) list(ctx context.Context, activeOnly bool) Message {
 		return Message{Text: err.Error()}
 	}
 	var b strings.Builder
-	for _, rot := range rots {
+	for i := len(rots) - 1; i >= 0; i-- { // newest first
+		rot := rots[i]
 		if activeOnly && !rot.Active() {
 			continue
 		}
