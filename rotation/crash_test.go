@@ -37,7 +37,7 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: runs a rotation across 20 process kills")
 	}
-	site := startSim(t, sim.Options{Clients: 500, Servers: 1, Groups: 6, OfflinePercent: 5, Seed: 31, Heartbeat: 2 * time.Second})
+	site := startSim(t, sim.Options{Clients: 500, Servers: 1, Groups: 6, OfflinePercent: 5, Seed: 31, Heartbeat: 3 * time.Second})
 	cfg := crashConfig{DB: filepath.Join(t.TempDir(), "sepmbot.db"), URL: site.URL(), APIFP: site.APIFingerprint(), Servers: serverRefs(site), NewFPs: map[string]string{}}
 	for _, s := range site.Servers() {
 		cfg.NewFPs[s.Name] = s.NextFingerprint
@@ -75,19 +75,21 @@ func TestCrashRecovery(t *testing.T) {
 
 	kills, finished := 0, false
 	var transcript, killedAt []string
-	lastStep := "start-up"
 	for kills < 20 && !finished {
 		cmd, lines, exited := start()
 		// Kill either right after the k-th announcement plus a short random delay (a
 		// point just after a transition) or at a random time after the start (a point
 		// in the middle of a step, a wait, or the start-up itself).
+		// Kill points are counted from the moment the child's engine is up (READY):
+		// after a random 0-1.2 s (inside steps and waits), or, for half the runs,
+		// sooner when the k-th announcement comes: up to 40 ms after it (just after a
+		// transition, while the next step acts).
 		wantLines := 1 + rng.IntN(3)
-		delay := time.Duration(rng.IntN(300)) * time.Millisecond
+		delay := time.Duration(rng.IntN(40)) * time.Millisecond
+		byTime := rng.IntN(2) == 0
+		ready := false
+		step := "start-up"
 		var timer <-chan time.Time
-		if rng.IntN(2) == 0 {
-			wantLines = -1
-			timer = time.After(time.Duration(100+rng.IntN(700)) * time.Millisecond)
-		}
 		deadline := time.After(60 * time.Second)
 	wait:
 		for {
@@ -95,11 +97,15 @@ func TestCrashRecovery(t *testing.T) {
 			case l := <-lines:
 				transcript = append(transcript, l)
 				if f := strings.Fields(l); len(f) >= 4 && f[0] == "UPDATE" {
-					lastStep = f[3]
+					step = f[3]
 				}
-				if strings.HasPrefix(l, "EVENT ") || strings.HasPrefix(l, "UPDATE ") {
+				switch {
+				case l == "READY":
+					ready = true
+					timer = time.After(time.Duration(rng.IntN(1200)) * time.Millisecond)
+				case ready && !byTime && strings.HasPrefix(l, "EVENT "):
 					wantLines--
-					if wantLines == 0 && timer == nil {
+					if wantLines == 0 {
 						timer = time.After(delay)
 					}
 				}
@@ -107,7 +113,7 @@ func TestCrashRecovery(t *testing.T) {
 				_ = cmd.Process.Signal(syscall.SIGKILL)
 				<-exited
 				kills++
-				killedAt = append(killedAt, lastStep)
+				killedAt = append(killedAt, step)
 				break wait
 			case err := <-exited:
 				if err != nil {
@@ -270,6 +276,7 @@ func TestCrashChild(t *testing.T) {
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	fmt.Println("READY")
 	rots, err := eng.List(ctx)
 	if err != nil {
 		t.Fatal(err)
