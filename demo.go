@@ -81,7 +81,8 @@ func (c *DemoCmd) Run(g *Globals) error {
 		pr, pw := io.Pipe()
 		in, script = pr, pw
 	}
-	out = &lockedWriter{w: out}
+	lw := &lockedWriter{w: out, keep: c.Auto}
+	out = lw
 	con := console.New(in, out, console.Options{As: "alice", Hook: simHook(site), SeqFile: filepath.Join(dir, "console.seq")})
 	w, err := startBot(ctx, flags, roles, client, db, con, hostOf(site.URL()), servers, g.Log)
 	if err != nil {
@@ -98,12 +99,14 @@ func (c *DemoCmd) Run(g *Globals) error {
 		case <-g.Ctx.Done():
 		}
 		cancel()
+		<-served // no handler still uses the engine or the store after this
 		w.engine.Wait()
 		return nil
 	}
 	start := time.Now()
-	res, err := c.autoplay(ctx, script, out, w.engine, site)
+	res, err := c.autoplay(ctx, script, lw, w.engine, site)
 	cancel()
+	<-served
 	w.engine.Wait()
 	w.notifier.Close() // flush the last card edit before the result line
 	f := site.Fleet()
@@ -121,14 +124,26 @@ func (c *DemoCmd) Run(g *Globals) error {
 }
 
 type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	keep bool            // keep a copy, for the autoplay to read what the bot said
+	text strings.Builder // the copy
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.keep {
+		l.text.Write(p)
+	}
 	return l.w.Write(p)
+}
+
+// count is how often s was written so far (with keep).
+func (l *lockedWriter) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.text.String(), s)
 }
 
 func hostOf(u string) string { return strings.TrimPrefix(u, "https://") }
@@ -162,7 +177,7 @@ type demoResult struct {
 // autoplay types a scripted conversation into the console, reacting to what the bot
 // shows: alice rotates, bob approves twice, alice tries to approve her own, carol
 // approves, alice does the console steps with !sim and says done.
-func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out io.Writer, eng *rotation.Engine, site *sim.Site) (demoResult, error) {
+func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out *lockedWriter, eng *rotation.Engine, site *sim.Site) (demoResult, error) {
 	defer script.Close()
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
@@ -185,6 +200,8 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out io.Wr
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var id string
+	const bobRefused = "[→bob] vote refused"
+	bobRefusals := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -229,10 +246,20 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out io.Wr
 				lines = append(lines, fmt.Sprintf("@alice /sepm done %s %s", id, step.ID))
 			}
 		case rotation.ActApproval:
-			if v.Approval != nil && v.Approval.MessageRef != "" && !done[v.Approval.ID] {
-				done[v.Approval.ID] = true
-				ref := v.Approval.MessageRef
-				lines = []string{"@bob react ✅ " + ref, "@bob react ✅ " + ref, "@alice react ✅ " + ref, "@carol click approve " + ref}
+			if v.Approval == nil || v.Approval.MessageRef == "" {
+				break
+			}
+			// Carol votes only once bob's repeated vote was answered, so the
+			// transcript shows that refusal whatever the timing.
+			ref, req := v.Approval.MessageRef, v.Approval.ID
+			switch {
+			case !done[req]:
+				done[req] = true
+				bobRefusals = out.count(bobRefused)
+				lines = []string{"@bob react ✅ " + ref, "@bob react ✅ " + ref, "@alice react ✅ " + ref}
+			case !done[req+"/carol"] && out.count(bobRefused) > bobRefusals:
+				done[req+"/carol"] = true
+				lines = []string{"@carol click approve " + ref}
 			}
 		case rotation.ActCert:
 			if st.DoneBy == "" && !done[step.ID] {

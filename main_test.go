@@ -213,3 +213,35 @@ func TestRefuseTooFewApprovers(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestRunStopsOnSIGTERM: `sepmbot run --chat console` whose input is still open (a
+// terminal, a pipe) exits cleanly on SIGTERM instead of hanging in the read.
+func TestRunStopsOnSIGTERM(t *testing.T) {
+	site, err := sim.Start(context.Background(), sim.Options{Clients: 20, Servers: 1, Groups: 2, Heartbeat: time.Second, User: "admin", Password: "pw-term-1", Seed: 7, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("pw-term-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := site.Servers()[0]
+	c := startChild(t, []string{"run", "--chat", "console", "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
+		"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", srv.Name + "=" + srv.ClientAddr, "--data", filepath.Join(dir, "data"),
+		"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*"})
+	var transcript []string
+	c.await(t, regexp.MustCompile(`type .*/sepm help`), &transcript)
+	c.say(t, "@alice /sepm list")
+	c.await(t, regexp.MustCompile(`no rotation yet`), &transcript)
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second): // failure guard
+		t.Fatalf("still running 30s after SIGTERM with its input open\n%s", strings.Join(transcript, "\n"))
+	}
+}

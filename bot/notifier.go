@@ -26,10 +26,16 @@ type Notifier struct {
 	now     func() time.Time
 
 	mu    sync.Mutex
-	cards map[string]string // rotation id -> card ref (cache of the store)
-	last  map[string]string // rotation id -> signature of the last shown step state
-	shown map[string]string // rotation id -> text of the last card submitted
+	cards map[string]string    // rotation id -> card ref (cache of the store)
+	last  map[string]string    // rotation id -> signature of the last shown step state
+	shown map[string]string    // rotation id -> text of the last card submitted
+	seen  map[string]time.Time // rotation id -> Rotation.Updated of the newest view shown
 }
+
+// staleWindow bounds how much older than the newest view shown a view may be and
+// still be dropped as stale: concurrent Updates race by milliseconds, while a wall
+// clock stepped back further must not freeze the card.
+const staleWindow = time.Minute
 
 // NewNotifier returns a notifier posting to channel on p; interval is the least time
 // between two edits of one card.
@@ -37,7 +43,7 @@ func NewNotifier(p Platform, channel string, db *store.DB, interval time.Duratio
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n := &Notifier{p: p, channel: channel, db: db, log: log, now: time.Now, cards: map[string]string{}, last: map[string]string{}, shown: map[string]string{}}
+	n := &Notifier{p: p, channel: channel, db: db, log: log, now: time.Now, cards: map[string]string{}, last: map[string]string{}, shown: map[string]string{}, seen: map[string]time.Time{}}
 	n.co = NewCoalescer(interval, func(ctx context.Context, id string, m Message) error {
 		ref, err := n.cardRef(ctx, id)
 		if err != nil || ref == "" {
@@ -93,11 +99,20 @@ func (n *Notifier) Update(ctx context.Context, v rotation.View) {
 	msg := RenderCard(v, n.now())
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if upd := v.Rotation.Updated; !upd.IsZero() {
+		if newest := n.seen[id]; upd.Before(newest) && newest.Sub(upd) <= staleWindow {
+			return // read before the state already shown, by a concurrent caller
+		}
+		n.seen[id] = upd
+	}
 	ref, ok := n.cards[id]
 	if !ok {
 		n.mu.Unlock()
 		ref, _ = n.cardRef(ctx, id)
 		n.mu.Lock()
+		if cached, ok := n.cards[id]; ok {
+			ref = cached // another Update posted the card meanwhile
+		}
 	}
 	if ref == "" {
 		newRef, err := n.p.Post(ctx, n.channel, msg)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"sepmbot/commands"
 )
@@ -54,6 +55,12 @@ func parseRoleList(flag string, in []string, starOK bool) ([]string, error) {
 			kind, id, ok := strings.Cut(e, ":")
 			if !ok || id == "" || !slices.Contains(knownKinds, kind) {
 				return nil, fmt.Errorf("--%s: %q is not platform:id (platform one of %s)", flag, e, strings.Join(knownKinds, ", "))
+			}
+			if strings.HasPrefix(id, "@") || strings.ContainsFunc(id, unicode.IsSpace) {
+				return nil, fmt.Errorf("--%s: %q looks like a display name; give the immutable user or group id (e.g. slack:U024BE7LH, console:alice)", flag, e)
+			}
+			if slices.Contains(out, e) {
+				continue // one identity named twice is still one (ApproverCount)
 			}
 			out = append(out, e)
 		}

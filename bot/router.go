@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"sepmbot/approvals"
@@ -69,19 +70,52 @@ func (r *Router) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Serve handles the platform's events until ctx is done. Each event is handled in its
-// own goroutine after it is read, so a slow SEPM call never stalls the event stream.
+// Serve handles the platform's events until ctx is done and every event read has
+// been handled. Events of different users are handled concurrently, so a slow SEPM
+// call never stalls the event stream; the events of one user are handled in the
+// order they arrived (a reaction and its removal, `done` then `abort`).
 func (r *Router) Serve(ctx context.Context, p Platform) {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		queues = map[string][]Event{} // user key -> events waiting for its worker
+	)
 	for ev := range p.Events(ctx) {
-		go func() {
-			msg := r.Handle(ctx, ev)
-			if msg.Text == "" {
-				return
+		key := ev.UserKey()
+		mu.Lock()
+		q, busy := queues[key]
+		queues[key] = append(q, ev)
+		mu.Unlock()
+		if busy {
+			continue // that user's worker takes it in turn
+		}
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				q := queues[key]
+				if len(q) == 0 {
+					delete(queues, key)
+					mu.Unlock()
+					return
+				}
+				ev := q[0]
+				queues[key] = q[1:]
+				mu.Unlock()
+				r.serveOne(ctx, p, ev)
 			}
-			if err := p.Respond(ctx, ev, msg); err != nil {
-				r.log().Warn("responding", "platform", p.Name(), "err", err)
-			}
-		}()
+		})
+	}
+	wg.Wait()
+}
+
+// serveOne handles one event and answers its user.
+func (r *Router) serveOne(ctx context.Context, p Platform, ev Event) {
+	msg := r.Handle(ctx, ev)
+	if msg.Text == "" {
+		return
+	}
+	if err := p.Respond(ctx, ev, msg); err != nil {
+		r.log().Warn("responding", "platform", p.Name(), "err", err)
 	}
 }
 

@@ -139,17 +139,40 @@ func (c *Console) Respond(_ context.Context, ev bot.Event, m bot.Message) error 
 	return nil
 }
 
-// Events reads input lines until EOF or ctx is done, then closes the channel.
+// Events reads input lines until EOF or ctx is done, then closes the channel. The
+// channel closes when ctx is done even while the input is silent (a terminal): the
+// read itself cannot be interrupted, so its goroutine ends with the next line or EOF.
 func (c *Console) Events(ctx context.Context) <-chan bot.Event {
 	ch := make(chan bot.Event)
+	lines := make(chan string)
 	go func() {
-		defer close(ch)
+		defer close(lines)
 		sc := bufio.NewScanner(c.in)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		n := 0
 		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(ch)
+		n := 0
+		for {
+			var line string
+			var ok bool
+			select {
+			case line, ok = <-lines:
+				if !ok {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
 			n++
-			ev, ok := c.parse(ctx, sc.Text(), n)
+			ev, ok := c.parse(ctx, line, n)
 			if !ok {
 				continue
 			}
