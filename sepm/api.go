@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -15,6 +16,9 @@ const (
 	// maxPages stops a paged read whose server never says it is done
 	// (1,000,000 pages of 1000 is far beyond any SEPM).
 	maxPages = 1_000_000
+	// maxPrealloc bounds the capacity reserved from a reply's totalElements, which a
+	// broken server may overstate.
+	maxPrealloc = 50_000
 )
 
 // ComputerQuery selects computers for Computers and EachComputerPage.
@@ -25,7 +29,8 @@ type ComputerQuery struct {
 
 // eachPage reads path page by page (pageIndex from 1) and hands each non-empty page
 // to fn. It stops at lastPage, at totalPages, at an empty page, and refuses a server
-// that repeats a page (same first item) or pages forever.
+// that repeats a page (same first item, or the same items), sends more than twice the
+// items it announces, or pages forever.
 func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, pageSize int,
 	key func(T) string, fn func(p *Page[T]) error) error {
 	if q == nil {
@@ -33,6 +38,8 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	}
 	q.Set("pageSize", strconv.Itoa(pageSize))
 	prevKey := ""
+	var prev []T
+	var seen int64
 	for idx := 1; ; idx++ {
 		if idx > maxPages {
 			return fmt.Errorf("sepm: GET %s: more than %d pages: the server does not end its paging", path, maxPages)
@@ -51,6 +58,15 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 			}
 			prevKey = k
 		}
+		if idx > 1 && reflect.DeepEqual(prev, p.Content) {
+			return fmt.Errorf("sepm: GET %s: page %d repeats page %d: the server ignores pageIndex", path, idx, idx-1)
+		}
+		prev = p.Content
+		seen += int64(len(p.Content))
+		if p.TotalElements > 0 && seen > 2*p.TotalElements+int64(pageSize) {
+			return fmt.Errorf("sepm: GET %s: page %d brings the count to %d items, but the server announces %d: it does not end its paging",
+				path, idx, seen, p.TotalElements)
+		}
 		if err := fn(p); err != nil {
 			return err
 		}
@@ -66,8 +82,8 @@ func (c *Client) Groups(ctx context.Context) ([]Group, error) {
 	var out []Group
 	err := eachPage(ctx, c, "groups", nil, maxPageSize, func(g Group) string { return g.ID },
 		func(p *Page[Group]) error {
-			if out == nil && p.TotalElements > 0 && p.TotalElements <= maxPageSize*1000 {
-				out = make([]Group, 0, p.TotalElements)
+			if out == nil && p.TotalElements > 0 {
+				out = make([]Group, 0, min(p.TotalElements, maxPrealloc))
 			}
 			out = append(out, p.Content...)
 			return nil
@@ -92,8 +108,8 @@ func (c *Client) EachComputerPage(ctx context.Context, q ComputerQuery, fn func(
 func (c *Client) Computers(ctx context.Context, q ComputerQuery) ([]Computer, error) {
 	var out []Computer
 	err := c.computerPages(ctx, q, func(p *Page[Computer]) error {
-		if out == nil && p.TotalElements > 0 && p.TotalElements <= 10_000_000 {
-			out = make([]Computer, 0, p.TotalElements)
+		if out == nil && p.TotalElements > 0 {
+			out = make([]Computer, 0, min(p.TotalElements, maxPrealloc))
 		}
 		out = append(out, p.Content...)
 		return nil

@@ -27,6 +27,10 @@ const (
 	backoffCap        = 5 * time.Second
 	renewFloor        = 30 * time.Second // renew a token at least this long before it expires
 	maxErrorBody      = 64 << 10
+	// maxReplyBody bounds a 2xx reply; a page of 1000 computers is a few MB.
+	maxReplyBody = 64 << 20
+	// maxTokenLifeSecs caps the tokenExpiration believed (a week; SEPM's is 12 h).
+	maxTokenLifeSecs = 7 * 24 * 3600
 )
 
 // Config configures a Client.
@@ -341,7 +345,13 @@ func (c *Client) send(ctx context.Context, k call, tok string) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(k.out); err != nil {
+	lr := &io.LimitedReader{R: resp.Body, N: maxReplyBody + 1}
+	err = json.NewDecoder(lr).Decode(k.out)
+	if lr.N <= 0 {
+		// Not transient: the same server would send the same reply again.
+		return fmt.Errorf("sepm: %s %s: reply larger than %d bytes: refused", k.method, pathOnly(k.path), maxReplyBody)
+	}
+	if err != nil {
 		var se *json.SyntaxError
 		var ue *json.UnmarshalTypeError
 		if errors.Is(err, io.EOF) {
@@ -376,9 +386,14 @@ func (c *Client) transportErr(ctx, actx context.Context, k call, err error) erro
 func (c *Client) apiError(k call, resp *http.Response) error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &APIError{Method: k.method, Path: pathOnly(k.path), Status: resp.StatusCode}
-	var eb ErrorBody
-	if json.Unmarshal(raw, &eb) == nil && (eb.ErrorMessage != "" || eb.ErrorCode != "") {
-		e.Code, e.AppCode, e.Message = eb.ErrorCode, eb.AppErrorCode, eb.ErrorMessage
+	// Codes as strings (documented) or numbers (tolerated).
+	var eb struct {
+		ErrorCode    json.RawMessage `json:"errorCode"`
+		AppErrorCode json.RawMessage `json:"appErrorCode"`
+		ErrorMessage string          `json:"errorMessage"`
+	}
+	if json.Unmarshal(raw, &eb) == nil && (eb.ErrorMessage != "" || len(eb.ErrorCode) > 0) {
+		e.Code, e.AppCode, e.Message = codeText(eb.ErrorCode), codeText(eb.AppErrorCode), eb.ErrorMessage
 	} else if t := strings.TrimSpace(string(raw)); t != "" && len(t) <= 200 && !strings.ContainsAny(t, "<{") {
 		e.Message = t
 	}
@@ -389,6 +404,19 @@ func (c *Client) apiError(k call, resp *http.Response) error {
 	e.Code = c.redact(e.Code)
 	e.AppCode = c.redact(e.AppCode)
 	return e
+}
+
+// codeText renders an error code sent as a JSON string or number; anything else is "".
+func codeText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }
 
 // redact removes the password and the current token from text the server sent back.
@@ -459,7 +487,8 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	if ar.Token == "" {
 		return "", errors.New("sepm: POST identity/authenticate: the reply carries no token")
 	}
-	life := time.Duration(ar.TokenExpiration) * time.Second
+	// Capped before the conversion, so an absurd value cannot overflow into a tiny one.
+	life := time.Duration(min(ar.TokenExpiration, maxTokenLifeSecs)) * time.Second
 	if life <= 0 {
 		life = time.Hour // not stated: assume SEPM's shortest usual session and rely on 401s
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -145,6 +146,9 @@ func (v *validator) check(loc string, val any, schema map[string]any) {
 	case want != got:
 		v.fail(loc, "%s in the reply, %s in the schema", got, want)
 		return
+	}
+	if enum, ok := s["enum"].([]any); ok && !slices.ContainsFunc(enum, func(e any) bool { return fmt.Sprint(e) == fmt.Sprint(val) }) {
+		v.fail(loc, "%v is not in the schema's enum %v", val, enum)
 	}
 	switch got {
 	case "object":

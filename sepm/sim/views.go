@@ -33,7 +33,11 @@ func (m *model) groupViewLocked(g *group) sepm.Group {
 // pageOf slices total items into the page pageIndex (from 1) of size pageSize and
 // fills the envelope; fill renders the items [lo, hi).
 func pageOf[T any](total, pageIndex, pageSize int, fill func(lo, hi int) []T) sepm.Page[T] {
-	lo := min((pageIndex-1)*pageSize, total)
+	lo := total // a pageIndex past the end (however large: no overflow) gets an empty page
+	if pageIndex-1 <= total/pageSize {
+		lo = (pageIndex - 1) * pageSize
+	}
+	lo = min(lo, total)
 	hi := min(lo+pageSize, total)
 	p := sepm.Page[T]{
 		Content:       fill(lo, hi),
