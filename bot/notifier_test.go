@@ -85,11 +85,7 @@ func view(status string, cursor int) rotation.View {
 // TestNotifierOneCardThreadAndRestart: one card per rotation, edited in place; replies
 // go in its thread; a new notifier on the same store edits the same card.
 func TestNotifierOneCardThreadAndRestart(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	fp := &fakePlatform{}
 	ctx := context.Background()
 	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
@@ -141,4 +137,15 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	if last := log[len(log)-1]; !strings.HasPrefix(last, "edit 1 ") {
 		t.Errorf("after restart: %q, want an edit of card 1", last)
 	}
+}
+
+// openStore opens a store in the test's temporary folder, closed at cleanup.
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

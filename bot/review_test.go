@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"sepmbot/approvals"
 	"sepmbot/rotation"
-	"sepmbot/store"
 )
 
 // memDeliveries is an in-memory Deliveries.
@@ -128,11 +126,7 @@ func TestServeWaitsForHandlers(t *testing.T) {
 // TestNotifierConcurrentUpdatesOneCard: two Updates of a new rotation at once (the
 // engine's announce and its driver, or a command) post one card, not two.
 func TestNotifierConcurrentUpdatesOneCard(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	fp := &fakePlatform{}
 	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
 	ctx := context.Background()
@@ -179,11 +173,7 @@ func TestRolesDuplicateApproversCountOnce(t *testing.T) {
 // rotation and call Update from their own goroutine; a view read before the one
 // already shown must not overwrite it (the card shows the latest state).
 func TestNotifierIgnoresOlderState(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	fp := &fakePlatform{}
 	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
 	ctx := context.Background()
