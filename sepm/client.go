@@ -246,7 +246,7 @@ func (c *Client) do(ctx context.Context, k call) error {
 			return nil
 		}
 		if (sent && !k.retry) || attempt >= c.maxRetries || !retryable(ctx, err) {
-			return err
+			return withCause(ctx, k.method, k.path, err)
 		}
 		if err := c.pause(ctx, attempt, k.method, k.path, err); err != nil {
 			return err
@@ -266,6 +266,16 @@ func (c *Client) pause(ctx context.Context, attempt int, method, path string, er
 	case <-t.C:
 		return nil
 	}
+}
+
+// withCause returns err, naming the caller's cancellation or deadline when that is why
+// the call stopped: a reply can arrive in the same instant the context ends, and the
+// caller must still see context.Canceled rather than only the server's answer.
+func withCause(ctx context.Context, method, path string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("sepm: %s %s: %w (after: %w)", method, pathOnly(path), cerr, err)
+	}
+	return err
 }
 
 // retryable reports whether a failed attempt may be repeated: not when the caller's
@@ -462,8 +472,11 @@ func (c *Client) Login(ctx context.Context) error {
 	defer c.loginMu.Unlock()
 	for attempt := 0; ; attempt++ {
 		_, err := c.login(ctx)
-		if err == nil || attempt >= c.maxRetries || !retryable(ctx, err) {
-			return err
+		if err == nil {
+			return nil
+		}
+		if attempt >= c.maxRetries || !retryable(ctx, err) {
+			return withCause(ctx, http.MethodPost, "identity/authenticate", err)
 		}
 		if err := c.pause(ctx, attempt, http.MethodPost, "identity/authenticate", err); err != nil {
 			return err
