@@ -262,7 +262,7 @@ func answer(ok string, err error) Message {
 }
 
 func planOptions(c commands.Command) rotation.PlanOptions {
-	o := rotation.PlanOptions{Mode: c.Mode, MinWait: c.MinWait, Straggler: c.Straggler, StragglerSet: c.StragglerSet}
+	o := rotation.PlanOptions{Mode: c.Mode, MinWait: c.MinWait, Straggler: c.Straggler, StragglerSet: c.StragglerSet, DamagedButValid: c.Damaged}
 	for _, pin := range c.NewCerts {
 		if o.NewCerts == nil {
 			o.NewCerts = map[string]string{}

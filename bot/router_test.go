@@ -23,7 +23,11 @@ func (f *fakeEngine) Plan(context.Context, rotation.PlanOptions) (rotation.Plan,
 }
 
 func (f *fakeEngine) Rotate(_ context.Context, user string, o rotation.PlanOptions) (rotation.Rotation, error) {
-	f.calls = append(f.calls, "rotate "+user+" "+o.Mode)
+	c := "rotate " + user + " " + o.Mode
+	if o.DamagedButValid {
+		c += " damaged-but-valid"
+	}
+	f.calls = append(f.calls, c)
 	return rotation.Rotation{ID: "R1", Plan: rotation.Plan{Path: "single"}}, nil
 }
 
@@ -205,11 +209,12 @@ func TestRouterCommands(t *testing.T) {
 		{cmd("vera", "/sepm audit R1", "c5")},
 		{cmd("vera", "/sepm status R9", "c6")},
 		{cmd("carol", "/sepm approve R1", "c7")},
+		{cmd("alice", "/sepm rotate site-a --damaged-but-valid", "c9")},
 	}
 	for _, s := range steps {
 		r.Handle(ctx, s.ev)
 	}
-	want := []string{"done console:alice R1 http-msl", "pause R1", "resume R1", "abort R1 changed my mind", "audit R1", "get R9", "vote console:carol approve  "}
+	want := []string{"done console:alice R1 http-msl", "pause R1", "resume R1", "abort R1 changed my mind", "audit R1", "get R9", "vote console:carol approve  ", "rotate console:alice  damaged-but-valid"}
 	if strings.Join(fe.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(fe.calls, "\n"), strings.Join(want, "\n"))
 	}

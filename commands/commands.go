@@ -69,6 +69,7 @@ type Command struct {
 	MinWaitSet   bool
 	StragglerSet bool
 	NewCerts     []CertPin // rotate: every --new-cert-sha256, in the order given; nil when none
+	Damaged      bool      // plan, rotate: --damaged-but-valid (the certificate is damaged but valid)
 	Topic        string    // help: the subcommand asked about, lower case; "" for the full help
 }
 
@@ -110,6 +111,9 @@ func (c Command) String() string {
 			v = p.Server + "=" + v
 		}
 		parts = append(parts, "--new-cert-sha256", v)
+	}
+	if c.Damaged {
+		parts = append(parts, "--damaged-but-valid")
 	}
 	add(c.Reason)
 	return strings.Join(parts, " ")
@@ -334,6 +338,17 @@ func (s *subcommand) parseFlag(c *Command, words []string, seen map[string]bool)
 	if f == nil {
 		return 0, s.unknownFlag(name)
 	}
+	if f.kind == flagDamaged {
+		if hasVal {
+			return 0, s.errorf("--%s takes no value; give it alone", f.name)
+		}
+		if seen[f.name] {
+			return 0, s.errorf("--%s was given twice; give it once", f.name)
+		}
+		seen[f.name] = true
+		c.Damaged = true
+		return 1, nil
+	}
 	used := 1
 	if !hasVal {
 		if len(words) < 2 || strings.HasPrefix(fixDashes(words[1]), "--") {
@@ -417,6 +432,8 @@ func flagExample(f *flag) string {
 		return "--min-wait 30m"
 	case flagStraggle:
 		return "--straggler 90d"
+	case flagDamaged:
+		return "--damaged-but-valid"
 	}
 	return "--new-cert-sha256 sepm-01=<64 hex digits>"
 }

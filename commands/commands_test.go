@@ -65,6 +65,8 @@ func TestParseValid(t *testing.T) {
 		{"rotate Lab-2 --straggler 60d --min-wait 1h30m --mode multi --new-cert-sha256 sepm-01=" + fpAColons + " --new-cert-sha256=sepm-02=" + strings.ToUpper(fpB), twoSites,
 			Command{Name: "rotate", Site: "Lab-2", Mode: "multi", MinWait: 90 * time.Minute, MinWaitSet: true, Straggler: 60 * Day, StragglerSet: true,
 				NewCerts: []CertPin{{Server: "sepm-01", SHA256: fpA}, {Server: "sepm-02", SHA256: fpB}}}},
+		{"rotate --damaged-but-valid", oneSite, Command{Name: "rotate", Site: "prod", Damaged: true}},
+		{"plan prod —damaged-but-valid --mode single", oneSite, Command{Name: "plan", Site: "prod", Mode: "single", Damaged: true}},
 		{"rotate --straggler 0s", oneSite, Command{Name: "rotate", Site: "prod", Straggler: 0, StragglerSet: true}},
 		{"rotate --new-cert-sha256 " + fpA + " --new-cert-sha256 sepm-02=" + fpA, oneSite, Command{Name: "rotate", Site: "prod", NewCerts: []CertPin{{SHA256: fpA}, {Server: "sepm-02", SHA256: fpA}}}},
 		// status, list
@@ -149,6 +151,8 @@ func TestParseInvalid(t *testing.T) {
 		{"rotate --force", oneSite, `rotate has no flag "--force"; its flags are --mode, --min-wait, --straggler, --new-cert-sha256`, "rotate"},
 		{"rotate -m single", oneSite, `"-m" is not a flag rotate takes`, "rotate"},
 		{"rotate --straggler 90d --straggler 30d", oneSite, "--straggler was given twice", "rotate"},
+		{"rotate --damaged-but-valid=yes", oneSite, "--damaged-but-valid takes no value", "rotate"},
+		{"plan --damaged-but-valid --damaged-but-valid", oneSite, "--damaged-but-valid was given twice", "plan"},
 		// durations
 		{"plan --min-wait 90", oneSite, `--min-wait: "90" has no unit after 90`, "plan"},
 		{"plan --min-wait 5x", oneSite, `unknown unit "x"`, "plan"},

@@ -6,8 +6,8 @@
 // Grammar (the leading "/sepm" is optional, words are separated by whitespace):
 //
 //	/sepm help [subcommand]
-//	/sepm plan [site] [--mode auto|single|multi] [--min-wait D]
-//	/sepm rotate [site] [--mode auto|single|multi] [--min-wait D] [--straggler D] [--new-cert-sha256 FP]...
+//	/sepm plan [site] [--mode auto|single|multi] [--min-wait D] [--damaged-but-valid]
+//	/sepm rotate [site] [--mode auto|single|multi] [--min-wait D] [--straggler D] [--new-cert-sha256 FP]... [--damaged-but-valid]
 //	/sepm status [id]
 //	/sepm list
 //	/sepm approve <id>

@@ -22,7 +22,7 @@ func FuzzParse(f *testing.F) {
 		"done R7 http-msl", "confirm R7 cert-sepm-01", "pause R7", "resume R7",
 		"abort R7 because", "audit R7",
 		"rotat", "R7", "prod", "plan staging", "plan --mode", "plan --min-wait 90",
-		"plan --min-wait -5m", "rotate --straggler 99999999999999999999d",
+		"plan --min-wait -5m", "rotate --damaged-but-valid --mode single", "rotate --straggler 99999999999999999999d",
 		"rotate --new-cert-sha256 abc", "status 7", "done R7", "list all",
 		"deny R7 \x00\u2028\n line", "/sepm /sepm", "plan ——mode multi",
 	}

@@ -96,8 +96,8 @@ func TestHelpExamplesParse(t *testing.T) {
 func TestUsageMatchesGrammar(t *testing.T) {
 	want := map[string]string{
 		"help":    "/sepm help [subcommand]",
-		"plan":    "/sepm plan [site] [--mode auto|single|multi] [--min-wait D]",
-		"rotate":  "/sepm rotate [site] [--mode auto|single|multi] [--min-wait D] [--straggler D] [--new-cert-sha256 FP]...",
+		"plan":    "/sepm plan [site] [--mode auto|single|multi] [--min-wait D] [--damaged-but-valid]",
+		"rotate":  "/sepm rotate [site] [--mode auto|single|multi] [--min-wait D] [--straggler D] [--new-cert-sha256 FP]... [--damaged-but-valid]",
 		"status":  "/sepm status [id]",
 		"list":    "/sepm list",
 		"approve": "/sepm approve <id>",

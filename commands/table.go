@@ -43,6 +43,7 @@ const (
 	flagMinWait                      // a duration
 	flagStraggle                     // a duration
 	flagCertPin                      // FP or NAME=FP, repeatable
+	flagDamaged                      // a switch: takes no value
 )
 
 // flag is one flag a subcommand accepts.
@@ -56,6 +57,9 @@ type flag struct {
 
 // usage renders the flag the way the usage line shows it.
 func (f flag) usage() string {
+	if f.kind == flagDamaged {
+		return "[--" + f.name + "]"
+	}
 	s := "[--" + f.name + " " + f.metavar + "]"
 	if f.repeatable {
 		s += "..."
@@ -72,6 +76,8 @@ var (
 		help: "multi-server path: how long the last server stays on the old certificate so away clients can come back (default 90d)"}
 	flagCertSpec = flag{name: "new-cert-sha256", metavar: "FP", kind: flagCertPin, repeatable: true,
 		help: "SHA-256 fingerprint of the new certificate, or NAME=FP for one server; the bot trusts it and verifies each update against it (repeatable)"}
+	flagDamagedSpec = flag{name: "damaged-but-valid", kind: flagDamaged,
+		help: "the current certificate is damaged but still valid: the plan then stops and recommends disaster recovery instead of a rotation"}
 )
 
 // subcommand is one entry of the table that drives parsing, help and permissions.
@@ -121,14 +127,14 @@ var table = []subcommand{
 	{
 		name: "plan", role: Operator,
 		args:     []arg{{name: "site", kind: argSite, optional: true}},
-		flags:    []flag{flagModeSpec, flagMinWaitSpec},
+		flags:    []flag{flagModeSpec, flagMinWaitSpec, flagDamagedSpec},
 		summary:  "read the site and show the rotation plan, changing nothing",
 		examples: []string{"/sepm plan", "/sepm plan prod --mode multi --min-wait 10m"},
 	},
 	{
 		name: "rotate", role: Operator,
 		args:    []arg{{name: "site", kind: argSite, optional: true}},
-		flags:   []flag{flagModeSpec, flagMinWaitSpec, flagStragglerSpec, flagCertSpec},
+		flags:   []flag{flagModeSpec, flagMinWaitSpec, flagStragglerSpec, flagCertSpec, flagDamagedSpec},
 		summary: "start a rotation: plan the site, then run the steps, asking for approval before secure communication goes off",
 		examples: []string{
 			"/sepm rotate prod --new-cert-sha256 " + exampleFP,
