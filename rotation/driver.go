@@ -648,26 +648,40 @@ func (e *Engine) runApproval(ctx context.Context, r Rotation, step PlanStep, ann
 		return 0, nil
 	}
 	if req.MessageRef == "" || !announced[step.ID] {
-		v, _ := e.Get(ctx, r.ID)
-		ref, err := e.cfg.Notifier.RequestApproval(ctx, v)
-		if err != nil {
-			return 0, fmt.Errorf("posting the approval request: %w", err)
+		posted, err := e.askApproval(ctx, r.ID, req)
+		if posted {
+			announced[step.ID] = true
 		}
-		announced[step.ID] = true
-		if ref != req.MessageRef {
-			if err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
-				cur, err := loadApprovalTx(tx, req.ID)
-				if err != nil {
-					return err
-				}
-				cur.MessageRef = ref
-				return saveApprovalTx(tx, cur)
-			}); err != nil {
-				return 0, err
-			}
+		if err != nil {
+			return 0, err
 		}
 	}
 	return max(req.Expires.Sub(e.cfg.Now()), time.Millisecond), nil
+}
+
+// askApproval posts the approval request req, records which message it is, and
+// reports whether it was posted. Votes wait meanwhile: an approver may react the
+// instant the message shows, and that vote must not be refused as one on an unknown
+// message.
+func (e *Engine) askApproval(ctx context.Context, id string, req approvals.Request) (bool, error) {
+	e.asking.Lock()
+	defer e.asking.Unlock()
+	v, _ := e.Get(ctx, id)
+	ref, err := e.cfg.Notifier.RequestApproval(ctx, v)
+	if err != nil {
+		return false, fmt.Errorf("posting the approval request: %w", err)
+	}
+	if ref == req.MessageRef {
+		return true, nil
+	}
+	return true, e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		cur, err := loadApprovalTx(tx, req.ID)
+		if err != nil {
+			return err
+		}
+		cur.MessageRef = ref
+		return saveApprovalTx(tx, cur)
+	})
 }
 
 func (e *Engine) runCert(ctx context.Context, r Rotation, step PlanStep, st StepState, announced map[string]bool) (time.Duration, error) {

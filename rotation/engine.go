@@ -81,6 +81,11 @@ type Engine struct {
 	drivers  map[string]chan struct{} // rotation id -> wake channel
 	progress map[string]*Progress
 	wg       sync.WaitGroup
+
+	// asking is held while an approval request is posted and its message reference
+	// recorded, and read-held while a vote is cast: approvers see the request the
+	// moment it is posted, and their vote must find which request the message is.
+	asking sync.RWMutex
 }
 
 // NewEngine returns an engine; call Start to resume stored rotations.
@@ -457,6 +462,7 @@ type Ballot struct {
 func (e *Engine) Vote(ctx context.Context, b Ballot) (approvals.Outcome, error) {
 	var out approvals.Outcome
 	var rotID string
+	e.asking.RLock() // a request being posted has its message reference recorded first
 	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		reqID := b.RequestID
 		if reqID == "" && b.MessageRef != "" {
@@ -507,6 +513,7 @@ func (e *Engine) Vote(ctx context.Context, b Ballot) (approvals.Outcome, error) 
 		out, rotID = o, r.ID
 		return nil
 	})
+	e.asking.RUnlock()
 	if err != nil {
 		return approvals.Outcome{}, err
 	}
