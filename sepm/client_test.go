@@ -357,16 +357,25 @@ func TestNoRetryOn4xx(t *testing.T) {
 	}
 }
 
-// stallFirst answers the first n calls only after the client gave up on them.
+// stallFirst never answers the first n calls: it waits until the client gave up on
+// them, then drops the connection without a reply.
 func stallFirst(n int32, ok []byte) (http.HandlerFunc, *atomic.Int32) {
 	var calls atomic.Int32
 	return func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) <= n {
-			<-r.Context().Done() // the client's per-request timeout closes the connection
-			return
+			stall(r)
 		}
 		writeRaw(w, http.StatusOK, ok)
 	}, &calls
+}
+
+// stall waits until the client gives up on r, then aborts the handler so that no
+// reply is sent. Merely returning would send an empty 200, and that reply can still
+// reach the client: its TLS close_notify goes out before the socket is closed, and
+// the transport returns a response read after it cancelled the request.
+func stall(r *http.Request) {
+	<-r.Context().Done() // the client's per-request timeout closes the connection
+	panic(http.ErrAbortHandler)
 }
 
 func TestGetRetriesOnTimeout(t *testing.T) {

@@ -33,7 +33,10 @@ func TestHugeReplyRefused(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(`"}]}`))
 	})
-	c := newTestClient(t, f, nil)
+	// Reading 64 MiB takes seconds on a loaded machine (tens under -race): the
+	// per-request timeout must not expire first, or the refusal under test turns into
+	// a timeout and is retried.
+	c := newTestClient(t, f, func(cfg *Config) { cfg.Timeout = 2 * time.Minute })
 	_, err := c.ClientVersions(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("err = %v, want a reply-too-large error", err)

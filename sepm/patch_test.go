@@ -58,8 +58,7 @@ func newSettingsFake(t *testing.T, f *fakeSEPM) *settingsFake {
 		}
 		s.mu.Unlock()
 		if s.stall {
-			<-r.Context().Done()
-			return
+			stall(r)
 		}
 		if s.status >= 300 {
 			writeError(w, s.status, "The web service encountered an error while processing the web request.")

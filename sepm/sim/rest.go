@@ -137,8 +137,12 @@ func (s *Site) withFaults(h http.Handler) http.Handler {
 			t := time.NewTimer(f.Latency)
 			select {
 			case <-r.Context().Done():
+				// The client gave up: drop the connection without a reply. Returning
+				// would send an empty 200, which can still reach a client that is
+				// closing the connection (its TLS close_notify goes out first), and
+				// that client would take it for an answer.
 				t.Stop()
-				return
+				panic(http.ErrAbortHandler)
 			case <-t.C:
 			}
 		}
