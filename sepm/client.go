@@ -262,7 +262,7 @@ func (c *Client) pause(ctx context.Context, attempt int, method, path string, er
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("sepm: %s %s: %w (after: %w)", method, pathOnly(path), ctx.Err(), err)
+		return withCause(ctx, method, path, err)
 	case <-t.C:
 		return nil
 	}
