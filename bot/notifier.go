@@ -154,10 +154,10 @@ func (n *Notifier) Post(ctx context.Context, id, text string) {
 }
 
 // RequestApproval posts the approval request as its own message and returns its ref.
-func (n *Notifier) RequestApproval(ctx context.Context, v rotation.View) (string, error) {
+func (n *Notifier) RequestApproval(ctx context.Context, v rotation.View) ([]string, error) {
 	ref, err := n.p.Post(ctx, n.channel, RenderApprovalRequest(v))
 	if err != nil {
-		return "", fmt.Errorf("posting approval request: %w", err)
+		return nil, fmt.Errorf("posting approval request: %w", err)
 	}
 	for _, emoji := range []string{EmojiApprove, EmojiDeny} {
 		if err := n.p.React(ctx, n.channel, ref, emoji); err != nil {
@@ -169,5 +169,5 @@ func (n *Notifier) RequestApproval(ctx context.Context, v rotation.View) (string
 			n.log.Warn("replying", "err", err)
 		}
 	}
-	return ref, nil
+	return []string{ref}, nil
 }

@@ -96,7 +96,7 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	v := view(rotation.StatusRunning, 2)
 	req := approvals.New("nonce", "R1", "console:alice", "h", 2, time.Hour, time.Now())
 	v.Approval = &req
-	ref, err := n.RequestApproval(ctx, v)
+	refs, err := n.RequestApproval(ctx, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +126,8 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	if edits != 1 {
 		t.Errorf("%d edits, want 1 (the repeated state is not edited again)", edits)
 	}
-	if ref != "3" {
-		t.Errorf("approval ref %q", ref)
+	if len(refs) != 1 || refs[0] != "3" {
+		t.Errorf("approval refs %q", refs)
 	}
 	// A restarted bot edits the card it posted before.
 	n2 := NewNotifier(fp, "sepm", db, time.Millisecond, nil)

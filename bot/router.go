@@ -18,7 +18,7 @@ import (
 // Engine is what the router needs from the runbook; *rotation.Engine implements it.
 type Engine interface {
 	Plan(ctx context.Context, opts rotation.PlanOptions) (rotation.Plan, rotation.Inventory, error)
-	Rotate(ctx context.Context, user string, opts rotation.PlanOptions) (rotation.Rotation, error)
+	Rotate(ctx context.Context, user, home string, opts rotation.PlanOptions) (rotation.Rotation, error)
 	Get(ctx context.Context, id string) (rotation.View, error)
 	List(ctx context.Context) ([]rotation.Rotation, error)
 	Vote(ctx context.Context, b rotation.Ballot) (approvals.Outcome, error)
@@ -210,7 +210,7 @@ func (r *Router) command(ctx context.Context, ev Event) Message {
 		}
 		return Message{Text: RenderPlan(p)}
 	case "rotate":
-		rot, err := r.Engine.Rotate(ctx, user, planOptions(cmd))
+		rot, err := r.Engine.Rotate(ctx, user, ev.Platform+"|"+ev.Channel, planOptions(cmd))
 		if err != nil {
 			return Message{Text: "rotate refused: " + err.Error()}
 		}

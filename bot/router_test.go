@@ -22,7 +22,7 @@ func (f *fakeEngine) Plan(context.Context, rotation.PlanOptions) (rotation.Plan,
 	return rotation.Plan{Site: "site-a", Path: "single"}, rotation.Inventory{}, nil
 }
 
-func (f *fakeEngine) Rotate(_ context.Context, user string, o rotation.PlanOptions) (rotation.Rotation, error) {
+func (f *fakeEngine) Rotate(_ context.Context, user, _ string, o rotation.PlanOptions) (rotation.Rotation, error) {
 	c := "rotate " + user + " " + o.Mode
 	if o.DamagedButValid {
 		c += " damaged-but-valid"

@@ -211,11 +211,11 @@ func (n *lineNotifier) Post(_ context.Context, id, text string) {
 	n.poke()
 }
 
-func (n *lineNotifier) RequestApproval(_ context.Context, v View) (string, error) {
+func (n *lineNotifier) RequestApproval(_ context.Context, v View) ([]string, error) {
 	n.refs++
 	ref := fmt.Sprintf("msg-%d-%d", os.Getpid(), n.refs)
 	fmt.Printf("EVENT %s approval requested %s\n", v.Rotation.ID, ref)
-	return ref, nil
+	return []string{ref}, nil
 }
 
 // httpConsole is the simulator's console over its admin API.
@@ -282,7 +282,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rots) == 0 {
-		if _, err := eng.Rotate(ctx, "console:alice", PlanOptions{NewCerts: cfg.NewFPs}); err != nil {
+		if _, err := eng.Rotate(ctx, "console:alice", "", PlanOptions{NewCerts: cfg.NewFPs}); err != nil {
 			t.Fatal(err)
 		}
 	}

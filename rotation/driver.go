@@ -667,10 +667,14 @@ func (e *Engine) askApproval(ctx context.Context, id string, req approvals.Reque
 	e.asking.Lock()
 	defer e.asking.Unlock()
 	v, _ := e.Get(ctx, id)
-	ref, err := e.cfg.Notifier.RequestApproval(ctx, v)
+	refs, err := e.cfg.Notifier.RequestApproval(ctx, v)
 	if err != nil {
 		return false, fmt.Errorf("posting the approval request: %w", err)
 	}
+	if len(refs) == 0 {
+		return false, errors.New("posting the approval request: the chat layer returned no message")
+	}
+	ref := refs[0] // TODO(safety core): record every ref; votes on any of them count
 	if ref == req.MessageRef {
 		return true, nil
 	}

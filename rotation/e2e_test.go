@@ -346,7 +346,7 @@ func TestSecondRotationRefused(t *testing.T) {
 	t.Parallel()
 	g := newRig(t, rigOptions{sim: sim.Options{Clients: 20, Servers: 1, Groups: 2, Seed: 17}})
 	r := g.rotate(PlanOptions{})
-	_, err := g.eng.Rotate(g.ctx, "console:alice", PlanOptions{NewCerts: g.newFPs})
+	_, err := g.eng.Rotate(g.ctx, "console:alice", "", PlanOptions{NewCerts: g.newFPs})
 	if err == nil || !strings.Contains(err.Error(), r.ID) {
 		t.Fatalf("second rotation: %v", err)
 	}

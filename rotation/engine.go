@@ -36,9 +36,13 @@ type Notifier interface {
 	// Post adds a message to the rotation's thread: a step transition, an instruction
 	// for the operator, a vote, a warning.
 	Post(ctx context.Context, rotationID, text string)
-	// RequestApproval posts the approval request that approvers react to or click and
-	// returns that message's reference; votes on any other message are refused.
-	RequestApproval(ctx context.Context, v View) (messageRef string, err error)
+	// RequestApproval posts the approval request where the rotation lives (v.Rotation.Home,
+	// and wherever else the chat layer shows it) and returns the reference of every
+	// message that carries it. The references are opaque to the engine (the chat layer
+	// qualifies them by platform and channel); a vote on any of them counts, a vote on
+	// any other message is refused. It may be called again for the same request (after
+	// a restart): the new references add to the old ones.
+	RequestApproval(ctx context.Context, v View) (messageRefs []string, err error)
 }
 
 // Prober does a TLS handshake with addr and returns the presented certificate;
@@ -349,7 +353,11 @@ func (e *Engine) Plan(ctx context.Context, opts PlanOptions) (Plan, Inventory, e
 
 // Rotate plans and starts a rotation for the site, requested by user. It refuses
 // while another rotation of the site is active.
-func (e *Engine) Rotate(ctx context.Context, user string, opts PlanOptions) (Rotation, error) {
+//
+// home is where the rotation lives in chat (opaque to the engine: the chat layer
+// records its platform and channel there); its card, thread and approval request go
+// there.
+func (e *Engine) Rotate(ctx context.Context, user, home string, opts PlanOptions) (Rotation, error) {
 	rots, err := e.List(ctx)
 	if err != nil {
 		return Rotation{}, err
@@ -422,7 +430,7 @@ func (e *Engine) Rotate(ctx context.Context, user string, opts PlanOptions) (Rot
 			return err
 		}
 		r := Rotation{
-			ID: fmt.Sprintf("R%d", seq), Site: e.cfg.Site, Requester: user, Created: now, Updated: now,
+			ID: fmt.Sprintf("R%d", seq), Site: e.cfg.Site, Requester: user, Home: home, Created: now, Updated: now,
 			Options: opts, Plan: plan, Status: StatusRunning, Steps: make([]StepState, len(plan.Steps)),
 			OldCerts: old, NewCerts: newCerts, APIServer: apiServer,
 		}

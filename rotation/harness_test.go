@@ -62,13 +62,13 @@ func (r *recorder) Post(_ context.Context, id, text string) {
 	r.poke()
 }
 
-func (r *recorder) RequestApproval(_ context.Context, v View) (string, error) {
+func (r *recorder) RequestApproval(_ context.Context, v View) ([]string, error) {
 	r.mu.Lock()
 	r.refs++
 	ref := fmt.Sprintf("msg-%d", r.refs)
 	r.mu.Unlock()
 	r.poke()
-	return ref, nil
+	return []string{ref}, nil
 }
 
 func (r *recorder) Posts() []string {
@@ -189,7 +189,7 @@ func (g *rig) rotate(opts PlanOptions) Rotation {
 	if opts.NewCerts == nil && len(g.newFPs) > 0 {
 		opts.NewCerts = g.newFPs
 	}
-	r, err := g.eng.Rotate(g.ctx, "console:alice", opts)
+	r, err := g.eng.Rotate(g.ctx, "console:alice", "", opts)
 	if err != nil {
 		g.t.Fatalf("rotate: %v", err)
 	}

@@ -28,6 +28,7 @@ type Rotation struct {
 	ID        string      `json:"id"`
 	Site      string      `json:"site"`
 	Requester string      `json:"requester"`
+	Home      string      `json:"home,omitempty"` // where it lives in chat; opaque to the engine
 	Created   time.Time   `json:"created"`
 	Updated   time.Time   `json:"updated"`
 	Options   PlanOptions `json:"options"`
