@@ -76,6 +76,9 @@ func RenderCard(v rotation.View, now time.Time) Message {
 			b.WriteByte('\n')
 		}
 	}
+	if singleApprover(v) {
+		b.WriteString(singleApproverLine + "\n")
+	}
 
 	// Paused, aborting, last error.
 	if r.Aborting && r.Active() {
@@ -220,6 +223,18 @@ func approvalLine(a approvals.Request, now time.Time) string {
 	return strings.Join(parts, " · ")
 }
 
+// singleApproverLine is how the card and the approval request say that one approver
+// is enough (--approvals 1 --allow-single-approver).
+const singleApproverLine = "⚠ single approver: this bot runs with --approvals 1 --allow-single-approver, so one person other than the requester can approve turning secure communication off"
+
+// singleApprover reports whether the rotation needs only one approval.
+func singleApprover(v rotation.View) bool {
+	if a := v.Approval; a != nil && a.Required > 0 {
+		return a.Required < 2
+	}
+	return v.Rotation.Options.SingleApprover
+}
+
 // finalLines renders the end of a completed or aborted rotation.
 func finalLines(r rotation.Rotation) string {
 	var b strings.Builder
@@ -279,6 +294,9 @@ func RenderApprovalRequest(v rotation.View) Message {
 	}
 	b.WriteString("Clients keep working without it while the server certificate is replaced; the rotation turns it back on afterwards.\n")
 	fmt.Fprintf(&b, "Needs %d %s from people other than %s: the requester cannot approve.\n", required, plural(required, "approval", "approvals"), displayUser(requester))
+	if singleApprover(v) {
+		b.WriteString(singleApproverLine + "\n")
+	}
 	if a := v.Approval; a != nil {
 		fmt.Fprintf(&b, "Expires at %s.\n", hhmm(a.Expires))
 	}

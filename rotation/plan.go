@@ -106,6 +106,11 @@ type PlanOptions struct {
 	NewCerts        map[string]string `json:"new_certs,omitempty"` // server name ("" = any) -> expected SHA-256
 	DamagedButValid bool              `json:"damaged_but_valid"`
 	HTTPPort        int               `json:"http_port"` // port of the HTTP MSL copy, default 8014
+	// SingleApprover records that the bot runs with --approvals 1
+	// --allow-single-approver: one person other than the requester can approve turning
+	// secure communication off. The chat layer sets it and the card says so; the
+	// planner ignores it.
+	SingleApprover bool `json:"single_approver,omitempty"`
 }
 
 // PlanStep is one step of a plan.
