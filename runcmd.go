@@ -63,7 +63,7 @@ type wiring struct {
 func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Client, db *store.DB, p bot.Platform, apiAddr string, servers []rotation.ServerRef, log *slog.Logger) (*wiring, error) {
 	n := bot.NewNotifier(p, "sepm", db, f.CardInterval, log)
 	// The role resolver answers, for the engine, whether a voter still holds the
-	// approver role (ROLE-RESOLVER: h7's rotation.Config field takes `resolver`).
+	// approver role now (rotation.Config.Roles takes it once the engine has that field).
 	resolver := roles.Resolver()
 	probe := rotation.Prober(sepm.ProbeCertificate)
 	eng, err := rotation.NewEngine(rotation.Config{

@@ -32,6 +32,10 @@ func TestAuthRejectedStopsAtOnce(t *testing.T) {
 			if !errors.Is(err, ErrAuthRejected) {
 				t.Fatalf("err = %v, want ErrAuthRejected", err)
 			}
+			var marked interface{ AuthRejected() bool }
+			if !errors.As(err, &marked) || !marked.AuthRejected() {
+				t.Errorf("err = %v does not carry AuthRejected()", err)
+			}
 			var ae *APIError
 			if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Path != "identity/authenticate" {
 				t.Errorf("err = %#v, want it to unwrap to SEPM's 401 on identity/authenticate", err)
