@@ -34,7 +34,7 @@ func (e *authRejected) Is(target error) bool { return target == ErrAuthRejected 
 // AuthRejected marks the error for callers that test for the behaviour rather than
 // the sentinel (errors.As with interface{ AuthRejected() bool }).
 func (e *authRejected) AuthRejected() bool { return true }
-func (e *authRejected) Unwrap() error        { return e.api }
+func (e *authRejected) Unwrap() error      { return e.api }
 
 // refusedLogin reports whether err is SEPM's answer that the credentials are refused.
 func refusedLogin(err error) (*APIError, bool) {
