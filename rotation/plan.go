@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sepmbot/textsafe"
 )
 
 // Path names the procedure a plan follows.
@@ -195,7 +197,7 @@ func unknownSecureErr(targets []Target) error {
 	var names []string
 	for _, t := range targets {
 		if t.SecureUnknown {
-			names = append(names, t.Path+" / "+t.Location)
+			names = append(names, textsafe.Line(t.Path)+" / "+textsafe.Line(t.Location))
 		}
 	}
 	if len(names) == 0 {
