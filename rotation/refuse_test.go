@@ -70,6 +70,11 @@ func TestPlanRefusesMissingSecureCommunications(t *testing.T) {
 			wantNot: "My Company / Default",
 		},
 		{
+			name:    "names are safe to show",
+			targets: []Target{{GroupID: "X", LocationID: "L9", Path: "My Company\\Ev\x1b[2Jil\u202e", Location: "Off\nice", SecureUnknown: true}},
+			want:    []string{`My Company\Ev[2Jil / Off ice`},
+		},
+		{
 			name: "many targets are counted",
 			targets: func() []Target {
 				var ts []Target
