@@ -26,7 +26,7 @@ func (e *authRejected) Error() string {
 	if e.latched {
 		return s + "; sepmbot sends no further log-in until an operator resumes or the bot restarts, so the service account does not lock: check the SEPM account (locked, disabled, password changed) first"
 	}
-	return s + "; sepmbot stopped at once and will not retry, so the service account does not lock: check the SEPM account (locked, disabled, password changed), then resume"
+	return s + "; sepmbot stopped at once and will not retry, so the service account does not lock: check the SEPM account (locked, disabled, password changed) before trying again"
 }
 
 func (e *authRejected) Is(target error) bool { return target == ErrAuthRejected }
