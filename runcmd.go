@@ -22,16 +22,17 @@ import (
 
 // BotFlags are the bot's own settings, shared by run and demo.
 type BotFlags struct {
-	SiteName  string   `name:"site-name" default:"site-a" help:"Name of the site." env:"SEPMBOT_SITE_NAME"`
-	Operators []string `help:"Operators (platform:id, comma-separated): may plan, rotate, done, pause, resume, abort." env:"SEPMBOT_OPERATORS"`
-	Approvers []string `help:"Approvers (platform:id): may approve and deny." env:"SEPMBOT_APPROVERS"`
-	Viewers   []string `help:"Viewers (platform:id, or '*' for everyone in the channel): status, list, audit, help." env:"SEPMBOT_VIEWERS"`
-	Approvals int      `default:"2" help:"Distinct approvers needed before secure communication goes off (below 2 needs --allow-single-approver)." env:"SEPMBOT_APPROVALS"`
+	SiteName     string        `name:"site-name" default:"site-a" help:"Name of the site." env:"SEPMBOT_SITE_NAME"`
+	Operators    []string      `help:"Operators (platform:id, comma-separated): may plan, rotate, done, pause, resume, abort." env:"SEPMBOT_OPERATORS"`
+	Approvers    []string      `help:"Approvers (platform:id): may approve and deny." env:"SEPMBOT_APPROVERS"`
+	Viewers      []string      `help:"Viewers (platform:id, or '*' for everyone in the channel): status, list, audit, help." env:"SEPMBOT_VIEWERS"`
+	Approvals    int           `default:"2" help:"Distinct approvers needed before secure communication goes off." env:"SEPMBOT_APPROVALS"`
+	ApprovalTTL  time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open."`
+	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list."`
+	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card."`
+
 	// AllowSingleApprover accepts --approvals 1; the card and the approval request say so.
-	AllowSingleApprover bool          `name:"allow-single-approver" help:"Accept --approvals 1: one person other than the requester may approve turning secure communication off (the card says so)." env:"SEPMBOT_ALLOW_SINGLE_APPROVER"`
-	ApprovalTTL         time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open."`
-	PollInterval        time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list."`
-	CardInterval        time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card."`
+	AllowSingleApprover bool `name:"allow-single-approver" help:"Accept --approvals 1: one person other than the requester may approve turning secure communication off (the card says so)." env:"SEPMBOT_ALLOW_SINGLE_APPROVER"`
 }
 
 func (f BotFlags) roles() (bot.Roles, error) {
@@ -83,10 +84,12 @@ func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Cli
 
 // RunCmd runs the bot.
 type RunCmd struct {
-	SEPMFlags   `embed:""`
-	BotFlags    `embed:""`
-	Chat        string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
-	Data        string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	SEPMFlags `embed:""`
+	BotFlags  `embed:""`
+	Chat      string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
+	Data      string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+
+	// ConsoleUser is the console's one person.
 	ConsoleUser string `name:"console-user" help:"Console: the one person at this terminal (default: the OS user). Every line is theirs, as console:NAME; @user prefixes are refused (only 'sepmbot demo' speaks as several users)." env:"SEPMBOT_CONSOLE_USER"`
 }
 
