@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"sepmbot/bot"
@@ -70,28 +71,23 @@ func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Cli
 
 // RunCmd runs the bot.
 type RunCmd struct {
-	SEPMFlags `embed:""`
-	BotFlags  `embed:""`
-	Chat      string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
-	Data      string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
-	As        string `default:"operator" help:"Console: the user of lines without @user."`
+	SEPMFlags   `embed:""`
+	BotFlags    `embed:""`
+	Chat        string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
+	Data        string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	As          string `default:"operator" help:"Console: the user of lines without @user."`
+	AdminListen string `name:"admin-listen" default:"127.0.0.1:9090" help:"Admin listener (/healthz, /readyz, /metrics); empty for none." env:"SEPMBOT_ADMIN_LISTEN"`
 }
 
 // Run starts the bot and serves until interrupted or, on the console, end of input.
+// On SIGTERM or SIGINT it stops taking events, lets the step in progress commit,
+// flushes the card edits and closes the store; a restart resumes every rotation.
 func (c *RunCmd) Run(g *Globals) error {
-	roles, err := c.roles()
+	specs, err := connectSites(g, c.SEPMFlags, c.SiteName)
 	if err != nil {
 		return err
 	}
-	client, err := c.client(g.Log)
-	if err != nil {
-		return err
-	}
-	servers, err := c.servers()
-	if err != nil {
-		return err
-	}
-	apiAddr, err := c.apiAddr()
+	roles, err := siteRoles(c.BotFlags, specs)
 	if err != nil {
 		return err
 	}
@@ -106,18 +102,19 @@ func (c *RunCmd) Run(g *Globals) error {
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
 	con := console.New(g.In, g.Out, console.Options{As: c.As, SeqFile: filepath.Join(c.Data, "console.seq")})
-	w, err := startBot(ctx, c.BotFlags, roles, client, db, con, apiAddr, servers, g.Log)
+	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, con, c.AdminListen)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s; type `/sepm help`.\n", version, c.SiteName)
-	w.router.Serve(ctx, con) // returns at end of input
+	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s; type `/sepm help`.\n", version, strings.Join(w.mux.Names(), ", "))
+	w.router.Serve(ctx, w.platform) // returns at end of input
 	if ctx.Err() == nil {
 		// Input ended (a pipe, or Ctrl-D): keep driving rotations until interrupted.
 		<-g.Ctx.Done()
 	}
+	g.Log.Info("stopping: letting the step in progress commit, then closing the store")
 	cancel()
-	w.engine.Wait()
+	w.wait()
 	w.notifier.Close()
 	return nil
 }
