@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,9 @@ func Verify(ctx context.Context, path string) (Summary, error) {
 		return s, fmt.Errorf("verify: %w", err)
 	}
 	s.Bytes = fi.Size()
+	if err := checkSize(path, fi.Size()); err != nil {
+		return s, fmt.Errorf("verify %s: %w", path, err)
+	}
 	db, err := store.OpenReadOnly(path)
 	if err != nil {
 		return s, fmt.Errorf("verify: %w", err)
@@ -91,4 +95,52 @@ func Verify(ctx context.Context, path string) (Summary, error) {
 		return s, fmt.Errorf("verify %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// bbolt's meta page layout (see bbolt's internal/common): a 16-byte page header,
+// then magic, version, page size, flags (4 bytes each), the root bucket (16), the
+// freelist page id (8) and the high-water page id (8), all little-endian here.
+const (
+	boltMagic     = 0xED0CDAED
+	metaMagicAt   = 16
+	metaPageSzAt  = 24
+	metaHighWatAt = 56
+	metaTxidAt    = 64
+)
+
+// checkSize refuses a file shorter than its newest valid meta page says: bbolt maps
+// the file and would fault reading past its end (a truncated copy).
+func checkSize(path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	type meta struct{ pageSize, hwm, txid uint64 }
+	read := func(b []byte) (meta, bool) {
+		if len(b) < metaTxidAt+8 || binary.LittleEndian.Uint32(b[metaMagicAt:]) != boltMagic {
+			return meta{}, false
+		}
+		return meta{uint64(binary.LittleEndian.Uint32(b[metaPageSzAt:])), binary.LittleEndian.Uint64(b[metaHighWatAt:]), binary.LittleEndian.Uint64(b[metaTxidAt:])}, true
+	}
+	m0, ok0 := read(head)
+	if !ok0 {
+		return errors.New("not a bbolt file (no valid first meta page)")
+	}
+	best := m0
+	if m0.pageSize >= 1024 && m0.pageSize <= 1<<16 {
+		second := make([]byte, metaTxidAt+8)
+		if _, err := f.ReadAt(second, int64(m0.pageSize)); err == nil {
+			if m1, ok := read(second); ok && m1.txid > m0.txid {
+				best = m1
+			}
+		}
+	}
+	if need := best.hwm * best.pageSize; best.pageSize == 0 || uint64(size) < need {
+		return fmt.Errorf("truncated: %d bytes, its meta page needs %d", size, need)
+	}
+	return nil
 }
