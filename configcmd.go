@@ -96,7 +96,11 @@ func (c *ConfigCheckCmd) checkRoles(rep *checkReport) {
 	if len(roles.Viewers) == 0 {
 		rep.note("no viewers configured (--viewers): only operators and approvers can read status")
 	}
-	short := false
+	tooFew := len(roles.Approvers) < c.Approvals
+	short := tooFew
+	if tooFew {
+		rep.fail("%d approver(s) configured (--approvers) but --approvals %d required: nobody could ever approve", len(roles.Approvers), c.Approvals)
+	}
 	for _, op := range roles.Operators {
 		others := 0
 		for _, a := range roles.Approvers {
@@ -104,14 +108,10 @@ func (c *ConfigCheckCmd) checkRoles(rep *checkReport) {
 				others++
 			}
 		}
-		if others < c.Approvals {
+		if !tooFew && others < c.Approvals {
 			short = true
 			rep.fail("when %s requests a rotation, only %d other approver(s) remain but --approvals is %d: the requester never counts", op, others, c.Approvals)
 		}
-	}
-	if len(roles.Approvers) < c.Approvals {
-		short = true
-		rep.fail("%d approver(s) configured but --approvals %d required", len(roles.Approvers), c.Approvals)
 	}
 	if !short {
 		rep.okf("roles: %d operator(s), %d approver(s) (%d needed, none the requester), %d viewer entr(ies)", len(roles.Operators), len(roles.Approvers), c.Approvals, len(roles.Viewers))
