@@ -24,9 +24,9 @@ type BotFlags struct {
 	Approvers    []string      `help:"Approvers (platform:id): may approve and deny." env:"SEPMBOT_APPROVERS"`
 	Viewers      []string      `help:"Viewers (platform:id, or '*' for everyone in the channel): status, list, audit, help." env:"SEPMBOT_VIEWERS"`
 	Approvals    int           `default:"2" help:"Distinct approvers needed before secure communication goes off." env:"SEPMBOT_APPROVALS"`
-	ApprovalTTL  time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open."`
-	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list."`
-	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card."`
+	ApprovalTTL  time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open." env:"SEPMBOT_APPROVAL_TTL"`
+	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list." env:"SEPMBOT_POLL_INTERVAL"`
+	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card." env:"SEPMBOT_CARD_INTERVAL"`
 }
 
 func (f BotFlags) roles() (bot.Roles, error) {
