@@ -260,3 +260,23 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// pickSite returns the SEPM settings of the site named name: the config file's
+// site of that name, or the --sepm-* flags when the file names no sites.
+func pickSite(g *Globals, f SEPMFlags, name string) (SEPMFlags, error) {
+	cs, fs, err := siteFlags(g, f, name)
+	if err != nil {
+		return f, err
+	}
+	if g.File == nil || g.File.Sites == nil {
+		return fs[0], nil
+	}
+	var names []string
+	for i, c := range cs {
+		if strings.EqualFold(c.Name, name) {
+			return fs[i], nil
+		}
+		names = append(names, c.Name)
+	}
+	return f, fmt.Errorf("--site-name %q is not a site of %s (%s)", name, g.File.Path, strings.Join(names, ", "))
+}

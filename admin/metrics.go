@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -100,6 +101,8 @@ var (
 		"Online clients not yet checked in since the latest change of the current wait (suspected orphaned if it persists after a certificate update).", []string{"site", "rotation", "step"}, nil)
 	descNotSeen = prometheus.NewDesc("sepmbot_rotation_clients_not_seen",
 		"Clients not seen since the change, from the rotation's closing report.", []string{"site", "rotation"}, nil)
+	descSuspected = prometheus.NewDesc("sepmbot_rotation_clients_suspected_orphaned",
+		"Clients suspected orphaned (online at a certificate change, silent since), from the rotation's report.", []string{"site", "rotation"}, nil)
 	descSecureOff = prometheus.NewDesc("sepmbot_secure_communication_off_seconds",
 		"Seconds secure communication has been off in the site's latest rotation (until it was re-enabled, or until now).", []string{"site", "rotation"}, nil)
 	descVotes = prometheus.NewDesc("sepmbot_approval_votes_total",
@@ -208,6 +211,9 @@ func collectRotation(ctx context.Context, ch chan<- prometheus.Metric, s siteEng
 	}
 	if r.Report != nil {
 		gauge(ch, descNotSeen, float64(r.Report.NotSeen), s.name, r.ID)
+		if n, ok := reportCount(r.Report, "suspected_orphaned"); ok {
+			gauge(ch, descSuspected, n, s.name, r.ID)
+		}
 	}
 	if !r.Active() {
 		return
@@ -263,4 +269,19 @@ func secureOff(r *rotation.Rotation, now time.Time) (time.Duration, bool) {
 		return now.Sub(off), true
 	}
 	return on.Sub(off), true
+}
+
+// reportCount reads a count from the report by its JSON name, so counts the engine
+// adds to its report (suspected orphans) are exported without a change here.
+func reportCount(rep *rotation.Report, key string) (float64, bool) {
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return 0, false
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return 0, false
+	}
+	v, ok := m[key].(float64)
+	return v, ok
 }

@@ -118,6 +118,26 @@ func (m *Mux) ForSite(site string) (Engine, bool) {
 	return &siteEngine{Mux: m, m: m, s: s}, true
 }
 
+// PlanSite plans a rotation of the named site. The chat router calls it (and
+// RotateSite) with the command's site when the engine has these methods.
+func (m *Mux) PlanSite(ctx context.Context, site string, opts rotation.PlanOptions) (rotation.Plan, rotation.Inventory, error) {
+	e, ok := m.ForSite(site)
+	if !ok {
+		return rotation.Plan{}, rotation.Inventory{}, fmt.Errorf("no site %q (sites: %s)", site, strings.Join(m.Names(), ", "))
+	}
+	return e.Plan(ctx, opts)
+}
+
+// RotateSite starts a rotation of the named site (partner lock, channels and site
+// operators checked).
+func (m *Mux) RotateSite(ctx context.Context, site, user, home string, opts rotation.PlanOptions) (rotation.Rotation, error) {
+	s, ok := m.by[strings.ToLower(site)]
+	if !ok {
+		return rotation.Rotation{}, fmt.Errorf("no site %q (sites: %s)", site, strings.Join(m.Names(), ", "))
+	}
+	return m.rotate(ctx, s, user, home, opts)
+}
+
 // only returns the one site, or an error when there are several: calls that do not
 // name a site cannot be routed then.
 func (m *Mux) only() (*Site, error) {

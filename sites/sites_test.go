@@ -158,4 +158,11 @@ func TestRoutesByRotationAndChecksSiteRules(t *testing.T) {
 	if _, err := m.Rotate(ctx, "slack:U1", "slack|CA", rotation.PlanOptions{}); err == nil || !strings.Contains(err.Error(), "name the site") {
 		t.Errorf("unnamed rotate: %v", err)
 	}
+	if _, err := m.RotateSite(ctx, "site-x", "slack:U1", "slack|CA", rotation.PlanOptions{}); err == nil || !strings.Contains(err.Error(), `no site "site-x"`) {
+		t.Errorf("unknown site: %v", err)
+	}
+	before := len(engs["site-a"].calls)
+	if _, err := m.RotateSite(ctx, "Site-A", "slack:U1", "slack|CA", rotation.PlanOptions{}); err != nil || len(engs["site-a"].calls) != before+1 {
+		t.Errorf("RotateSite did not reach site-a: %v", err)
+	}
 }
