@@ -179,6 +179,12 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 	}
 	run.mux = mux
 	for i, eng := range run.engines {
+		// Lines logged while resuming already carry each rotation's step.
+		if rots, err := eng.List(ctx); err == nil {
+			for _, r := range rots {
+				notify.track(rotation.View{Rotation: r})
+			}
+		}
 		if err := eng.Start(ctx); err != nil {
 			return nil, fmt.Errorf("site %s: resuming rotations: %w", specs[i].Name, err)
 		}
