@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -254,3 +255,33 @@ type downChat struct{}
 
 func (downChat) Name() string    { return "slack" }
 func (downChat) Connected() bool { return false }
+
+// TestBackupRefusesItsOwnDataFile: --out naming the data file (directly or through a
+// link) is refused and the file is untouched.
+func TestBackupRefusesItsOwnDataFile(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dataFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(dataFile(dir), link); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(dataFile(dir))
+	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &bytes.Buffer{}}
+	for _, out := range []string{dataFile(dir), link, filepath.Join(dir, ".", "sepmbot.db")} {
+		if err := (&BackupCmd{Data: dir, Out: out}).Run(g); err == nil || !strings.Contains(err.Error(), "is the data file itself") {
+			t.Errorf("--out %s: %v", out, err)
+		}
+	}
+	after, _ := os.Stat(dataFile(dir))
+	if !os.SameFile(before, after) {
+		t.Error("the data file was replaced")
+	}
+	out := filepath.Join(t.TempDir(), "copy.db")
+	if err := (&BackupCmd{Data: dir, Out: out}).Run(g); err != nil {
+		t.Errorf("a good backup: %v", err)
+	}
+}

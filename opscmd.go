@@ -73,6 +73,25 @@ func openOffline(dir string) (db *store.DB, locked bool, err error) {
 	return db, false, err
 }
 
+// refuseDataFile refuses an output path that is the data file itself (or a link to
+// it): replacing it would cut a running bot off its own file.
+func refuseDataFile(dir, out string) error {
+	if out == "" {
+		return nil
+	}
+	a, err := os.Stat(dataFile(dir))
+	if err != nil {
+		return nil // openOffline reports it
+	}
+	if b, err := os.Stat(out); err == nil && os.SameFile(a, b) {
+		return fmt.Errorf("--out %s is the data file itself: choose another file", out)
+	}
+	if filepath.Clean(out) == filepath.Clean(dataFile(dir)) {
+		return fmt.Errorf("--out %s is the data file itself: choose another file", out)
+	}
+	return nil
+}
+
 // BackupCmd copies the data file and verifies the copy.
 type BackupCmd struct {
 	Data         string `required:"" type:"path" help:"Folder of the bbolt file." env:"SEPMBOT_DATA"`
@@ -83,6 +102,9 @@ type BackupCmd struct {
 // Run copies (through the running bot when it holds the file), then opens the copy
 // with bbolt, checks it and says what it holds.
 func (c *BackupCmd) Run(g *Globals) error {
+	if err := refuseDataFile(c.Data, c.Out); err != nil {
+		return err
+	}
 	db, locked, err := openOffline(c.Data)
 	if err != nil {
 		return err
@@ -136,6 +158,9 @@ type offlineNotifier struct{ rotation.Notifier }
 // Run writes the export.
 func (c *AuditExportCmd) Run(g *Globals) error {
 	out := g.Out
+	if err := refuseDataFile(c.Data, c.Out); err != nil {
+		return err
+	}
 	var write func(w io.Writer) (int64, error)
 	db, locked, err := openOffline(c.Data)
 	if err != nil {

@@ -144,7 +144,7 @@ func (m *Mux) only() (*Site, error) {
 	if len(m.sites) == 1 {
 		return &m.sites[0], nil
 	}
-	return nil, fmt.Errorf("several sites are configured (%s): name the site", strings.Join(m.Names(), ", "))
+	return nil, fmt.Errorf("several sites are configured (%s) and the call did not say which: nothing done; name the site", strings.Join(m.Names(), ", "))
 }
 
 // Plan implements bot.Engine for a single site; with several, use ForSite.
