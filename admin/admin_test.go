@@ -283,7 +283,7 @@ func TestRotationGauges(t *testing.T) {
 	other := rotation.Rotation{ID: "R1", Site: "b", Status: rotation.StatusCompleted, Created: t0, Updated: now}
 	f := &fakeRotations{rots: []rotation.Rotation{other, r},
 		views: map[string]rotation.View{"R2": {Rotation: r, Progress: &rotation.Progress{Step: "wait-cert", OnNewPolicy: 40, Online: 50, Offline: 7}}},
-		audit: map[string][]store.AuditRecord{"R2": {{Kind: "vote-approved"}, {Kind: "vote-approved"}, {Kind: "vote-refused"}, {Kind: "step-done"}}}}
+		audit: map[string][]store.AuditRecord{"R2": {{Kind: "approval-requested"}, {Kind: "vote-approved"}, {Kind: "vote-approved"}, {Kind: "vote-refused"}, {Kind: "step-done"}}}}
 	m := NewMetrics(nil)
 	m.now = func() time.Time { return now }
 	m.AddSite("a", f)
@@ -303,6 +303,7 @@ func TestRotationGauges(t *testing.T) {
 		{"sepmbot_secure_communication_off_seconds", map[string]string{"site": "a"}, 540},
 		{"sepmbot_approval_votes_total", map[string]string{"outcome": "approved"}, 2},
 		{"sepmbot_approval_votes_total", map[string]string{"outcome": "refused"}, 1},
+		{"sepmbot_approval_requests_total", map[string]string{"event": "requested"}, 1},
 	} {
 		if got := counter(t, m, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

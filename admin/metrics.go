@@ -107,6 +107,8 @@ var (
 		"Seconds secure communication has been off in the site's latest rotation (until it was re-enabled, or until now).", []string{"site", "rotation"}, nil)
 	descVotes = prometheus.NewDesc("sepmbot_approval_votes_total",
 		"Votes on approval requests by site and outcome, from the audit trail.", []string{"site", "outcome"}, nil)
+	descRequests = prometheus.NewDesc("sepmbot_approval_requests_total",
+		"Approval request events by site and what happened (requested, expired, stale, ...), from the audit trail.", []string{"site", "event"}, nil)
 	descScrapeErr = prometheus.NewDesc("sepmbot_rotation_scrape_errors",
 		"1 when the store could not be read for this scrape.", []string{"site"}, nil)
 )
@@ -144,7 +146,7 @@ func collectSite(ctx context.Context, ch chan<- prometheus.Metric, s siteEngine,
 		return err
 	}
 	states := map[string]int{rotation.StatusRunning: 0, rotation.StatusPaused: 0, rotation.StatusCompleted: 0, rotation.StatusAborted: 0}
-	votes := map[string]int{}
+	votes, requests := map[string]int{}, map[string]int{}
 	var latest *rotation.Rotation
 	for i := range rots {
 		r := &rots[i]
@@ -163,6 +165,9 @@ func collectSite(ctx context.Context, ch chan<- prometheus.Metric, s siteEngine,
 			if o, ok := strings.CutPrefix(rec.Kind, "vote-"); ok {
 				votes[o]++
 			}
+			if o, ok := strings.CutPrefix(rec.Kind, "approval-"); ok {
+				requests[o]++
+			}
 		}
 		if !r.Active() && now.Sub(r.Updated) > 24*time.Hour {
 			continue
@@ -174,6 +179,9 @@ func collectSite(ctx context.Context, ch chan<- prometheus.Metric, s siteEngine,
 	}
 	for o, n := range votes {
 		ch <- prometheus.MustNewConstMetric(descVotes, prometheus.CounterValue, float64(n), s.name, o)
+	}
+	for o, n := range requests {
+		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n), s.name, o)
 	}
 	if latest != nil {
 		if off, ok := secureOff(latest, now); ok {
