@@ -33,6 +33,13 @@ func configOptions(f *config.File) []kong.Option {
 	if f == nil {
 		return nil
 	}
+	// Refuse unknown keys here, one line each, rather than with the whole usage.
+	if k, err := kong.New(&CLI{}, kong.Name("sepmbot")); err == nil {
+		if err := f.Resolver().Validate(k.Model); err != nil {
+			fmt.Fprintln(os.Stderr, "sepmbot:", err)
+			os.Exit(1)
+		}
+	}
 	return []kong.Option{kong.Resolvers(f.Resolver())}
 }
 

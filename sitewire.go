@@ -141,7 +141,7 @@ func (r *running) wait() {
 func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, specs []siteSpec, db *store.DB, p bot.Platform, adminListen string) (*running, error) {
 	log := g.Log
 	metrics := admin.NewMetrics(log)
-	chat := metrics.InstrumentPlatform(p)
+	chat := metrics.InstrumentPlatform(p, config.Secrets)
 	n := bot.NewNotifier(chat, "sepm", db, f.CardInterval, log)
 	steps := g.Steps
 	if steps == nil {

@@ -36,33 +36,38 @@ type Connected interface {
 }
 
 // Platform decorates a bot.Platform: it counts posts, edits, replies and
-// reactions through a ChatObserver. The console uses it; an adapter that calls the
-// observer itself (with the platform's method names and 429s) need not be wrapped.
+// reactions through a ChatObserver, and replaces any registered secret in what it
+// sends (a last guard: nothing should try to post one). The console's calls are
+// counted here; an adapter that calls the observer itself (with the platform's
+// method names and 429s) is still wrapped for the guard.
 type Platform struct {
 	bot.Platform
-	Obs ChatObserver
+	Obs    ChatObserver
+	Secret Redactor // nil: nothing redacted
 }
 
-// InstrumentPlatform wraps p.
-func (m *Metrics) InstrumentPlatform(p bot.Platform) *Platform { return &Platform{Platform: p, Obs: m} }
+// InstrumentPlatform wraps p; secrets registered with red are never sent.
+func (m *Metrics) InstrumentPlatform(p bot.Platform, red Redactor) *Platform {
+	return &Platform{Platform: p, Obs: m, Secret: red}
+}
 
 // Post implements bot.Platform.
 func (p *Platform) Post(ctx context.Context, channel string, msg bot.Message) (string, error) {
-	ref, err := p.Platform.Post(ctx, channel, msg)
+	ref, err := p.Platform.Post(ctx, channel, redactMessage(p.Secret, msg))
 	p.Obs.ChatCall(p.Name(), "post", err)
 	return ref, err
 }
 
 // Edit implements bot.Platform.
 func (p *Platform) Edit(ctx context.Context, channel, ref string, msg bot.Message) error {
-	err := p.Platform.Edit(ctx, channel, ref, msg)
+	err := p.Platform.Edit(ctx, channel, ref, redactMessage(p.Secret, msg))
 	p.Obs.ChatCall(p.Name(), "edit", err)
 	return err
 }
 
 // Reply implements bot.Platform.
 func (p *Platform) Reply(ctx context.Context, channel, ref string, msg bot.Message) (string, error) {
-	r, err := p.Platform.Reply(ctx, channel, ref, msg)
+	r, err := p.Platform.Reply(ctx, channel, ref, redactMessage(p.Secret, msg))
 	p.Obs.ChatCall(p.Name(), "reply", err)
 	return r, err
 }
@@ -76,7 +81,7 @@ func (p *Platform) React(ctx context.Context, channel, ref, emoji string) error 
 
 // Respond implements bot.Platform.
 func (p *Platform) Respond(ctx context.Context, ev bot.Event, msg bot.Message) error {
-	err := p.Platform.Respond(ctx, ev, msg)
+	err := p.Platform.Respond(ctx, ev, redactMessage(p.Secret, msg))
 	p.Obs.ChatCall(p.Name(), "respond", err)
 	return err
 }
