@@ -55,8 +55,9 @@ func (c *ConfigCheckCmd) Run(g *Globals) error {
 	if err != nil {
 		rep.failErr("sites", err)
 	}
+	groups := config.LockGroups(cs)
 	for i, sf := range fs {
-		checkSite(ctx, g, &rep, cs[i].Name, sf)
+		checkSite(ctx, g, &rep, cs[i].Name, sf, groups[cs[i].Name])
 	}
 	checkChat(&rep, c.Chat)
 	for _, l := range rep.ok {
@@ -166,7 +167,7 @@ func unwrapPath(err error) error {
 // checkSite: the client builds, SEPM answers over a trusted connection, the
 // credentials are accepted, the user may read what a rotation reads, the servers'
 // client ports answer, and the replication status reads.
-func checkSite(ctx context.Context, g *Globals, rep *checkReport, name string, sf SEPMFlags) {
+func checkSite(ctx context.Context, g *Globals, rep *checkReport, name string, sf SEPMFlags, configured []string) {
 	at := "site " + name
 	cfg, err := sf.clientConfig(g.Log)
 	if err != nil {
@@ -205,7 +206,18 @@ func checkSite(ctx context.Context, g *Globals, rep *checkReport, name string, s
 		what string
 		call func() error
 	}{
-		{"groups", func() error { _, err := client.Groups(ctx); return err }},
+		{"groups and location settings", func() error {
+			groups, err := client.Groups(ctx)
+			if err != nil || len(groups) == 0 {
+				return err
+			}
+			locs, err := client.Locations(ctx, groups[0].ID)
+			if err != nil || len(locs) == 0 {
+				return err
+			}
+			_, err = client.LocationSettings(ctx, groups[0].ID, locs[0].ID)
+			return err
+		}},
 		{"management servers", func() error { _, err := client.AdminServers(ctx); return err }},
 		{"computers", func() error {
 			stop := errors.New("one page is enough")
@@ -231,7 +243,7 @@ func checkSite(ctx context.Context, g *Globals, rep *checkReport, name string, s
 	if len(denied) > 0 {
 		rep.fail("%s: user %s may not read %s: a rotation needs a system administrator", at, sf.SEPMUser, strings.Join(denied, ", "))
 	} else {
-		rep.okf("%s: user %s may read groups, servers, computers and client versions (write rights are only used during a rotation and not tested here)", at, sf.SEPMUser)
+		rep.okf("%s: user %s may read groups, location settings, servers, computers and client versions (write rights are only used during a rotation and not tested here)", at, sf.SEPMUser)
 	}
 	st, err := client.ReplicationStatus(ctx)
 	if err != nil {
@@ -241,7 +253,11 @@ func checkSite(ctx context.Context, g *Globals, rep *checkReport, name string, s
 		for _, p := range st.ReplicationStatus.ReplicationPartnerStatusList {
 			partners = append(partners, p.Name)
 		}
-		rep.okf("%s: replicates with %s: name them as replication-partners in the config file so one rotation runs at a time", at, strings.Join(partners, ", "))
+		if len(configured) == 0 {
+			rep.note("%s: SEPM replicates with %s, but no replication-partners are configured for it: if another configured site is that partner, name it so one rotation runs at a time across both", at, strings.Join(partners, ", "))
+		} else {
+			rep.okf("%s: replicates with %s; lock shared with %s", at, strings.Join(partners, ", "), strings.Join(configured, ", "))
+		}
 	} else {
 		rep.okf("%s: no replication partner", at)
 	}
