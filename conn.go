@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 
+	"sepmbot/config"
+	"sepmbot/logs"
 	"sepmbot/rotation"
 	"sepmbot/sepm"
 )
@@ -21,6 +22,9 @@ type Globals struct {
 	Log *slog.Logger
 	Out io.Writer
 	In  io.Reader
+	// File is the config file (nil when none); Steps feeds the log handler.
+	File  *config.File
+	Steps *logs.Steps
 }
 
 // SEPMFlags are the connection settings every command that talks to SEPM takes.
@@ -33,47 +37,77 @@ type SEPMFlags struct {
 	SEPMFingerprint  []string `name:"sepm-fingerprint" help:"Pinned SHA-256 of the SEPM certificate (hex, colons optional); repeatable." env:"SEPMBOT_SEPM_FINGERPRINT"`
 	SEPMServer       []string `name:"sepm-server" help:"A management server of the site and its client-port address, NAME=HOST:PORT; repeatable." env:"SEPMBOT_SEPM_SERVER"`
 	SEPMInsecure     bool     `name:"sepm-insecure-skip-verify" help:"INSECURE: do not verify the SEPM API certificate at all."`
+
+	// passwordEnv replaces SEPMBOT_SEPM_PASSWORD for a site of the config file;
+	// passwordAlt is tried first when set (a single site's own variable).
+	passwordEnv, passwordAlt string
 }
 
-// password reads the SEPM password from the file or SEPMBOT_SEPM_PASSWORD.
+// password reads the SEPM password from the file, or the environment variable (or
+// the file its _FILE variable names). The value is registered for redaction.
 func (f SEPMFlags) password() (string, error) {
+	env := f.passwordEnv
+	if env == "" {
+		env = "SEPMBOT_SEPM_PASSWORD"
+	}
 	if f.SEPMPasswordFile != "" {
-		b, err := os.ReadFile(f.SEPMPasswordFile)
+		p, err := config.Secret(env, f.SEPMPasswordFile)
 		if err != nil {
 			return "", fmt.Errorf("reading --sepm-password-file: %w", err)
 		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	if p := os.Getenv("SEPMBOT_SEPM_PASSWORD"); p != "" {
 		return p, nil
+	}
+	for _, e := range []string{f.passwordAlt, env} {
+		if e == "" {
+			continue
+		}
+		p, err := config.Secret(e, "")
+		if err != nil {
+			return "", err
+		}
+		if p != "" {
+			return p, nil
+		}
+	}
+	if env != "SEPMBOT_SEPM_PASSWORD" {
+		return "", fmt.Errorf("no SEPM password: set %s (or %s_FILE) or give sepm-password-file", env, env)
 	}
 	return "", errors.New("no SEPM password: give --sepm-password-file or set SEPMBOT_SEPM_PASSWORD")
 }
 
 // client builds the SEPM client from the flags.
 func (f SEPMFlags) client(log *slog.Logger) (*sepm.Client, error) {
-	if f.SEPMURL == "" {
-		return nil, errors.New("--sepm-url (SEPMBOT_SEPM_URL) is required")
-	}
-	if f.SEPMUser == "" {
-		return nil, errors.New("--sepm-user (SEPMBOT_SEPM_USER) is required")
-	}
-	pw, err := f.password()
+	cfg, err := f.clientConfig(log)
 	if err != nil {
 		return nil, err
 	}
-	if f.SEPMCA == "" && len(f.SEPMFingerprint) == 0 && !f.SEPMInsecure {
-		log.Warn("no --sepm-ca or --sepm-fingerprint: trusting the system roots for the SEPM API")
-	}
-	c, err := sepm.New(sepm.Config{
-		URL: f.SEPMURL, Username: f.SEPMUser, Password: pw, Domain: f.SEPMDomain,
-		CAFile: f.SEPMCA, Fingerprints: f.SEPMFingerprint, InsecureSkipVerify: f.SEPMInsecure,
-		Logger: log,
-	})
+	c, err := sepm.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("SEPM client: %w", err)
 	}
 	return c, nil
+}
+
+// clientConfig checks the flags and reads the password.
+func (f SEPMFlags) clientConfig(log *slog.Logger) (sepm.Config, error) {
+	if f.SEPMURL == "" {
+		return sepm.Config{}, errors.New("--sepm-url (SEPMBOT_SEPM_URL) is required")
+	}
+	if f.SEPMUser == "" {
+		return sepm.Config{}, errors.New("--sepm-user (SEPMBOT_SEPM_USER) is required")
+	}
+	pw, err := f.password()
+	if err != nil {
+		return sepm.Config{}, err
+	}
+	if f.SEPMCA == "" && len(f.SEPMFingerprint) == 0 && !f.SEPMInsecure {
+		log.Warn("no --sepm-ca or --sepm-fingerprint: trusting the system roots for the SEPM API")
+	}
+	return sepm.Config{
+		URL: f.SEPMURL, Username: f.SEPMUser, Password: pw, Domain: f.SEPMDomain,
+		CAFile: f.SEPMCA, Fingerprints: f.SEPMFingerprint, InsecureSkipVerify: f.SEPMInsecure,
+		Logger: log,
+	}, nil
 }
 
 // apiAddr is host:port of the API, where the bot also verifies certificates.

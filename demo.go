@@ -30,6 +30,7 @@ type DemoCmd struct {
 	Straggler    time.Duration `default:"5s" help:"Straggler window of the multi-server path in the demo."`
 	CardInterval time.Duration `name:"card-interval" default:"2s" help:"Least time between two edits of a run card."`
 	Timeout      time.Duration `default:"3m" help:"--auto gives up after this long."`
+	AdminListen  string        `name:"admin-listen" help:"Admin listener (/healthz, /readyz, /metrics), e.g. 127.0.0.1:9090; none by default."`
 }
 
 const demoPassword = "demo-password"
@@ -86,14 +87,18 @@ func (c *DemoCmd) Run(g *Globals) error {
 	// The demo alone lets one terminal speak as several users (@bob, @carol): a
 	// rehearsal of the two-person rule, never one (the guide says so).
 	con := console.New(in, out, console.Options{As: "alice", MultiUser: true, Hook: simHook(site), SeqFile: filepath.Join(dir, "console.seq")})
-	w, err := startBot(ctx, flags, roles, client, db, con, hostOf(site.URL()), servers, g.Log)
+	spec := siteSpec{Name: flags.SiteName, Client: client, APIAddr: hostOf(site.URL()), Servers: servers}
+	w, err := startSites(ctx, g, flags, roles, []siteSpec{spec}, db, con, c.AdminListen)
 	if err != nil {
 		return err
 	}
 	defer w.notifier.Close()
 	c.guide(out, site)
+	if w.adminURL != "" {
+		fmt.Fprintf(out, "  admin     %s/metrics  %s/readyz\n", w.adminURL, w.adminURL)
+	}
 	served := make(chan struct{})
-	go func() { w.router.Serve(ctx, con); close(served) }()
+	go func() { w.router.Serve(ctx, w.platform); close(served) }()
 
 	if !c.Auto {
 		select {
@@ -102,14 +107,14 @@ func (c *DemoCmd) Run(g *Globals) error {
 		}
 		cancel()
 		<-served // no handler still uses the engine or the store after this
-		w.engine.Wait()
+		w.wait()
 		return nil
 	}
 	start := time.Now()
-	res, err := c.autoplay(ctx, script, lw, w.engine, site)
+	res, err := c.autoplay(ctx, script, lw, w.first(), site)
 	cancel()
 	<-served
-	w.engine.Wait()
+	w.wait()
 	w.notifier.Close() // flush the last card edit before the result line
 	f := site.Fleet()
 	res.Clients, res.Orphaned, res.Offline = f.Total, f.Orphaned, f.Offline

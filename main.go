@@ -23,13 +23,20 @@ var version = "dev"
 // CLI is the command line: subcommands and their flags (each flag also reads an
 // SEPMBOT_* environment variable where it names one).
 type CLI struct {
-	LogLevel slog.Level `help:"Log level (debug, info, warn, error)." default:"info" env:"SEPMBOT_LOG_LEVEL"`
+	ConfigFile string     `name:"config" type:"path" help:"YAML config file: settings by flag name, and sites (see README)." env:"SEPMBOT_CONFIG"`
+	LogLevel   slog.Level `help:"Log level (debug, info, warn, error)." default:"info" env:"SEPMBOT_LOG_LEVEL"`
+	LogFormat  string     `name:"log-format" enum:"text,json" default:"text" help:"Log format: text or json." env:"SEPMBOT_LOG_FORMAT"`
 
 	Run     RunCmd     `cmd:"" default:"withargs" help:"Run the bot (default)."`
 	Demo    DemoCmd    `cmd:"" help:"Run the whole job on an embedded simulated SEPM in the terminal."`
 	Plan    PlanCmd    `cmd:"" help:"Read a SEPM site and print the rotation plan."`
 	Sim     SimCmd     `cmd:"" help:"Serve a simulated SEPM site on loopback."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
+
+	Config      ConfigCmd      `cmd:"" help:"Check the configuration against SEPM, the chat platforms and the data folder."`
+	Backup      BackupCmd      `cmd:"" help:"Copy the data file (also while the bot runs) and verify the copy."`
+	Audit       AuditCmd       `cmd:"" help:"Export a rotation's audit trail for change management."`
+	Healthcheck HealthcheckCmd `cmd:"" help:"Ask the running bot's admin listener whether it is healthy (for Docker's HEALTHCHECK)."`
 }
 
 // VersionCmd prints the version.
@@ -43,17 +50,17 @@ func (VersionCmd) Run(g *Globals) error {
 
 func main() {
 	var cli CLI
-	kctx := kong.Parse(&cli,
+	file := loadConfigFile(os.Args[1:])
+	kctx := kong.Parse(&cli, append(configOptions(file),
 		kong.Name("sepmbot"),
 		kong.Description("ChatOps for the SEPM server-certificate rotation."),
 		kong.UsageOnError(),
-	)
+	)...)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cli.LogLevel}))
-	g := &Globals{Ctx: ctx, Log: logger, Out: os.Stdout, In: os.Stdin}
+	g := newGlobals(ctx, &cli, file)
 	if err := kctx.Run(g); err != nil {
-		fmt.Fprintln(os.Stderr, "sepmbot:", textsafe.Text(err.Error())) // errors can carry SEPM's names
+		fmt.Fprintln(os.Stderr, "sepmbot:", textsafe.Text(redact(err.Error()))) // errors can carry SEPM's names
 		os.Exit(1)
 	}
 }

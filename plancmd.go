@@ -25,11 +25,15 @@ type PlanCmd struct {
 
 // Run reads the inventory and prints the plan.
 func (c *PlanCmd) Run(g *Globals) error {
-	client, err := c.client(g.Log)
+	sf, err := pickSite(g, c.SEPMFlags, c.SiteName)
 	if err != nil {
 		return err
 	}
-	servers, err := c.servers()
+	client, err := sf.client(g.Log)
+	if err != nil {
+		return err
+	}
+	servers, err := sf.servers()
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 
 	"sepmbot/bot"
 	"sepmbot/bot/console"
-	"sepmbot/rotation"
-	"sepmbot/sepm"
 	"sepmbot/store"
 	"sepmbot/textsafe"
 )
@@ -27,9 +24,9 @@ type BotFlags struct {
 	Approvers    []string      `help:"Approvers (platform:id): may approve and deny." env:"SEPMBOT_APPROVERS"`
 	Viewers      []string      `help:"Viewers (platform:id, or '*' for everyone in the channel): status, list, audit, help." env:"SEPMBOT_VIEWERS"`
 	Approvals    int           `default:"2" help:"Distinct approvers needed before secure communication goes off." env:"SEPMBOT_APPROVALS"`
-	ApprovalTTL  time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open."`
-	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list."`
-	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card."`
+	ApprovalTTL  time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open." env:"SEPMBOT_APPROVAL_TTL"`
+	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list." env:"SEPMBOT_POLL_INTERVAL"`
+	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card." env:"SEPMBOT_CARD_INTERVAL"`
 
 	// AllowSingleApprover accepts --approvals 1; the card and the approval request say so.
 	AllowSingleApprover bool `name:"allow-single-approver" help:"Accept --approvals 1: one person other than the requester may approve turning secure communication off (the card says so)." env:"SEPMBOT_ALLOW_SINGLE_APPROVER"`
@@ -52,42 +49,13 @@ func (f BotFlags) roles() (bot.Roles, error) {
 	return roles, nil
 }
 
-// wiring is everything a running bot is made of.
-type wiring struct {
-	engine   *rotation.Engine
-	notifier *bot.Notifier
-	router   *bot.Router
-}
-
-// startBot builds the engine, notifier and router on one platform and resumes every
-// stored rotation. The caller serves the router and closes the notifier.
-func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Client, db *store.DB, p bot.Platform, apiAddr string, servers []rotation.ServerRef, log *slog.Logger) (*wiring, error) {
-	n := bot.NewNotifier(p, "sepm", db, f.CardInterval, log)
-	// The role resolver answers, for the engine, whether a voter still holds the
-	// approver role now (rotation.Config.Roles takes it once the engine has that field).
-	resolver := roles.Resolver()
-	probe := rotation.Prober(sepm.ProbeCertificate)
-	eng, err := rotation.NewEngine(rotation.Config{
-		Store: db, SEPM: client, Probe: probe, Notifier: n, Site: f.SiteName, APIAddr: apiAddr, Servers: servers,
-		Approvals: f.Approvals, ApprovalTTL: f.ApprovalTTL, PollInterval: f.PollInterval, Logger: log,
-		IsApprover: func(u string) bool { ok, err := resolver.IsApprover(ctx, u); return ok && err == nil },
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := eng.Start(ctx); err != nil {
-		return nil, fmt.Errorf("resuming rotations: %w", err)
-	}
-	r := &bot.Router{Engine: eng, Deliveries: db, Roles: roles, Approvals: f.Approvals, Sites: []string{f.SiteName}, Log: log}
-	return &wiring{engine: eng, notifier: n, router: r}, nil
-}
-
 // RunCmd runs the bot.
 type RunCmd struct {
-	SEPMFlags `embed:""`
-	BotFlags  `embed:""`
-	Chat      string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
-	Data      string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	SEPMFlags   `embed:""`
+	BotFlags    `embed:""`
+	Chat        string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
+	Data        string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	AdminListen string `name:"admin-listen" default:"127.0.0.1:9090" help:"Admin listener (/healthz, /readyz, /metrics); empty for none." env:"SEPMBOT_ADMIN_LISTEN"`
 
 	// ConsoleUser is the console's one person.
 	ConsoleUser string `name:"console-user" help:"Console: the one person at this terminal (default: the OS user). Every line is theirs, as console:NAME; @user prefixes are refused (only 'sepmbot demo' speaks as several users)." env:"SEPMBOT_CONSOLE_USER"`
@@ -114,8 +82,10 @@ func (c *RunCmd) consoleUser() (string, error) {
 }
 
 // Run starts the bot and serves until interrupted or, on the console, end of input.
+// On SIGTERM or SIGINT it stops taking events, lets the step in progress commit,
+// flushes the card edits and closes the store; a restart resumes every rotation.
 func (c *RunCmd) Run(g *Globals) error {
-	roles, err := c.roles()
+	specs, err := connectSites(g, c.SEPMFlags, c.SiteName)
 	if err != nil {
 		return err
 	}
@@ -123,15 +93,7 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	client, err := c.client(g.Log)
-	if err != nil {
-		return err
-	}
-	servers, err := c.servers()
-	if err != nil {
-		return err
-	}
-	apiAddr, err := c.apiAddr()
+	roles, err := siteRoles(c.BotFlags, specs)
 	if err != nil {
 		return err
 	}
@@ -146,18 +108,19 @@ func (c *RunCmd) Run(g *Globals) error {
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
 	con := console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})
-	w, err := startBot(ctx, c.BotFlags, roles, client, db, con, apiAddr, servers, g.Log)
+	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, con, c.AdminListen)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", version, c.SiteName, who)
-	w.router.Serve(ctx, con) // returns at end of input
+	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", version, strings.Join(w.mux.Names(), ", "), who)
+	w.router.Serve(ctx, w.platform) // returns at end of input
 	if ctx.Err() == nil {
 		// Input ended (a pipe, or Ctrl-D): keep driving rotations until interrupted.
 		<-g.Ctx.Done()
 	}
+	g.Log.Info("stopping: letting the step in progress commit, then closing the store")
 	cancel()
-	w.engine.Wait()
+	w.wait()
 	w.notifier.Close()
 	return nil
 }
