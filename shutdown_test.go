@@ -47,22 +47,34 @@ func TestSIGTERMDuringWaitThenRestart(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	admin := freeLoopbackAddr(t)
 	srv := site.Servers()[0]
-	args := []string{"run", "--chat", "console", "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
-		"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", srv.Name + "=" + srv.ClientAddr, "--data", data,
-		"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*",
-		"--poll-interval", "300ms", "--card-interval", "500ms", "--admin-listen", admin}
+	// The console is one person: each of alice, bob and carol speaks in a session of
+	// their own on the same data folder.
+	as := func(user string) []string {
+		return []string{"run", "--chat", "console", "--console-user", user, "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
+			"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", srv.Name + "=" + srv.ClientAddr, "--data", data,
+			"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*",
+			"--poll-interval", "300ms", "--card-interval", "500ms", "--admin-listen", admin}
+	}
 	var transcript []string
-	c := startChild(t, args)
-	c.say(t, "@alice /sepm rotate site-a --new-cert-sha256 "+srv.NextFingerprint)
+	c := startChild(t, as("alice"))
+	c.say(t, "/sepm rotate site-a --new-cert-sha256 "+srv.NextFingerprint)
 	card := c.await(t, regexp.MustCompile(`^\[#(\d+)\] .*R1`), &transcript)[1]
 	c.await(t, regexp.MustCompile(`done R1 http-msl`), &transcript)
 	if _, err := site.CopyMSLAsHTTP("Default Management Server List", 0); err != nil {
 		t.Fatal(err)
 	}
-	c.say(t, "@alice /sepm done R1 http-msl")
-	ref := c.await(t, regexp.MustCompile(`on message (\d+)`), &transcript)[1]
-	c.say(t, "@bob react ✅ "+ref)
-	c.say(t, "@carol react ✅ "+ref)
+	c.say(t, "/sepm done R1 http-msl")
+	c.await(t, regexp.MustCompile(`approval requested`), &transcript)
+	c.stop(t, syscall.SIGTERM, &transcript)
+	for _, approver := range []string{"bob", "carol"} {
+		c = startChild(t, as(approver))
+		c.await(t, regexp.MustCompile(`as console:`+approver), &transcript)
+		c.say(t, "/sepm approve R1")
+		c.await(t, regexp.MustCompile(approver+` approved`), &transcript)
+		if approver == "bob" {
+			c.stop(t, syscall.SIGTERM, &transcript)
+		}
+	}
 	c.await(t, regexp.MustCompile(`▶ wait-disable`), &transcript)
 
 	// A backup while the bot holds the file: through the admin listener.
@@ -110,13 +122,13 @@ func TestSIGTERMDuringWaitThenRestart(t *testing.T) {
 	}
 	transcript = append(transcript, "---- SIGTERM ----")
 
-	c = startChild(t, args)
+	c = startChild(t, as("alice"))
 	c.await(t, regexp.MustCompile(`^\[#`+card+` edited\]`), &transcript)
 	c.await(t, regexp.MustCompile(`done R1 cert-sepm-01`), &transcript)
 	if _, err := site.UpdateCertificate(srv.Name); err != nil {
 		t.Fatal(err)
 	}
-	c.say(t, "@alice /sepm done R1 cert-sepm-01")
+	c.say(t, "/sepm done R1 cert-sepm-01")
 	c.await(t, regexp.MustCompile(`R1 completed`), &transcript)
 	if f := site.Fleet(); f.Orphaned != 0 {
 		t.Errorf("orphaned = %d", f.Orphaned)

@@ -47,7 +47,7 @@ sites:
 	t.Setenv("SEPMBOT_SEPM_PASSWORD_SITE_B", checkPassword)
 	var transcript []string
 	c := startChild(t, []string{"--config", path, "run", "--chat", "console"})
-	c.await(t, regexp.MustCompile(`on the console for site-a, site-b; type`), &transcript)
+	c.await(t, regexp.MustCompile(`on the console for site-a, site-b, as console:`), &transcript)
 	url := "http://" + admin
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -66,7 +66,7 @@ sites:
 	if !strings.Contains(body, "sepm site-a: ok") || !strings.Contains(body, "sepm site-b: ok") {
 		t.Errorf("readyz:\n%s", body)
 	}
-	c.say(t, "@alice /sepm list")
+	c.say(t, "/sepm list")
 	c.await(t, regexp.MustCompile(`no rotation yet`), &transcript)
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
