@@ -110,6 +110,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 		return err
 	}
 	defer w.notifier.Close()
+	w.router.HelpExtra = console.Help + "\n" + simHelp
 	c.guide(out, site)
 	served := make(chan struct{})
 	go func() { w.router.Serve(ctx, con); close(served) }()
@@ -300,6 +301,10 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out *lock
 		}
 	}
 }
+
+// simHelp is what /sepm help adds in the demo.
+const simHelp = `  !sim help                   the simulated SEPM console (demo only): !sim copy-msl "LIST",
+                              !sim cert SERVER, !sim offline N, !sim fleet (the truth: orphaned clients)`
 
 // simHook is the demo's simulated SEPM console: `!sim ...` lines.
 func simHook(site *sim.Site) console.Hook {

@@ -126,7 +126,8 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s; type `/sepm help`.\n", version, c.SiteName)
+	w.router.HelpExtra = console.Help
+	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s; type `/sepm help`.\n", shortVersion(), c.SiteName)
 	w.router.Serve(ctx, con) // returns at end of input
 	if ctx.Err() == nil {
 		// Input ended (a pipe, or Ctrl-D): keep driving rotations until interrupted.

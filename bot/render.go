@@ -45,7 +45,7 @@ func RenderAudit(id string, recs []store.AuditRecord) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Audit of %s* (%d records)\n", id, len(recs))
 	for _, a := range recs {
-		fmt.Fprintf(&b, "%s #%d %s %s", a.Time.UTC().Format("2006-01-02 15:04:05Z"), a.Seq, displayUser(a.Actor), AuditKind(a.Kind))
+		fmt.Fprintf(&b, "%s #%d %s %s", a.Time.UTC().Format("2006-01-02 15:04:05Z"), a.Seq, a.Actor, AuditKind(a.Kind))
 		if a.Step != "" {
 			fmt.Fprintf(&b, " [%s]", a.Step)
 		}

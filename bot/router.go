@@ -66,6 +66,9 @@ type Router struct {
 	// Messages recognises approval requests (optional: without it, an emoji that
 	// does not vote is ignored silently).
 	Messages ApprovalMessages
+	// HelpExtra is appended to /sepm help: what this platform adds (the console's
+	// react and click lines, the demo's !sim).
+	HelpExtra string
 	// DedupeTTL is how long a delivery id is remembered (at least 10 minutes).
 	DedupeTTL time.Duration
 	Log       *slog.Logger
@@ -313,7 +316,11 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 		if cmd.Topic != "" {
 			return toUser(commands.HelpTopic(cmd.Topic)), nil
 		}
-		return toUser(commands.Help()), nil
+		help := commands.Help()
+		if r.HelpExtra != "" {
+			help = strings.TrimRight(help, "\n") + "\n\n" + r.HelpExtra
+		}
+		return toUser(help), nil
 	case "plan":
 		return Message{}, func(ctx context.Context) Message {
 			p, _, err := r.Engine.Plan(ctx, planOptions(cmd))

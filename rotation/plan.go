@@ -224,7 +224,7 @@ func MakePlan(inv Inventory, opts PlanOptions) (Plan, error) {
 		}
 	case inv.Clients142 > 0:
 		p.Path = PathSingle
-		p.Reason = fmt.Sprintf("%d clients run 14.2.x, which cannot take a new certificate through the multi-server method (Broadcom step 10 and KB 187099)", inv.Clients142)
+		p.Reason = fmt.Sprintf("%d clients run 14.2.x, which cannot take a new certificate through the multi-server method (seed step 10 and the KB)", inv.Clients142)
 		if mode == PathMulti {
 			p.Reason += "; --mode multi is refused"
 		}

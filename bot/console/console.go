@@ -318,3 +318,9 @@ func (c *Console) hook(ctx context.Context, line string) {
 	defer c.mu.Unlock()
 	c.print("[sim]", bot.Message{Text: out})
 }
+
+// Help is what /sepm help adds on the console: how to react and click here.
+const Help = `On this console:
+  @bob react ✅ 8             react to message #8 (unreact ✅ 8 takes it back); ❌ denies
+  @carol click approve 8      click the Approve button of message #8 (click deny 8: Deny)
+  @alice /sepm status R1      any line may start with @user: who says it`
