@@ -588,3 +588,13 @@ func TestRenderText(t *testing.T) {
 		t.Errorf("a long line is not clipped to %d runes: %d", ConsoleLimits.Line, len([]rune(got)))
 	}
 }
+
+// TestRenderTextPrintable: control and bidi characters from SEPM or a user never
+// reach the terminal; the body keeps its line breaks, a single line does not.
+func TestRenderTextPrintable(t *testing.T) {
+	m := Message{Title: "R1\x1b[2J", Text: "line one\nline\u202etwo", Context: []string{"group\nname\x07 \u2066x\u2069"}}
+	got := RenderText(m)
+	if want := "*R1[2J*\nline one\nlinetwo\ngroupname x"; got != want {
+		t.Errorf("RenderText = %q, want %q", got, want)
+	}
+}

@@ -3,6 +3,7 @@ package bot
 import (
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Step state marks, shared by every renderer.
@@ -59,11 +60,11 @@ func RenderText(m Message) string { return RenderTextWith(m, ConsoleLimits) }
 func RenderTextWith(m Message, lim Limits) string {
 	var lines []string
 	add := func(s string) { lines = append(lines, s) }
-	clip := func(s string) string { return Clip(s, lim.Line) }
+	clip := func(s string) string { return Clip(Printable(s, false), lim.Line) }
 
 	head := ""
 	if m.Title != "" {
-		head = "*" + Clip(m.Title, lim.Title) + "*"
+		head = "*" + Clip(Printable(m.Title, false), lim.Title) + "*"
 	}
 	if m.Status != "" {
 		if head != "" {
@@ -75,7 +76,7 @@ func RenderTextWith(m Message, lim Limits) string {
 		add(head)
 	}
 	if m.Text != "" {
-		add(ClipLines(strings.TrimRight(m.Text, "\n"), lim.Text))
+		add(ClipLines(Printable(strings.TrimRight(m.Text, "\n"), true), lim.Text))
 	}
 	fields := m.Fields
 	if lim.Fields > 0 && len(fields) > lim.Fields {
@@ -111,7 +112,7 @@ func RenderTextWith(m Message, lim Limits) string {
 	var labels []string
 	for _, b := range m.Buttons {
 		if !b.Disabled {
-			labels = append(labels, "["+Clip(b.Label, lim.ButtonLabel)+"]")
+			labels = append(labels, "["+Clip(Printable(b.Label, false), lim.ButtonLabel)+"]")
 		}
 	}
 	if lim.Buttons > 0 && len(labels) > lim.Buttons {
@@ -121,4 +122,25 @@ func RenderTextWith(m Message, lim Limits) string {
 		add(strings.Join(labels, " "))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Printable drops what a terminal or a chat client would act on instead of show:
+// control characters (a tab becomes a space; a line break stays only where
+// keepNewlines) and the bidi controls that reorder text (U+202A-U+202E,
+// U+2066-U+2069, LRM, RLM, ALM). Text from SEPM or a user passes through it in every
+// renderer.
+func Printable(s string, keepNewlines bool) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' && keepNewlines:
+			return r
+		case r == '\t':
+			return ' '
+		case unicode.IsControl(r):
+			return -1
+		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
+			return -1
+		}
+		return r
+	}, s)
 }
