@@ -226,12 +226,16 @@ func TestRouterAcksThenAnswers(t *testing.T) {
 	r.Engine = eng
 	synctest.Test(t, func(t *testing.T) {
 		fp := newTimedPlatform("console")
-		events := make(chan Event, 2)
+		events := make(chan Event, 3)
 		slow := &handle{start: time.Now()}
 		refused := &handle{start: time.Now()}
+		second := &handle{start: time.Now()}
 		ev := cmd("alice", "/sepm plan", "a1")
 		ev.Reply = slow
 		events <- ev
+		behind := cmd("alice", "/sepm help", "a3") // waits for alice's plan, acked at once
+		behind.Reply = second
+		events <- behind
 		bad := cmd("mallory", "/sepm rotate site-a", "a2")
 		bad.Reply = refused
 		events <- bad
@@ -253,6 +257,9 @@ func TestRouterAcksThenAnswers(t *testing.T) {
 		if len(refused.acks) != 1 || refused.acks[0].vis != VisibleUser || !strings.Contains(refused.acks[0].text, "needs the operator role") || len(refused.ans) != 0 {
 			t.Errorf("refusal: acks %+v answers %+v; want one ephemeral ack", refused.acks, refused.ans)
 		}
+		if len(second.acks) != 1 || second.acks[0].at != 0 || len(second.ans) != 1 || second.ans[0].at != 5*time.Second || !strings.Contains(second.ans[0].text, "Subcommands") {
+			t.Errorf("a command behind a slow one: acks %+v answers %+v; want acked at 0s, answered at 5s", second.acks, second.ans)
+		}
 		for _, c := range fp.log() {
 			t.Errorf("the platform was called: %+v", c)
 		}
@@ -265,8 +272,8 @@ func TestRouterAcksThenAnswers(t *testing.T) {
 func TestRouterRefusalFallbackStaysEphemeral(t *testing.T) {
 	r, _, _ := newRouter(t)
 	fp := newTimedPlatform("console")
-	r.serveOne(context.Background(), fp, cmd("mallory", "/sepm rotate site-a", "f1"))
-	r.serveOne(context.Background(), fp, cmd("vera", "/sepm status R1", "f2"))
+	r.serveOne(context.Background(), fp, cmd("mallory", "/sepm rotate site-a", "f1"), false)
+	r.serveOne(context.Background(), fp, cmd("vera", "/sepm status R1", "f2"), false)
 	calls := fp.log()
 	if len(calls) != 2 || calls[0].op != "respond" || calls[0].vis != VisibleUser || calls[1].vis != VisibleUser {
 		t.Fatalf("calls %+v", calls)
@@ -361,7 +368,7 @@ func TestRotationLivesAtHome(t *testing.T) {
 	inB := cmd("vera", "/sepm status R1", "h3")
 	inB.Channel = "B"
 	before := len(con.log())
-	r.serveOne(ctx, con, inB)
+	r.serveOne(ctx, con, inB, false)
 	calls := con.log()[before:]
 	if len(calls) != 1 || calls[0].op != "respond" || calls[0].channel != "B" || calls[0].vis != VisibleChannel || !strings.Contains(calls[0].text, "R1 · site-a") {
 		t.Errorf("status in B: %+v", calls)
@@ -467,6 +474,63 @@ func TestChannelsAndLinks(t *testing.T) {
 	for _, bad := range [][]string{{"console:bob"}, {"console:bob=slack:@bob"}, {"console:bob=slack:U1", "console:carol=slack:U1"}} {
 		if _, err := ParseLinks(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestMirroredRequestVotesFromHomeOnly: a request mirrored on another platform
+// carries several refs; a reaction there counts only from a linked account, as the
+// person it is linked to, and a decided request is marked everywhere.
+func TestMirroredRequestVotesFromHomeOnly(t *testing.T) {
+	r, _, db := newRouter(t)
+	con := newTimedPlatform("console")
+	slack := newTimedPlatform("slack")
+	n := NewNotifier(db, nil, Outlet{Platform: con, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}},
+		Outlet{Platform: slack, DefaultChannel: "C9", Mirror: true, Pacing: Pacing{CardInterval: time.Millisecond}})
+	r.Messages = n
+	var got []rotation.Ballot
+	r.Engine = &ballotEngine{homeEngine: &homeEngine{rots: map[string]rotation.Rotation{}}, ballots: &got}
+	r.Roles.Approvers = append(r.Roles.Approvers, "slack:UBOB", "slack:UEVE")
+	ctx := context.Background()
+
+	v := view(rotation.StatusRunning, 2)
+	v.Rotation.Home = "console|A"
+	req := approvals.New("nonce", "R1", "console:alice", "h", 2, time.Hour, time.Now())
+	v.Approval = &req
+	n.Update(ctx, v)
+	refs, err := n.RequestApproval(ctx, v)
+	if err != nil || len(refs) != 2 {
+		t.Fatalf("refs %v %v, want the home's and the mirror's", refs, err)
+	}
+	mirror, _ := ParseRef(refs[1])
+	if mirror.Platform != "slack" || mirror.Channel != "C9" {
+		t.Fatalf("mirror ref %v", mirror)
+	}
+	react := func(user, delivery string) Message {
+		return r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "slack", Channel: "C9", User: user, Reaction: "white_check_mark", MessageRef: mirror.ID, DeliveryID: delivery})
+	}
+	if m := react("UEVE", "m1"); !strings.Contains(m.Text, "lives on console") || len(got) != 0 {
+		t.Errorf("unlinked reaction on the mirror: %q, ballots %+v", m.Text, got)
+	}
+	r.Links, _ = ParseLinks([]string{"console:bob=slack:UBOB"})
+	react("UBOB", "m2")
+	if len(got) != 1 || got[0].User != "console:bob" || got[0].MessageRef != refs[1] {
+		t.Errorf("linked reaction: %+v", got)
+	}
+	decided := req
+	decided.State = approvals.StateRejected
+	decided.DeniedBy = "console:carol"
+	v.Approval = &decided
+	v.Rotation.Updated = time.Now()
+	n.Update(ctx, v)
+	n.Close()
+	for _, p := range []*timedPlatform{con, slack} {
+		marked := false
+		for _, c := range p.log() {
+			marked = marked || c.op == "edit" && strings.Contains(c.text, "❌ denied by carol")
+		}
+		if !marked {
+			t.Errorf("%s: the decided request is not marked", p.name)
 		}
 	}
 }
