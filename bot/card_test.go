@@ -598,3 +598,64 @@ func TestRenderTextPrintable(t *testing.T) {
 		t.Errorf("RenderText = %q, want %q", got, want)
 	}
 }
+
+// TestRenderPlanWords: the plan names Broadcom's steps, never our own documents, and
+// a site with 200 groups is cut in chat, not refused.
+func TestRenderPlanWords(t *testing.T) {
+	p := cardPlan(t, false, cardTargets(200, 0))
+	for _, text := range []string{RenderPlan(p), RenderText(PlanMessage(p))} {
+		for _, w := range []string{"Broadcom steps 1-4", "Broadcom step 5", "Broadcom step 8", "after Broadcom step 9"} {
+			if !strings.Contains(text, w) {
+				t.Errorf("plan lacks %q", w)
+			}
+		}
+		if strings.Contains(text, "seed") {
+			t.Errorf("plan names our documents:\n%s", text)
+		}
+	}
+	if text := RenderText(PlanMessage(p)); !strings.Contains(text, "…and 186 more") || strings.Count(text, "\n") > 60 {
+		t.Errorf("200 groups not cut in chat:\n%s", text)
+	}
+	for in, want := range map[string]string{"1-4": "Broadcom steps 1-4", "5": "Broadcom step 5", "after 9": "after Broadcom step 9", "offline clients": "Broadcom: offline clients", "abort": "revert", "": "not in Broadcom's steps"} {
+		if got := BroadcomStep(in); got != want {
+			t.Errorf("BroadcomStep(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAuditKindNouns(t *testing.T) {
+	for in, want := range map[string]string{"vote-voted": "vote", "vote-repeat": "vote", "vote-refused": "vote", "step-done": "step-finished", "sepm-change": "sepm-change", "step-started": "step-started"} {
+		if got := AuditKind(in); got != want {
+			t.Errorf("AuditKind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestLimitsCut: Fit and Clip never exceed their limit and say what was cut.
+func TestLimitsCut(t *testing.T) {
+	items := make([]string, 200)
+	for i := range items {
+		items[i] = fmt.Sprint(i)
+	}
+	for _, n := range []int{1, 2, 15, 199, 200, 500} {
+		got := Fit(items, n)
+		if len(got) > n {
+			t.Errorf("Fit(200, %d) kept %d", n, len(got))
+		}
+		if n < 200 && got[len(got)-1] != AndMore(200-(n-1)) {
+			t.Errorf("Fit(200, %d) ends %q", n, got[len(got)-1])
+		}
+	}
+	if got := Clip("héllo wörld", 6); got != "héllo…" {
+		t.Errorf("Clip = %q", got)
+	}
+	text := strings.Repeat("a line of text\n", 400)
+	if got := ClipLines(text, 3000); len([]rune(got)) > 3000 || !strings.Contains(got, "more lines") {
+		t.Errorf("ClipLines: %d runes, %q", len([]rune(got)), got[len(got)-40:])
+	}
+	for _, l := range []Limits{ConsoleLimits, SlackLimits, DiscordLimits} {
+		if l.Title == 0 || l.Text == 0 || l.List == 0 || l.ButtonLabel == 0 {
+			t.Errorf("limits %+v leave something unbounded", l)
+		}
+	}
+}

@@ -348,7 +348,7 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 			if err != nil {
 				return toUser("plan failed: " + err.Error())
 			}
-			return Message{Text: RenderPlan(p)}
+			return PlanMessage(p)
 		}
 	case "rotate":
 		return Message{}, func(ctx context.Context) Message {
