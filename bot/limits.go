@@ -22,7 +22,7 @@ type Limits struct {
 }
 
 // ConsoleLimits keep a terminal card readable.
-var ConsoleLimits = Limits{Title: 200, Text: 4000, Line: 300, List: 15, Steps: 60, Fields: 10, Context: 20, Buttons: 5, ButtonLabel: 40}
+var ConsoleLimits = Limits{Title: 200, Text: 16000, Line: 300, List: 15, Steps: 60, Fields: 10, Context: 20, Buttons: 5, ButtonLabel: 40}
 
 // SlackLimits are Block Kit's documented limits, with margin for the renderer's own
 // markup: header text 150, section text 3,000, 10 fields of 2,000, button text 75,
