@@ -136,3 +136,42 @@ func TestLimitsCut(t *testing.T) {
 		}
 	}
 }
+
+// TestFittedNeutralisesSEPMAndUserText: a group name or a deny reason that tries to
+// notify the channel or hide a link reaches Slack and Discord as inert text, and a
+// request over 200 groups fits each platform's limits.
+func TestFittedNeutralisesSEPMAndUserText(t *testing.T) {
+	targets := cardTargets(200, 0)
+	targets[0].Path = "<!channel> @everyone [login](https://evil.example)"
+	p := cardPlan(t, false, targets)
+	r := cardRotation(p)
+	doneUpTo(&r, p.StepIndex("approval"))
+	activate(&r, cardT0)
+	a := cardApproval()
+	a.State, a.DeniedBy, a.DenyReason = approvals.StateRejected, "console:carol", "<@U0BOSS> <@80351110224678912> see <https://x.example|here>"
+	for _, m := range []Message{RenderApprovalRequest(rotation.View{Rotation: r, Approval: a}), RenderApprovalDecided(rotation.View{Rotation: r, Approval: a}, cardT0)} {
+		s := Fitted(m, SlackLimits, EscapeSlack)
+		d := Fitted(m, DiscordLimits, EscapeDiscord)
+		all := func(m Message) string {
+			return strings.Join(append(append([]string{m.Title, m.Text}, m.List...), m.Context...), "\n")
+		}
+		for _, bad := range []string{"<!channel>", "<@U0BOSS>", "<https://"} {
+			if strings.Contains(all(s), bad) {
+				t.Errorf("slack text keeps %q", bad)
+			}
+		}
+		for _, bad := range []string{"@everyone", "[login](", "<@80351110224678912>"} {
+			if strings.Contains(all(d), bad) {
+				t.Errorf("discord text keeps %q", bad)
+			}
+		}
+		if len(s.List) != SlackLimits.List || !strings.HasPrefix(s.List[len(s.List)-1], "…and ") {
+			t.Errorf("slack list %d items, ends %q", len(s.List), s.List[len(s.List)-1])
+		}
+		for _, b := range d.Buttons {
+			if len([]rune(b.Label)) > DiscordLimits.ButtonLabel {
+				t.Errorf("button label %q too long", b.Label)
+			}
+		}
+	}
+}
