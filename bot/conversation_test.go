@@ -534,3 +534,16 @@ func TestMirroredRequestVotesFromHomeOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkedRequesterIsOnePerson: a linked person rotating from another platform is
+// recorded as their link's identity, so their vote from any account is the
+// requester's (and refused by the two-person rule).
+func TestLinkedRequesterIsOnePerson(t *testing.T) {
+	r, fe, _ := newRouter(t)
+	r.Links, _ = ParseLinks([]string{"console:alice=slack:UALICE"})
+	r.Roles.Operators = append(r.Roles.Operators, "slack:UALICE")
+	r.Handle(context.Background(), Event{Kind: EventCommand, Platform: "slack", Channel: "C1", User: "UALICE", Text: "/sepm rotate site-a", DeliveryID: "l1"})
+	if len(fe.calls) != 1 || fe.calls[0] != "rotate console:alice " {
+		t.Errorf("calls %q, want the rotation requested by console:alice", fe.calls)
+	}
+}
