@@ -256,44 +256,44 @@ func (n *Notifier) Update(ctx context.Context, v rotation.View) {
 }
 
 // postCard posts a rotation's first card (in order with its channel's posts) and
-// records where it is. A concurrent first Update waits for it and edits instead.
+// records where it is. A concurrent first Update finds the card posted when its turn
+// comes and edits it instead.
 func (n *Notifier) postCard(ctx context.Context, o *outlet, home Home, id string, msg Message, text string) {
-	var posted Ref
+	postedNow := false
 	err := o.posts.Do(ctx, home.Channel, func(ctx context.Context) error {
 		if ref, _ := n.cardRef(ctx, id); ref.ID != "" {
-			posted = ref // posted meanwhile by a concurrent Update
-			return nil
+			return nil // posted meanwhile by a concurrent Update
 		}
 		newRef, err := o.p.Post(ctx, home.Channel, msg)
 		if err != nil {
 			return fmt.Errorf("posting run card of %s: %w", id, err)
 		}
-		posted = Ref{Platform: home.Platform, Channel: home.Channel, ID: newRef}
+		ref := Ref{Platform: home.Platform, Channel: home.Channel, ID: newRef}
 		n.mu.Lock()
-		n.cards[id] = posted
+		n.cards[id] = ref
 		n.shown[id] = text
 		n.mu.Unlock()
+		postedNow = true
 		if err := n.db.Update(ctx, func(tx *store.Tx) error {
-			return tx.Put("meta", cardKey(id), []byte(posted.String()))
+			return tx.Put("meta", cardKey(id), []byte(ref.String()))
 		}); err != nil {
 			n.log.Warn("saving run card ref", "rotation", id, "err", err)
 		}
-		posted.ID = "" // mark: this call posted the card
 		return nil
 	})
 	if err != nil {
 		n.log.Warn("run card", "rotation", id, "err", err)
 		return
 	}
-	if posted.ID != "" {
-		// Another Update posted it; show this state there.
-		n.mu.Lock()
-		same := n.shown[id] == text
-		n.shown[id] = text
-		n.mu.Unlock()
-		if !same {
-			o.co.Submit("card:"+id, msg)
-		}
+	if postedNow {
+		return
+	}
+	n.mu.Lock()
+	same := n.shown[id] == text
+	n.shown[id] = text
+	n.mu.Unlock()
+	if !same {
+		o.co.Submit("card:"+id, msg)
 	}
 }
 
