@@ -148,6 +148,7 @@ type platformReply struct {
 	ev Event
 }
 
+// Ack shows m unless it is a placeholder.
 func (pr platformReply) Ack(ctx context.Context, m Message) error {
 	if m.Placeholder {
 		return nil
@@ -155,6 +156,7 @@ func (pr platformReply) Ack(ctx context.Context, m Message) error {
 	return pr.p.Respond(ctx, pr.ev, m)
 }
 
+// Answer shows m.
 func (pr platformReply) Answer(ctx context.Context, m Message) error {
 	return pr.p.Respond(ctx, pr.ev, m)
 }
