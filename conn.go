@@ -25,6 +25,12 @@ type Globals struct {
 	// File is the config file (nil when none); Steps feeds the log handler.
 	File  *config.File
 	Steps *logs.Steps
+	// LogLevel and LogFormat are --log-level and --log-format; LogLevelSet says that
+	// the level was asked for (flag or env), so the demo keeps it instead of its own
+	// warn-only default.
+	LogLevel    slog.Level
+	LogLevelSet bool
+	LogFormat   string
 }
 
 // SEPMFlags are the connection settings every command that talks to SEPM takes.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +15,10 @@ import (
 	"sync"
 	"time"
 
+	"sepmbot/bot"
 	"sepmbot/bot/console"
+	"sepmbot/config"
+	"sepmbot/logs"
 	"sepmbot/rotation"
 	"sepmbot/sepm"
 	"sepmbot/sepm/sim"
@@ -31,6 +35,34 @@ type DemoCmd struct {
 	CardInterval time.Duration `name:"card-interval" default:"2s" help:"Least time between two edits of a run card."`
 	Timeout      time.Duration `default:"3m" help:"--auto gives up after this long."`
 	AdminListen  string        `name:"admin-listen" help:"Admin listener (/healthz, /readyz, /metrics), e.g. 127.0.0.1:9090; none by default."`
+	LogFile      string        `name:"log-file" type:"path" help:"Write the logs (info level) to this file; without it only warnings and errors go to stderr, so the chat stays readable."`
+}
+
+// logger is the demo's own: warnings and errors on stderr (or the level asked for
+// with --log-level), or everything from info up (or the level asked for) in
+// --log-file. Log lines never mix into the chat on stdout. Either way the lines go
+// through the redacting handler.
+func (c *DemoCmd) logger(g *Globals) (*slog.Logger, func(), error) {
+	if c.LogFile == "" {
+		if g.LogLevelSet || g.Log == nil {
+			return g.Log, func() {}, nil
+		}
+		return slog.New(logs.AtLeast(g.Log.Handler(), slog.LevelWarn)), func() {}, nil
+	}
+	f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-file: %w", err)
+	}
+	level := slog.LevelInfo
+	if g.LogLevelSet {
+		level = g.LogLevel
+	}
+	log, err := logs.New(f, logs.Options{Format: g.LogFormat, Level: level, Redact: config.Secrets, Steps: g.Steps})
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return log, func() { f.Close() }, nil
 }
 
 const demoPassword = "demo-password"
@@ -39,8 +71,16 @@ const demoPassword = "demo-password"
 func (c *DemoCmd) Run(g *Globals) error {
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
+	log, closeLog, err := c.logger(g)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	gd := *g // the demo's own logger for everything it starts
+	gd.Log = log
+	g = &gd
 	opts := c.options(c.SimListen, "admin", demoPassword)
-	opts.Logger = g.Log
+	opts.Logger = log
 	site, err := sim.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("starting the simulator: %w", err)
@@ -59,7 +99,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 		return err
 	}
 	defer db.Close()
-	client, err := sepm.New(sepm.Config{URL: site.URL(), Username: "admin", Password: demoPassword, Fingerprints: []string{site.APIFingerprint()}, Logger: g.Log})
+	client, err := sepm.New(sepm.Config{URL: site.URL(), Username: "admin", Password: demoPassword, Fingerprints: []string{site.APIFingerprint()}, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -93,6 +133,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 		return err
 	}
 	defer w.notifier.Close()
+	w.router.HelpExtra = console.Help + "\n" + simHelp
 	c.guide(out, site)
 	if w.adminURL != "" {
 		fmt.Fprintf(out, "  admin     %s/metrics  %s/readyz\n", w.adminURL, w.adminURL)
@@ -262,6 +303,9 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out *lock
 			// Carol votes only once bob's repeated vote was answered, so the
 			// transcript shows that refusal whatever the timing.
 			ref, req := v.Approval.MessageRef, v.Approval.ID
+			if q, ok := bot.ParseRef(ref); ok {
+				ref = q.ID // the console's message number
+			}
 			switch {
 			case !done[req]:
 				done[req] = true
@@ -286,6 +330,10 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out *lock
 		}
 	}
 }
+
+// simHelp is what /sepm help adds in the demo.
+const simHelp = `  !sim help                   the simulated SEPM console (demo only): !sim copy-msl "LIST",
+                              !sim cert SERVER, !sim offline N, !sim fleet (the truth: orphaned clients)`
 
 // simHook is the demo's simulated SEPM console: `!sim ...` lines.
 func simHook(site *sim.Site) console.Hook {

@@ -29,7 +29,19 @@ type BotFlags struct {
 	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card." env:"SEPMBOT_CARD_INTERVAL"`
 
 	// AllowSingleApprover accepts --approvals 1; the card and the approval request say so.
-	AllowSingleApprover bool `name:"allow-single-approver" help:"Accept --approvals 1: one person other than the requester may approve turning secure communication off (the card says so)." env:"SEPMBOT_ALLOW_SINGLE_APPROVER"`
+	AllowSingleApprover bool     `name:"allow-single-approver" help:"Accept --approvals 1: one person other than the requester may approve turning secure communication off (the card says so)." env:"SEPMBOT_ALLOW_SINGLE_APPROVER"`
+	Channel             []string `name:"channel" help:"Where /sepm is accepted and rotations live: platform:channel, repeatable (e.g. slack:C0123ABC); a platform not named accepts it anywhere." env:"SEPMBOT_CHANNELS"`
+	Link                []string `name:"link" help:"One person's accounts on several platforms (platform:id=platform:id): their votes count from any of them, once. Without a link a vote counts only from the platform a rotation lives on."`
+}
+
+// places parses --channel and --link.
+func (f BotFlags) places() (bot.Channels, bot.Links, error) {
+	ch, err := bot.ParseChannels(f.Channel)
+	if err != nil {
+		return nil, nil, err
+	}
+	links, err := bot.ParseLinks(f.Link)
+	return ch, links, err
 }
 
 func (f BotFlags) roles() (bot.Roles, error) {
@@ -112,7 +124,8 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", version, strings.Join(w.mux.Names(), ", "), who)
+	w.router.HelpExtra = console.Help
+	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", shortVersion(), strings.Join(w.mux.Names(), ", "), who)
 	w.router.Serve(ctx, w.platform) // returns at end of input
 	if ctx.Err() == nil {
 		// Input ended (a pipe, or Ctrl-D): keep driving rotations until interrupted.

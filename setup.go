@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -56,7 +57,25 @@ func newGlobals(ctx context.Context, cli *CLI, file *config.File) *Globals {
 		fmt.Fprintln(os.Stderr, "sepmbot:", err)
 		os.Exit(1)
 	}
-	return &Globals{Ctx: ctx, Log: logger, Out: os.Stdout, In: os.Stdin, File: file, Steps: steps}
+	return &Globals{Ctx: ctx, Log: logger, Out: os.Stdout, In: os.Stdin, File: file, Steps: steps,
+		LogLevel: cli.LogLevel, LogLevelSet: logLevelSet(os.Args[1:]), LogFormat: cli.LogFormat}
+}
+
+// logLevelSet reports whether the log level was given on the command line or in
+// the environment.
+func logLevelSet(args []string) bool {
+	if os.Getenv("SEPMBOT_LOG_LEVEL") != "" {
+		return true
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--log-level" || strings.HasPrefix(a, "--log-level=") {
+			return true
+		}
+	}
+	return false
 }
 
 // redact removes every known secret from s.

@@ -142,7 +142,11 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 	log := g.Log
 	metrics := admin.NewMetrics(log)
 	chat := metrics.InstrumentPlatform(p, config.Secrets)
-	n := bot.NewNotifier(chat, "sepm", db, f.CardInterval, log)
+	channels, links, err := f.places()
+	if err != nil {
+		return nil, err
+	}
+	n := bot.NewNotifier(db, log, bot.Outlet{Platform: chat, DefaultChannel: "sepm", Pacing: bot.Pacing{CardInterval: f.CardInterval}})
 	steps := g.Steps
 	if steps == nil {
 		steps = &logs.Steps{}
@@ -193,7 +197,7 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 			return nil, fmt.Errorf("site %s: resuming rotations: %w", specs[i].Name, err)
 		}
 	}
-	run.router = &bot.Router{Engine: mux, Deliveries: db, Roles: roles, Approvals: f.Approvals, Sites: mux.Names(), Log: log}
+	run.router = &bot.Router{Engine: mux, Deliveries: db, Roles: roles, Approvals: f.Approvals, Sites: mux.Names(), Channels: channels, Links: links, Messages: n, Log: log}
 	run.admin = &admin.Server{Metrics: metrics, Store: db, Chats: []admin.Chat{chat}, SEPM: insts, Engines: byName, Log: log}
 	interval := max(f.PollInterval, time.Second)
 	for _, inst := range insts {

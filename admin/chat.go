@@ -93,3 +93,13 @@ func (p *Platform) Connected() bool {
 	}
 	return true
 }
+
+// Pacing passes the wrapped platform's rate limits through (bot.Paced): the wrapper
+// must not hide them from the notifier. A platform without limits gives the zero
+// Pacing, which the notifier reads as "none of its own".
+func (p *Platform) Pacing() bot.Pacing {
+	if pp, ok := p.Platform.(bot.Paced); ok {
+		return pp.Pacing()
+	}
+	return bot.Pacing{}
+}

@@ -189,3 +189,19 @@ func (s *Steps) Get(rotation string) string {
 	defer s.mu.RUnlock()
 	return s.m[rotation]
 }
+
+// AtLeast returns h limited to records at level min or above.
+func AtLeast(h slog.Handler, min slog.Level) slog.Handler { return floor{h, min} }
+
+type floor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f floor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f floor) WithAttrs(as []slog.Attr) slog.Handler { return floor{f.Handler.WithAttrs(as), f.min} }
+
+func (f floor) WithGroup(name string) slog.Handler { return floor{f.Handler.WithGroup(name), f.min} }
