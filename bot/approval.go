@@ -7,6 +7,7 @@ import (
 
 	"sepmbot/approvals"
 	"sepmbot/rotation"
+	"sepmbot/textsafe"
 )
 
 // secureTargets are the groups/locations whose secure communication the approval
@@ -55,7 +56,7 @@ func RenderApprovalRequest(v rotation.View) Message {
 	requester, required := approvalParties(v)
 	m := Message{
 		Title: approvalTitle(r),
-		Text:  fmt.Sprintf("%s asks to turn *secure communication off* in %d %s:", displayUser(requester), len(targets), plural(len(targets), "group/location", "groups/locations")),
+		Text:  fmt.Sprintf("%s asks to turn *secure communication off* in %d %s:", textsafe.Line(displayUser(requester)), len(targets), plural(len(targets), "group/location", "groups/locations")),
 		List:  targets,
 	}
 	off := offAtLeast(r.Plan)
@@ -107,7 +108,7 @@ func RenderApprovalDecided(v rotation.View, now time.Time) Message {
 	requester, _ := approvalParties(v)
 	m := Message{
 		Title: fmt.Sprintf("🔐 Approval for %s · %s: %s", r.ID, r.Site, verdict(v, now)),
-		Text:  fmt.Sprintf("%s asked to turn *secure communication off* in %d %s:", displayUser(requester), len(targets), plural(len(targets), "group/location", "groups/locations")),
+		Text:  fmt.Sprintf("%s asked to turn *secure communication off* in %d %s:", textsafe.Line(displayUser(requester)), len(targets), plural(len(targets), "group/location", "groups/locations")),
 		List:  targets,
 	}
 	if a := v.Approval; a != nil {

@@ -156,7 +156,7 @@ func TestCardSaysSingleApprover(t *testing.T) {
 			if tc.required > 0 {
 				v.Approval = &approvals.Request{ID: "A1", Requester: "console:alice", Required: tc.required, State: approvals.StatePending, Expires: cardT0.Add(3600e9)}
 			}
-			for name, text := range map[string]string{"card": RenderCard(v, cardT0).Text, "approval request": RenderApprovalRequest(v).Text} {
+			for name, text := range map[string]string{"card": RenderText(RenderCard(v, cardT0)), "approval request": RenderText(RenderApprovalRequest(v))} {
 				if got := strings.Contains(text, "--allow-single-approver"); got != tc.want {
 					t.Errorf("%s mentions --allow-single-approver: %v, want %v\n%s", name, got, tc.want, text)
 				}

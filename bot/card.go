@@ -8,6 +8,7 @@ import (
 
 	"sepmbot/approvals"
 	"sepmbot/rotation"
+	"sepmbot/textsafe"
 )
 
 // reportNamesMax is how many not-seen clients the final report lists by name.
@@ -29,7 +30,7 @@ func RenderCard(v rotation.View, now time.Time) Message {
 		m.Status += " · requested by " + displayUser(r.Requester)
 	}
 	if r.Plan.Reason != "" {
-		m.Text = fmt.Sprintf("Why: %s.", strings.TrimSuffix(r.Plan.Reason, "."))
+		m.Text = fmt.Sprintf("Why: %s.", textsafe.Line(strings.TrimSuffix(r.Plan.Reason, "."))) // free text: one line
 	}
 
 	for i, s := range r.Plan.Steps {

@@ -71,7 +71,7 @@ func TestRenderApprovalDecided(t *testing.T) {
 func TestRenderTextPrintable(t *testing.T) {
 	m := Message{Title: "R1\x1b[2J", Text: "line one\nline\u202etwo", Context: []string{"group\nname\x07 \u2066x\u2069"}}
 	got := RenderText(m)
-	if want := "*R1[2J*\nline one\nlinetwo\ngroupname x"; got != want {
+	if want := "*R1[2J*\nline one\nlinetwo\ngroup name x"; got != want {
 		t.Errorf("RenderText = %q, want %q", got, want)
 	}
 }

@@ -167,6 +167,7 @@ func RenderTextWith(m Message, lim Limits) string {
 // U+2066-U+2069, LRM, RLM, ALM). Text from SEPM or a user passes through it in every
 // renderer.
 func Printable(s string, keepNewlines bool) string {
+	s = strings.ReplaceAll(s, "\t", " ")
 	if keepNewlines {
 		return textsafe.Text(s)
 	}

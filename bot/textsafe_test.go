@@ -52,9 +52,10 @@ func TestFreeTextIsSafeWhereShown(t *testing.T) {
 	audit := []store.AuditRecord{{Seq: 1, Time: cardT0, Actor: "console:" + hostile, Kind: "deny", Step: hostile, Detail: hostile, Data: map[string]string{"path": hostile}}}
 
 	shown := map[string]string{
-		"card":             RenderCard(v, cardT0).Text,
-		"card, final":      RenderCard(rotation.View{Rotation: done}, cardT0).Text,
-		"approval request": RenderApprovalRequest(v).Text,
+		"card":             RenderText(RenderCard(v, cardT0)),
+		"card, final":      RenderText(RenderCard(rotation.View{Rotation: done}, cardT0)),
+		"approval request": RenderText(RenderApprovalRequest(v)),
+		"decided request":  RenderText(RenderApprovalDecided(v, cardT0)),
 		"plan":             RenderPlan(p),
 		"audit":            RenderAudit("R1", audit),
 		"console text":     RenderText(Message{Text: hostile, Buttons: []Button{{Label: hostile}}}),
