@@ -173,7 +173,7 @@ func TestNoSecretInDebugLog(t *testing.T) {
 	// An adapter that logged its configuration carelessly is still redacted.
 	log.Debug("slack adapter settings", "bot", fakeSecrets["SEPMBOT_SLACK_BOT_TOKEN"], "sig", fakeSecrets["SEPMBOT_SLACK_SIGNING_SECRET"])
 	out := &syncBuffer{}
-	g := &Globals{Ctx: context.Background(), Log: log, Out: out, In: strings.NewReader(""), Steps: steps}
+	g := &Globals{Ctx: context.Background(), Log: log, Out: out, In: strings.NewReader(""), Steps: steps, LogLevel: slog.LevelDebug, LogLevelSet: true}
 	demo := demoCmd(2, "14.3=90,12.1=10")
 	demo.Data = t.TempDir()
 	if err := demo.Run(g); err != nil {
