@@ -202,8 +202,8 @@ func (s *Site) handleAuthenticate(w http.ResponseWriter, r *http.Request) {
 		TokenExpiration:        int64(ttl / time.Second),
 		RefreshToken:           newToken(),
 		RefreshTokenExpiration: int64(2 * ttl / time.Second),
-		AdminID:                s.m.adminID,
-		DomainID:               s.m.domainID,
+		AdminID:                s.model().adminID,
+		DomainID:               s.model().domainID,
 		ServerTime:             now.UnixMilli(),
 	})
 }
@@ -216,7 +216,7 @@ func (s *Site) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) handleVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.apiVersion())
+	writeJSON(w, http.StatusOK, s.model().apiVersion())
 }
 
 // paging reads pageIndex (from 1, default 1) and pageSize (default 20, at most 1000).
@@ -242,11 +242,11 @@ func (s *Site) handleGroups(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.m.groupsPage(index, size))
+	writeJSON(w, http.StatusOK, s.model().groupsPage(index, size))
 }
 
 func (s *Site) handleGroup(w http.ResponseWriter, r *http.Request) {
-	g, err := s.m.groupView(r.PathValue("id"))
+	g, err := s.model().groupView(r.PathValue("id"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -256,7 +256,7 @@ func (s *Site) handleGroup(w http.ResponseWriter, r *http.Request) {
 
 func (s *Site) handleLocations(w http.ResponseWriter, r *http.Request) {
 	hasName, _ := strconv.ParseBool(r.URL.Query().Get("hasName"))
-	locs, err := s.m.locations(r.PathValue("id"), hasName)
+	locs, err := s.model().locations(r.PathValue("id"), hasName)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -265,7 +265,7 @@ func (s *Site) handleLocations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) handleGetSettings(w http.ResponseWriter, r *http.Request) {
-	st, err := s.m.locationSettings(r.PathValue("id"), r.PathValue("loc"))
+	st, err := s.model().locationSettings(r.PathValue("id"), r.PathValue("loc"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -279,7 +279,7 @@ func (s *Site) handlePatchSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "The parameters are invalid: the body is not a settings object.")
 		return
 	}
-	if err := s.m.patchSettings(r.PathValue("id"), r.PathValue("loc"), body.Configuration); err != nil {
+	if err := s.model().patchSettings(r.PathValue("id"), r.PathValue("loc"), body.Configuration); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -299,7 +299,7 @@ func (s *Site) handleComputers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	page, err := s.m.computersPage(index, size, since, r.PathValue("id"))
+	page, err := s.model().computersPage(index, size, since, r.PathValue("id"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -308,19 +308,19 @@ func (s *Site) handleComputers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) handleClientVersions(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.clientVersions())
+	writeJSON(w, http.StatusOK, s.model().clientVersions())
 }
 
 func (s *Site) handleOnlineStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.onlineStatus())
+	writeJSON(w, http.StatusOK, s.model().onlineStatus())
 }
 
 func (s *Site) handleAdminServers(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.adminServers())
+	writeJSON(w, http.StatusOK, s.model().adminServers())
 }
 
 func (s *Site) handleReplicationStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.replicationStatus())
+	writeJSON(w, http.StatusOK, s.model().replicationStatus())
 }
 
 func (s *Site) handleIsReplicated(w http.ResponseWriter, _ *http.Request) {

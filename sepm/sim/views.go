@@ -214,6 +214,7 @@ func (m *model) patchSettings(groupID, locID string, cfg sepm.Configuration) err
 	if !touched {
 		return nil
 	}
+	m.countPatchLocked(g, l, cfg, g.settings[l], s)
 	g.settings[l] = s
 	m.changedLocked(g, m.now())
 	m.log.Info("sim: settings changed", "group", g.path, "location", g.locs[l].name,
@@ -224,7 +225,7 @@ func (m *model) patchSettings(groupID, locID string, cfg sepm.Configuration) err
 func (m *model) computerViewLocked(c *client) sepm.Computer {
 	g := m.groups[c.group]
 	online := 0
-	if c.online && !c.orphaned {
+	if c.checkingIn() {
 		online = 1
 	}
 	return sepm.Computer{
@@ -306,7 +307,7 @@ func (m *model) onlineStatus() sepm.OnlineStatusResponse {
 	defer m.mu.Unlock()
 	on := 0
 	for i := range m.clients {
-		if c := &m.clients[i]; c.online && !c.orphaned {
+		if m.clients[i].checkingIn() {
 			on++
 		}
 	}
