@@ -66,3 +66,5 @@
 // off, change a setting out of band, restart fresh) and reports the truth about the
 // fleet, with every accepted PATCH counted per target and field.
 package sim
+
+//go:generate go run ./internal/wiregen -spec testdata/openapi-full.json -out wire_gen.go

@@ -209,7 +209,9 @@ type model struct {
 	fetchFail uint64 // check-ins that failed to download a newer policy
 	absences  uint64 // roaming absences since the start
 	patches   map[patchKey]*patchCount
-	rogue     int // unexpected certificates made so far
+	rogue     int     // unexpected certificates made so far
+	byName    []int32 // client indexes by computer name (names never change)
+	byID      []int32 // client indexes by unique id
 }
 
 func hexID(r *rand.Rand) string {
@@ -278,6 +280,7 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	if err := m.buildFleet(rng, shares, start); err != nil {
 		return nil, err
 	}
+	m.sortIndexesLocked()
 	return m, nil
 }
 

@@ -203,8 +203,8 @@ func TestPolicySerialFormatAndInheritance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications != true {
-		t.Fatalf("Finance shows secure=%v, want Workstations' true", *st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications)
+	if st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications != true {
+		t.Fatalf("Finance shows secure=%v, want Workstations' true", st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications)
 	}
 	err = tm.patchSettings(fin.id, fin.locs[0].id, secureCfg(false))
 	if !errors.Is(err, errBadRequest) || !strings.Contains(err.Error(), "group inherits its policy from its parent") {

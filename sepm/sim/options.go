@@ -61,6 +61,12 @@ type Options struct {
 	// stand for port 443), by server; missing entries take "127.0.0.1:0". A site
 	// restarted on the same addresses is reachable where the old one was.
 	ServerListen []string
+	// StateFile keeps the site across restarts (see state.go): a bbolt file made on
+	// the first start and continued on the next; empty for a site that lives only in
+	// memory. StateInterval is how often check-ins are written (default 1 s; changes
+	// are written before they are answered).
+	StateFile     string
+	StateInterval time.Duration
 	// TokenTTL is the lifetime of a REST token (tokenExpiration); default 1 h.
 	TokenTTL time.Duration
 	// Logger receives the sim's log; default slog.Default().
@@ -163,6 +169,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(o.ServerListen) > o.Servers {
 		return o, fmt.Errorf("sim: %d server listen addresses for %d servers", len(o.ServerListen), o.Servers)
+	}
+	if o.StateInterval == 0 {
+		o.StateInterval = time.Second
+	}
+	if o.StateInterval < 10*time.Millisecond {
+		return o, fmt.Errorf("sim: state interval must be at least 10ms")
 	}
 	if o.TokenTTL == 0 {
 		o.TokenTTL = time.Hour

@@ -36,6 +36,9 @@ type Site struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
+	state  *stateFile // nil without Options.StateFile
+	saveMu sync.Mutex
+
 	schedMu     sync.Mutex // serialises Reset
 	schedCancel context.CancelFunc
 	schedDone   chan struct{}
@@ -56,13 +59,36 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 		return nil, err
 	}
 	s := &Site{opts: opts, log: opts.Logger, tokens: tokenStore{tokens: map[string]time.Time{}}}
+	if opts.StateFile != "" {
+		if s.state, err = openState(opts.StateFile); err != nil {
+			return nil, err
+		}
+		sn, err := s.state.load()
+		if err == nil && sn != nil {
+			m.mu.Lock()
+			err = m.restoreLocked(sn)
+			m.mu.Unlock()
+			if err == nil {
+				opts.Logger.Info("sim: site restored from the state file", "file", opts.StateFile, "saved", time.Unix(0, sn.SavedAt).UTC().Format(time.RFC3339))
+			}
+		}
+		if err != nil {
+			_ = s.state.close()
+			return nil, err
+		}
+	}
 	s.mp.Store(m)
+	if err := s.saveState(); err != nil {
+		_ = s.state.close()
+		return nil, err
+	}
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.ctx = ctx
 
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		s.cancel()
+		s.closeState()
 		return nil, fmt.Errorf("sim: listen on %s: %w", opts.Listen, err)
 	}
 	s.apiURL = "https://" + ln.Addr().String()
@@ -80,6 +106,7 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 				_ = o.Close()
 			}
 			s.cancel()
+			s.closeState()
 			return nil, fmt.Errorf("sim: listen for %s: %w", srv.name, err)
 		}
 		srv.clientAddr = l.Addr().String()
@@ -98,6 +125,13 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 		go serve(s.srvs[i], l)
 	}
 	s.startScheduler(m)
+	if s.state != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runSaver(ctx.Done(), opts.StateInterval)
+		}()
+	}
 	go func() {
 		<-ctx.Done()
 		_ = s.shutdown()
@@ -143,7 +177,7 @@ func (s *Site) Reset() error {
 	s.tokens.expireAll()
 	s.dropConnections(-1)
 	s.log.Info("sim: site restarted fresh, state lost", "url", s.apiURL)
-	return nil
+	return s.saveState()
 }
 
 // dropConnections closes idle keep-alive connections of server i's listeners (the
@@ -314,10 +348,22 @@ func (s *Site) shutdown() error {
 			errs = append(errs, h.Close())
 		}
 		s.wg.Wait()
+		if s.state != nil {
+			errs = append(errs, s.saveState())
+			s.closeState()
+		}
 		err = errors.Join(errs...)
 		s.log.Info("sim: site stopped", "url", s.apiURL)
 	})
 	return err
+}
+
+func (s *Site) closeState() {
+	if s.state != nil {
+		if err := s.state.close(); err != nil {
+			s.log.Error("sim: closing the state file", "err", err)
+		}
+	}
 }
 
 // tokenStore holds the live REST tokens and their expiry.
@@ -350,6 +396,13 @@ func (t *tokenStore) valid(tok string, now time.Time) bool {
 	defer t.mu.Unlock()
 	exp, ok := t.tokens[tok]
 	return ok && now.Before(exp)
+}
+
+func (t *tokenStore) expiry(tok string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	exp, ok := t.tokens[tok]
+	return exp, ok
 }
 
 func (t *tokenStore) revoke(tok string) {
