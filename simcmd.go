@@ -42,6 +42,7 @@ type SimCmd struct {
 	Listen       string `default:"127.0.0.1:8446" help:"API listen address (loopback)."`
 	User         string `default:"admin" help:"REST user of the simulated SEPM."`
 	PasswordFile string `name:"password-file" type:"path" help:"File holding the REST password (default: a random one, printed)."`
+	State        string `type:"path" help:"Keep the site in this file (bbolt) across restarts: made on the first start, continued on the next with the same seed and shape flags."`
 }
 
 // Run serves the site until interrupted.
@@ -52,6 +53,7 @@ func (c *SimCmd) Run(g *Globals) error {
 	}
 	opts := c.options(c.Listen, c.User, pw)
 	opts.Logger = g.Log
+	opts.StateFile = c.State
 	if c.PasswordFile == "" {
 		fmt.Fprintf(g.Out, "REST user %s, generated password %s (give --password-file to choose one)\n", c.User, pw)
 	}

@@ -36,8 +36,9 @@ type Site struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	state  *stateFile // nil without Options.StateFile
-	saveMu sync.Mutex
+	state    *stateFile // nil without Options.StateFile
+	restored bool       // the site continues a state file
+	saveMu   sync.Mutex
 
 	schedMu     sync.Mutex // serialises Reset
 	schedCancel context.CancelFunc
@@ -69,6 +70,7 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 			err = m.restoreLocked(sn)
 			m.mu.Unlock()
 			if err == nil {
+				s.restored = true
 				opts.Logger.Info("sim: site restored from the state file", "file", opts.StateFile, "saved", time.Unix(0, sn.SavedAt).UTC().Format(time.RFC3339))
 			}
 		}
@@ -78,10 +80,6 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 		}
 	}
 	s.mp.Store(m)
-	if err := s.saveState(); err != nil {
-		_ = s.state.close()
-		return nil, err
-	}
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.ctx = ctx
 
@@ -96,6 +94,9 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 	var listeners []net.Listener
 	for i, srv := range m.servers {
 		addr := "127.0.0.1:0"
+		if srv.clientAddr != "" {
+			addr = srv.clientAddr // where it listened before (the state file)
+		}
 		if i < len(opts.ServerListen) && opts.ServerListen[i] != "" {
 			addr = opts.ServerListen[i]
 		}
@@ -112,6 +113,15 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 		srv.clientAddr = l.Addr().String()
 		listeners = append(listeners, l)
 		s.srvs = append(s.srvs, s.newHTTPServer(clientPortHandler(srv.name), i))
+	}
+	if err := s.saveState(); err != nil { // the new site, with its addresses
+		_ = ln.Close()
+		for _, o := range listeners {
+			_ = o.Close()
+		}
+		s.cancel()
+		s.closeState()
+		return nil, err
 	}
 	serve := func(h *http.Server, l net.Listener) {
 		defer s.wg.Done()

@@ -91,6 +91,7 @@ func (s settingsState) settings() settings {
 
 type serverState struct {
 	Name             string
+	ClientAddr       string // the client-port listener, reused after a restart
 	CurDER, CurKey   []byte
 	NextDER, NextKey []byte
 	NextGen          int
@@ -154,7 +155,7 @@ func (m *model) snapshotLocked() *snapshot {
 	}
 	for _, s := range m.servers {
 		cur, next := s.cur.Load(), s.next.Load()
-		sn.Servers = append(sn.Servers, serverState{Name: s.name, CurDER: cur.der, CurKey: cur.key, NextDER: next.der, NextKey: next.key, NextGen: s.nextGen})
+		sn.Servers = append(sn.Servers, serverState{Name: s.name, ClientAddr: s.clientAddr, CurDER: cur.der, CurKey: cur.key, NextDER: next.der, NextKey: next.key, NextGen: s.nextGen})
 	}
 	certIdx := map[*string]int{}
 	internCerts := func(c []string) int {
@@ -246,6 +247,7 @@ func (m *model) restoreLocked(sn *snapshot) error {
 		s.cur.Store(cur)
 		s.next.Store(next)
 		s.nextGen = st.NextGen
+		s.clientAddr = st.ClientAddr
 		m.certs[i] = cur.fp
 	}
 	for i, g := range m.groups {
