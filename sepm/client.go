@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -83,6 +84,8 @@ type Client struct {
 	mu      sync.Mutex // guards the token fields
 	tok     string
 	renewAt time.Time // when the token is due for renewal
+
+	fullComputers atomic.Bool // the server's reduced computer records lack what the bot reads (api.go)
 }
 
 // New checks cfg and builds a Client. It does not contact the server.

@@ -3,6 +3,7 @@ package sepm
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +55,38 @@ func TestEnumCaseInsensitive(t *testing.T) {
 	}
 	if st.Configuration.CommunicationSettings.Mode != "PULL" {
 		t.Fatalf("mode %q, want PULL", st.Configuration.CommunicationSettings.Mode)
+	}
+}
+
+// TestComputersAskReducedThenFallBack: the sweep asks for reduced records
+// (verbose=true); a SEPM whose reduced records lack what the bot reads gets asked
+// again for full records, and from then on only for those.
+func TestComputersAskReducedThenFallBack(t *testing.T) {
+	f := newFake(t)
+	f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		item := `{"computerName":"A","uniqueId":"U1","onlineStatus":1,"lastUpdateTime":5,"profileSerialNo":"S","agentVersion":"14.3.1.1","group":{"id":"G","name":"My Company"}}`
+		if r.URL.Query().Get("verbose") == "true" {
+			item = `{"computerName":"A","uniqueId":"U1","group":{"id":"G","name":"My Company"}}`
+		}
+		writeRaw(w, 200, []byte(`{"content":[`+item+`],"firstPage":true,"lastPage":true,"number":0,"numberOfElements":1,"size":1000,"totalElements":1,"totalPages":1}`))
+	})
+	c := newTestClient(t, f, nil)
+	for range 2 {
+		all, err := c.Computers(t.Context(), ComputerQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 || all[0].ProfileSerialNo != "S" || all[0].LastUpdateTime != 5 || all[0].OnlineStatus != 1 {
+			t.Fatalf("computers: %+v", all)
+		}
+	}
+	var verbose []string
+	for _, q := range f.queryLog("GET /sepm/api/v1/computers") {
+		if strings.Contains(q, "verbose=true") {
+			verbose = append(verbose, q)
+		}
+	}
+	if got := f.queryLog("GET /sepm/api/v1/computers"); len(got) != 3 || len(verbose) != 1 || !strings.Contains(got[0], "verbose=true") {
+		t.Fatalf("queries: %v (want one reduced, then full records only)", got)
 	}
 }

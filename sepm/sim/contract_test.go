@@ -316,6 +316,7 @@ func TestContractRepliesMatchSwagger(t *testing.T) {
 		status                   int
 		specPath                 string                    // "" for a path the document does not have
 		overrides                map[string]map[string]any // for the document's free-form parts
+		reduced                  bool                      // verbose=true: a subset of the schema's fields
 	}{
 		{name: "authenticate", method: "POST", url: base + "identity/authenticate", body: map[string]string{"username": "admin", "password": testPassword, "domain": "Default"}, status: 200, specPath: "identity/authenticate"},
 		{name: "version", method: "GET", url: base + "version", status: 200, specPath: "version"},
@@ -333,6 +334,8 @@ func TestContractRepliesMatchSwagger(t *testing.T) {
 		{name: "settings", method: "GET", url: base + "groups/" + groupID + "/locations/" + locID + "/settings", token: tok, status: 200, specPath: "groups/{groupId}/locations/{locationId}/settings", overrides: settings},
 		{name: "computers page", method: "GET", url: base + "computers?pageIndex=1&pageSize=20", token: tok, status: 200, specPath: "computers", overrides: computersPage},
 		{name: "computers since", method: "GET", url: base + "computers?pageIndex=1&pageSize=20&lastUpdate=1", token: tok, status: 200, specPath: "computers", overrides: computersPage},
+		{name: "computers reduced", method: "GET", url: base + "computers?verbose=true&pageSize=5", token: tok, status: 200, specPath: "computers", overrides: computersPage, reduced: true},
+		{name: "error: bad verbose", method: "GET", url: base + "computers?verbose=maybe", token: tok, status: 400, specPath: "computers"},
 		{name: "computers by name", method: "GET", url: base + "computers?computerName=WOR-*&sort=COMPUTER_ID&order=DESC", token: tok, status: 200, specPath: "computers", overrides: computersPage},
 		{name: "client versions", method: "GET", url: base + "stats/client/version", token: tok, status: 200, specPath: "stats/client/version"},
 		{name: "online status", method: "GET", url: base + "stats/client/onlinestatus", token: tok, status: 200, specPath: "stats/client/onlinestatus"},
@@ -376,6 +379,7 @@ func TestContractRepliesMatchSwagger(t *testing.T) {
 			schema = replySchema(t, generic, tc.specPath, strings.ToLower(tc.method))
 		}
 		v.overrides = tc.overrides
+		v.full = !tc.reduced
 		before := len(v.errs)
 		val := decodeNumbers(t, b)
 		if arr, ok := val.([]any); ok && len(arr) == 0 {

@@ -55,14 +55,14 @@ func wildcard(pattern, s string) bool {
 
 // computerQuery is a parsed GET computers (or groups/{g}/computers) query.
 type computerQuery struct {
-	index, size  int
-	lastUpdate   int64
-	group        int32 // -1 for all
-	name         string
-	computerID   string
-	hardwareKey  string
-	byID, desc   bool
-	fromGroupURL bool
+	index, size int
+	lastUpdate  int64
+	group       int32 // -1 for all
+	name        string
+	computerID  string
+	hardwareKey string
+	byID, desc  bool
+	reduced     bool // verbose=true: the spec's "reduced set of computer information"
 }
 
 // parseComputerQuery reads the spec's parameters: computerName (wildcard *),
@@ -90,6 +90,11 @@ func parseComputerQuery(q url.Values) (computerQuery, error) {
 	}
 	if cq.desc, err = descending(q); err != nil {
 		return cq, err
+	}
+	if v := q.Get("verbose"); v != "" {
+		if cq.reduced, err = strconv.ParseBool(v); err != nil {
+			return cq, badRequest("verbose must be true or false")
+		}
 	}
 	cq.name = q.Get("computerName")
 	cq.computerID = strings.ToUpper(q.Get("computer_id"))
@@ -151,15 +156,48 @@ var computerTemplate = func() wComputer {
 	return v
 }()
 
-// computersPage answers a computer query; groupID (groups/{g}/computers) limits it
-// to one group.
-func (m *model) computersPage(q computerQuery, groupID string) (wPage[wComputer], error) {
+// wComputerReduced is a computer as GET computers?verbose=true answers it: the
+// spec promises "a reduced set of computer information" without listing it; the
+// simulator keeps the identity, status, policy and group fields (every one of them
+// a field of the schema Computer).
+type wComputerReduced struct {
+	AgentID             string        `json:"agentId"`
+	AgentVersion        string        `json:"agentVersion"`
+	ComputerName        string        `json:"computerName"`
+	DomainOrWorkgroup   string        `json:"domainOrWorkgroup"`
+	Group               wGroupSummary `json:"group"`
+	HardwareKey         string        `json:"hardwareKey"`
+	IPAddresses         []string      `json:"ipAddresses"`
+	LastConnectedIPAddr string        `json:"lastConnectedIpAddr"`
+	LastServerID        string        `json:"lastServerId"`
+	LastServerName      string        `json:"lastServerName"`
+	LastSiteID          string        `json:"lastSiteId"`
+	LastSiteName        string        `json:"lastSiteName"`
+	LastUpdateTime      int64         `json:"lastUpdateTime"`
+	OnlineStatus        int           `json:"onlineStatus"`
+	OperatingSystem     string        `json:"operatingSystem"`
+	ProfileSerialNo     string        `json:"profileSerialNo"`
+	UniqueID            string        `json:"uniqueId"`
+}
+
+func reduce(v wComputer) wComputerReduced {
+	return wComputerReduced{AgentID: v.AgentId, AgentVersion: v.AgentVersion, ComputerName: v.ComputerName, DomainOrWorkgroup: v.DomainOrWorkgroup,
+		Group: v.Group, HardwareKey: v.HardwareKey, IPAddresses: v.IpAddresses, LastConnectedIPAddr: v.LastConnectedIpAddr,
+		LastServerID: v.LastServerId, LastServerName: v.LastServerName, LastSiteID: v.LastSiteId, LastSiteName: v.LastSiteName,
+		LastUpdateTime: v.LastUpdateTime, OnlineStatus: v.OnlineStatus, OperatingSystem: v.OperatingSystem,
+		ProfileSerialNo: v.ProfileSerialNo, UniqueID: v.UniqueId}
+}
+
+// computersPage answers a computer query with a page of full (wPage[wComputer])
+// or reduced (wPage[wComputerReduced]) records; groupID (groups/{g}/computers)
+// limits it to one group.
+func (m *model) computersPage(q computerQuery, groupID string) (any, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if groupID != "" {
 		g, err := m.groupLocked(groupID)
 		if err != nil {
-			return wPage[wComputer]{}, err
+			return nil, err
 		}
 		q.group = int32(g.idx)
 	}
@@ -192,14 +230,25 @@ func (m *model) computersPage(q computerQuery, groupID string) (wPage[wComputer]
 		}
 	}
 	n := len(match)
+	at := func(k int) *client {
+		if q.desc {
+			k = n - 1 - k
+		}
+		return &m.clients[match[k]]
+	}
+	if q.reduced {
+		return pageOf(n, q.index, q.size, func(lo, hi int) []wComputerReduced {
+			out := make([]wComputerReduced, 0, hi-lo)
+			for k := lo; k < hi; k++ {
+				out = append(out, reduce(m.computerViewLocked(at(k))))
+			}
+			return out
+		}), nil
+	}
 	return pageOf(n, q.index, q.size, func(lo, hi int) []wComputer {
 		out := make([]wComputer, 0, hi-lo)
 		for k := lo; k < hi; k++ {
-			i := k
-			if q.desc {
-				i = n - 1 - k
-			}
-			out = append(out, m.computerViewLocked(&m.clients[match[i]]))
+			out = append(out, m.computerViewLocked(at(k)))
 		}
 		return out
 	}), nil
