@@ -61,6 +61,9 @@
 // set) and the same certificates: keys, serials, validity and signatures (RFC 6979)
 // are derived from the seed.
 //
+// With Options.StateFile the site survives restarts (see state.go for what is kept
+// and when it is written); without it, a restart is a fresh site from the seed.
+//
 // The /sim/v1 admin API (see [AdminAPI]) does what an operator does in the console
 // (copy and assign MSLs, update a certificate, take clients offline or cut them
 // off, change a setting out of band, restart fresh) and reports the truth about the

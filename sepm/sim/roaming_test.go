@@ -172,7 +172,7 @@ func TestRoamersDropAndReturn(t *testing.T) {
 		tm.advance(time.Second)
 		f := tm.fleet()
 		maxAway = max(maxAway, f.Away)
-		if f.Away+f.Offline-f.Away > 0 && f.OK+f.Offline != f.Total {
+		if f.OK+f.Offline+f.Orphaned != f.Total || f.Away > f.Offline {
 			t.Fatalf("%+v", f)
 		}
 	}
