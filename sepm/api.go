@@ -3,6 +3,7 @@ package sepm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
@@ -117,16 +118,76 @@ func (c *Client) Computers(ctx context.Context, q ComputerQuery) ([]Computer, er
 	return out, err
 }
 
+// errReducedIncomplete: the first page of reduced records (verbose=true) lacks a
+// field the bot reads.
+var errReducedIncomplete = errors.New("sepm: reduced computer records lack fields sepmbot reads")
+
+// computerRecord is Computer with presence marks for the fields a reduced record
+// (verbose=true) might leave out.
+type computerRecord struct {
+	ComputerName    string       `json:"computerName"`
+	UniqueID        string       `json:"uniqueId"`
+	AgentVersion    *string      `json:"agentVersion"`
+	OnlineStatus    *int         `json:"onlineStatus"`
+	LastUpdateTime  *int64       `json:"lastUpdateTime"`
+	ProfileSerialNo *string      `json:"profileSerialNo"`
+	LastServerName  string       `json:"lastServerName"`
+	Group           GroupSummary `json:"group"`
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// computerPages sweeps GET computers. A full record has about 150 fields; the
+// spec's verbose=true asks for a reduced set, so the client asks for that and
+// checks the first page: if no record on it carries onlineStatus, lastUpdateTime,
+// profileSerialNo and agentVersion (the spec does not list the reduced set, and
+// SEPM versions may differ), it sweeps again with full records, and keeps doing so.
 func (c *Client) computerPages(ctx context.Context, q ComputerQuery, fn func(p *Page[Computer]) error) error {
 	size := q.PageSize
 	if size <= 0 || size > maxPageSize {
 		size = maxPageSize
 	}
-	v := url.Values{}
-	if q.LastUpdate > 0 {
-		v.Set("lastUpdate", strconv.FormatInt(q.LastUpdate, 10))
+	for {
+		v := url.Values{}
+		if q.LastUpdate > 0 {
+			v.Set("lastUpdate", strconv.FormatInt(q.LastUpdate, 10))
+		}
+		reduced := !c.fullComputers.Load()
+		if reduced {
+			v.Set("verbose", "true")
+		}
+		first := true
+		err := eachPage(ctx, c, "computers", v, size, func(cm computerRecord) string { return cm.UniqueID }, func(p *Page[computerRecord]) error {
+			out := &Page[Computer]{FirstPage: p.FirstPage, LastPage: p.LastPage, Number: p.Number, NumberOfElements: p.NumberOfElements,
+				Size: p.Size, TotalElements: p.TotalElements, TotalPages: p.TotalPages, Content: make([]Computer, len(p.Content))}
+			complete := false
+			for i, r := range p.Content {
+				if r.OnlineStatus != nil && r.LastUpdateTime != nil && r.ProfileSerialNo != nil && r.AgentVersion != nil {
+					complete = true
+				}
+				out.Content[i] = Computer{ComputerName: r.ComputerName, UniqueID: r.UniqueID, AgentVersion: deref(r.AgentVersion),
+					OnlineStatus: deref(r.OnlineStatus), LastUpdateTime: deref(r.LastUpdateTime), ProfileSerialNo: deref(r.ProfileSerialNo),
+					LastServerName: r.LastServerName, Group: r.Group}
+			}
+			if first && reduced && !complete {
+				return errReducedIncomplete
+			}
+			first = false
+			return fn(out)
+		})
+		if errors.Is(err, errReducedIncomplete) {
+			c.fullComputers.Store(true)
+			c.log.Info("sepm: this SEPM's reduced computer records (verbose=true) lack what sepmbot reads; reading full records")
+			continue
+		}
+		return err
 	}
-	return eachPage(ctx, c, "computers", v, size, func(cm Computer) string { return cm.UniqueID }, fn)
 }
 
 // Locations returns a group's locations (GET groups/{g}/locations?hasName=true).
@@ -192,6 +253,9 @@ func parseLocation(s string) (Location, error) {
 func (c *Client) LocationSettings(ctx context.Context, groupID, locationID string) (Settings, error) {
 	var s Settings
 	err := c.get(ctx, settingsPath(groupID, locationID), &s)
+	if cs := s.Configuration.CommunicationSettings; err == nil && cs != nil {
+		cs.Mode = strings.ToUpper(cs.Mode) // SEPM versions differ: "PUSH", "Push"
+	}
 	return s, err
 }
 
@@ -210,6 +274,15 @@ func (c *Client) ClientVersions(ctx context.Context) (ClientVersionResponse, err
 func (c *Client) OnlineStatus(ctx context.Context) (OnlineStatusResponse, error) {
 	var r OnlineStatusResponse
 	err := c.get(ctx, "stats/client/onlinestatus", &r)
+	for i := range r.ClientCountStatsList {
+		// SEPM versions differ: "ONLINE", "Online"; callers compare with "Online".
+		switch st := &r.ClientCountStatsList[i].Status; {
+		case strings.EqualFold(*st, "online"):
+			*st = "Online"
+		case strings.EqualFold(*st, "offline"):
+			*st = "Offline"
+		}
+	}
 	return r, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -87,6 +88,8 @@ type Client struct {
 	// rejected is SEPM's refusal of the credentials, once a log-in got one; while set,
 	// no automatic log-in is sent (ErrAuthRejected). Guarded by loginMu.
 	rejected *APIError
+
+	fullComputers atomic.Bool // the server's reduced computer records lack what the bot reads (api.go)
 }
 
 // New checks cfg and builds a Client. It does not contact the server.
@@ -195,6 +198,16 @@ type APIError struct {
 	Code         string // errorCode
 	AppCode      string // appErrorCode
 	Message      string // errorMessage (or the HTTP status text)
+}
+
+// ErrNotFound matches (errors.Is) an APIError for an object SEPM does not have:
+// Broadcom's spec answers 410 for some paths (groups/{id}, its locations and
+// policies) and 404 for others, and SEPM versions differ, so both mean gone.
+var ErrNotFound = errors.New("sepm: not found")
+
+// Is reports whether e is a not-found reply (404 or 410) when target is ErrNotFound.
+func (e *APIError) Is(target error) bool {
+	return target == ErrNotFound && (e.Status == http.StatusNotFound || e.Status == http.StatusGone)
 }
 
 // Error implements error: "sepm: GET groups: 400: <errorMessage>".

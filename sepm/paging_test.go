@@ -198,7 +198,7 @@ func TestPagingRefusesRepeatedPage(t *testing.T) {
 	f := newFake(t)
 	f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
 		// Ignores pageIndex and never says it is done.
-		writeRaw(w, http.StatusOK, []byte(`{"content":[{"uniqueId":"A"},{"uniqueId":"B"}],"lastPage":false}`))
+		writeRaw(w, http.StatusOK, []byte(`{"content":[{"uniqueId":"A","onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"},{"uniqueId":"B"}],"lastPage":false}`))
 	})
 	c := newTestClient(t, f, nil)
 	_, err := c.Computers(t.Context(), ComputerQuery{})

@@ -1,11 +1,11 @@
 package sepm
 
-// Wire types of the SEPM REST API (v1), as described by Broadcom's Swagger document
-// (../shared/sepm-api/openapi-subset.json). Only the fields sepmbot reads or the
-// simulator emits are declared; unknown fields in replies are ignored and missing
-// optional fields decode to their zero value. The simulator encodes exactly these
-// structs, so every field here must exist in the schema with the same JSON type
-// (sepm/sim's contract test checks it).
+// Wire types of the SEPM REST API (v1), as described by Broadcom's Swagger document.
+// Only the fields sepmbot reads (or sends) are declared: a full computer record has
+// about 150 fields and a sweep reads every computer, so the client decodes only
+// these; unknown fields are ignored and missing optional ones decode to their zero
+// value. (The simulator answers with every field of the schema, from its own
+// generated types; sepm/sim's contract test checks them against the document.)
 
 // AuthRequest is the body of POST identity/authenticate (schema UserCredential).
 type AuthRequest struct {
@@ -101,20 +101,16 @@ func (g GroupSummary) Path() string {
 	return g.Name
 }
 
-// Computer is one managed client (schema Computer, the fields sepmbot uses).
+// Computer is one managed client (schema Computer): only the fields sepmbot reads.
 type Computer struct {
-	ComputerName        string       `json:"computerName"`
-	UniqueID            string       `json:"uniqueId"`
-	HardwareKey         string       `json:"hardwareKey,omitempty"`
-	AgentVersion        string       `json:"agentVersion"`
-	OnlineStatus        int          `json:"onlineStatus"`   // 1 online, 0 offline
-	LastUpdateTime      int64        `json:"lastUpdateTime"` // epoch ms of the last check-in
-	ProfileSerialNo     string       `json:"profileSerialNo"`
-	LastServerName      string       `json:"lastServerName"`
-	LastSiteName        string       `json:"lastSiteName"`
-	LastConnectedIPAddr string       `json:"lastConnectedIpAddr,omitempty"`
-	OperatingSystem     string       `json:"operatingSystem,omitempty"`
-	Group               GroupSummary `json:"group"`
+	ComputerName    string       `json:"computerName"`
+	UniqueID        string       `json:"uniqueId"`
+	AgentVersion    string       `json:"agentVersion"`
+	OnlineStatus    int          `json:"onlineStatus"`   // 1 online, 0 offline
+	LastUpdateTime  int64        `json:"lastUpdateTime"` // epoch ms of the last check-in
+	ProfileSerialNo string       `json:"profileSerialNo"`
+	LastServerName  string       `json:"lastServerName"`
+	Group           GroupSummary `json:"group"`
 }
 
 // Location is one entry of GET groups/{g}/locations?hasName=true, which replies with

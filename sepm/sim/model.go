@@ -23,7 +23,7 @@ const (
 	siteName       = "Site SEPMSIM"
 	defaultHTTPort = 8014
 	httpsPort      = 443
-	certLifetime   = 2 * 365 * 24 * time.Hour
+	certLifetime   = 10 * 365 * 24 * time.Hour
 )
 
 // Errors of the model's operations; the REST and admin layers map them to statuses.
@@ -140,6 +140,7 @@ type server struct {
 	idx        int
 	name, id   string
 	cur, next  atomic.Pointer[serverCert]
+	nextGen    int    // generation of the planned certificate after next (guarded by model.mu)
 	clientAddr string // set once the listener is up
 }
 
@@ -157,6 +158,14 @@ type client struct {
 	os                   uint8
 	loc                  uint8
 	online, orphaned     bool
+	roamer               bool // a laptop or VPN client that drops offline at random
+	away                 bool // a roamer's absence: offline until its return check-in
+	blocked              bool // cannot reach the manager (admin API): no check-ins
+}
+
+// checkingIn reports whether the client checks in now (SEPM shows it online).
+func (c *client) checkingIn() bool {
+	return c.online && !c.away && !c.blocked && !c.orphaned
 }
 
 // revert is a scheduled return of clients to an online state.
@@ -197,6 +206,12 @@ type model struct {
 	scratch   []int
 	wake      chan struct{}
 	checkins  uint64 // successful check-ins since the start
+	fetchFail uint64 // check-ins that failed to download a newer policy
+	absences  uint64 // roaming absences since the start
+	patches   map[patchKey]*patchCount
+	rogue     int     // unexpected certificates made so far
+	byName    []int32 // client indexes by computer name (names never change)
+	byID      []int32 // client indexes by unique id
 }
 
 func hexID(r *rand.Rand) string {
@@ -219,6 +234,7 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 		choice:    rand.New(rand.NewPCG(seed, 0xc401ce)),
 		groupByID: map[string]int{},
 		msls:      map[string]*msl{},
+		patches:   map[patchKey]*patchCount{},
 		wake:      make(chan struct{}, 1),
 	}
 	start := now()
@@ -231,16 +247,17 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	m.certs = make([]string, opts.Servers)
 	for i := range opts.Servers {
 		s := &server{idx: i, name: fmt.Sprintf("sepm-%02d", i+1), id: hexID(rng)}
-		cur, err := newServerCert(s.name, start, certLifetime)
+		cur, err := newServerCert(opts.Seed, s.name, certPlanned, 0)
 		if err != nil {
 			return nil, err
 		}
-		next, err := newServerCert(s.name, start, certLifetime+24*time.Hour)
+		next, err := newServerCert(opts.Seed, s.name, certPlanned, 1)
 		if err != nil {
 			return nil, err
 		}
 		s.cur.Store(cur)
 		s.next.Store(next)
+		s.nextGen = 2
 		m.servers = append(m.servers, s)
 		m.certs[i] = cur.fp
 	}
@@ -263,240 +280,35 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	if err := m.buildFleet(rng, shares, start); err != nil {
 		return nil, err
 	}
+	m.sortIndexesLocked()
 	return m, nil
 }
 
-var (
-	levelOneNames = []string{"Default Group", "Workstations", "Servers", "Laptops"}
-	nestedNames   = []string{"Finance", "DMZ", "Sales", "Engineering", "Legal", "Build", "Support", "Branch"}
-)
-
-// buildGroups makes the group tree: "My Company", up to four groups below it, the
-// rest nested under those; the first NonInheriting groups of Workstations, Servers,
-// Laptops, Default Group, then the nested ones do not inherit.
-func (m *model) buildGroups(rng *rand.Rand, start time.Time) {
-	o := m.opts
-	add := func(name string, parent int) *group {
-		g := &group{idx: len(m.groups), id: hexID(rng), name: name, parent: parent, desc: ""}
-		if parent < 0 {
-			g.path = name
-		} else {
-			g.path = m.groups[parent].path + `\` + name
-			g.inherits = true
-		}
-		g.created = m.created
-		m.groups = append(m.groups, g)
-		m.groupByID[g.id] = g.idx
-		return g
-	}
-	add(rootName, -1)
-	n := o.Groups - 1
-	k := min(n, len(levelOneNames))
-	for i := range k {
-		add(levelOneNames[i], 0)
-	}
-	for i := k; i < n; i++ {
-		j := i - k
-		// Nest under Workstations, Servers, Laptops, Default Group in turn.
-		parent := 1 + (j+1)%k
-		name := nestedNames[j%len(nestedNames)]
-		if j >= len(nestedNames) {
-			name = fmt.Sprintf("%s %d", name, j/len(nestedNames)+1)
-		}
-		add(name, parent)
-	}
-	// Which groups stop inheriting.
-	var order []int
-	for i := 2; i <= k; i++ {
-		order = append(order, i)
-	}
-	if k >= 1 {
-		order = append(order, 1)
-	}
-	for i := k + 1; i <= n; i++ {
-		order = append(order, i)
-	}
-	for _, gi := range order[:o.NonInheriting] {
-		m.groups[gi].inherits = false
-	}
-	// Remote VPN locations: non-inheriting groups besides the root first, then the root.
-	var remote []int
-	for _, gi := range order[:o.NonInheriting] {
-		remote = append(remote, gi)
-	}
-	remote = append(remote, 0)
-	hasRemote := map[int]bool{}
-	for _, gi := range remote[:o.RemoteLocationGroups] {
-		hasRemote[gi] = true
-	}
-	hb := int64(o.Heartbeat / time.Second)
-	for _, g := range m.groups {
-		g.source = g.idx
-		for m.groups[g.source].inherits {
-			g.source = m.groups[g.source].parent
-		}
-	}
-	for _, g := range m.groups {
-		src := m.groups[g.source]
-		g.locs = append(g.locs, location{id: hexID(rng), name: defaultLocName})
-		if hasRemote[src.idx] {
-			g.locs = append(g.locs, location{id: hexID(rng), name: remoteLocName})
-		}
-		if g.inherits {
-			continue
-		}
-		for _, l := range g.locs {
-			s := settings{mode: "PUSH", pull: hb, opState: hb, upLog: hb, cmd: hb, msl: defaultMSLName, secure: true, stoppedMode: "ALLOW"}
-			if l.name == remoteLocName {
-				s.mode = "PULL"
-			}
-			g.settings = append(g.settings, s)
-		}
-	}
-	first := start.Add(-24 * time.Hour).Truncate(time.Second)
-	for _, g := range m.groups {
-		if !g.inherits {
-			m.rebuildLocked(g)
-		}
-		m.setSerialLocked(g, first)
-	}
-}
-
-// rebuildLocked makes fresh policy snapshots for a non-inheriting group.
-func (m *model) rebuildLocked(g *group) {
-	g.pols = make([]*policy, len(g.settings))
-	for i, s := range g.settings {
-		g.pols[i] = &policy{set: s, msl: m.msls[s.msl], certs: m.certs, hb: s.heartbeat()}
-	}
-}
-
-// setSerialLocked gives g a new policy serial number at t, strictly after its last.
-func (m *model) setSerialLocked(g *group, t time.Time) {
-	t = t.UTC().Truncate(time.Millisecond)
-	if !t.After(g.serialTime) && !g.serialTime.IsZero() {
-		t = g.serialTime.Add(time.Millisecond)
-	}
-	g.serialTime = t
-	g.serial = fmt.Sprintf("%s-%s %03d", g.id[:4], t.Format("01/02/2006 15:04:05"), t.Nanosecond()/int(time.Millisecond))
-	g.modified = t.UnixMilli()
-}
-
-// changedLocked records that the policy of non-inheriting group src changed: new
-// snapshots for it, a new serial for it and for every group that inherits from it.
-func (m *model) changedLocked(src *group, now time.Time) {
-	m.rebuildLocked(src)
-	for _, g := range m.groups {
-		if g.source == src.idx {
-			m.setSerialLocked(g, now)
-		}
-	}
-}
-
-// buildFleet makes the clients: exact version and offline shares, seeded placement.
-func (m *model) buildFleet(rng *rand.Rand, shares []versionShare, start time.Time) error {
-	o := m.opts
-	n := o.Clients
-	weights := make([]int, len(shares))
-	for i, s := range shares {
-		weights[i] = s.weight
-	}
-	counts := apportion(n, weights)
-	keyOf := make([]int, 0, n)
-	for i, c := range counts {
-		for range c {
-			keyOf = append(keyOf, i)
-		}
-	}
-	rng.Shuffle(len(keyOf), func(i, j int) { keyOf[i], keyOf[j] = keyOf[j], keyOf[i] })
-	buildIdx := map[string]int{}
-	for _, s := range shares {
-		for _, b := range versionKeys[s.key] {
-			buildIdx[b.version] = len(m.builds)
-			m.builds = append(m.builds, b)
-		}
-	}
-	if len(m.builds) > 255 {
-		return fmt.Errorf("sim: too many agent builds")
-	}
-	offline := make([]bool, n)
-	nOff := n * o.OfflinePercent / 100
-	for _, i := range rng.Perm(n)[:nOff] {
-		offline[i] = true
-	}
-	// Client groups: every group but the root when there are others.
-	var homes []int
-	for _, g := range m.groups {
-		if g.idx != 0 || len(m.groups) == 1 {
-			homes = append(homes, g.idx)
-		}
-	}
-	m.clients = make([]client, n)
-	m.heap = make(hbHeap, 0, n)
-	startMs := start.UnixMilli()
-	for i := range m.clients {
-		c := &m.clients[i]
-		g := m.groups[homes[rng.IntN(len(homes))]]
-		builds := versionKeys[shares[keyOf[i]].key]
-		b := builds[rng.IntN(len(builds))]
-		c.build = uint8(buildIdx[b.version])
-		c.group = int32(g.idx)
-		if len(g.locs) > 1 && rng.IntN(4) == 0 {
-			c.loc = 1
-		}
-		c.uid = hexID(rng)
-		c.hwKey = strings.ToLower(hexID(rng))
-		kind := "DT"
-		switch {
-		case strings.Contains(g.path, "Servers"):
-			kind = "SRV"
-			c.os = 2
-		case strings.Contains(g.path, "Laptops"):
-			kind = "LT"
-			c.os = uint8(rng.IntN(2))
-		default:
-			if rng.IntN(10) == 0 {
-				c.os = 3
-			} else {
-				c.os = uint8(rng.IntN(2))
-			}
-		}
-		prefix := strings.ToUpper(g.name)
-		if len(prefix) > 3 {
-			prefix = prefix[:3]
-		}
-		if g.idx == 0 {
-			prefix = "MYC"
-		}
-		prefix = strings.ReplaceAll(prefix, " ", "")
-		c.name = fmt.Sprintf("%s-%s-%05d", prefix, kind, i+1)
-		c.ip = fmt.Sprintf("127.%d.%d.%d", (i>>16)&0xff, (i>>8)&0xff, i&0xff)
-		c.lastServer = -1
-		src := m.groups[g.source]
-		c.pol = src.pols[c.loc]
-		c.certs = c.pol.certs
-		c.serial = g.serial
-		g.clients++
-		hb := c.pol.hb
-		if offline[i] {
-			c.lastUpdate = startMs - int64(time.Hour/time.Millisecond) - rng.Int64N(7*24*int64(time.Hour/time.Millisecond))
-		} else {
-			c.online = true
-			c.lastUpdate = startMs - rng.Int64N(int64(hb/time.Millisecond)+1)
-			c.lastServer = int16(c.pol.msl.entries[rng.IntN(len(c.pol.msl.entries))].server)
-			m.heap.push(hbEntry{due: start.UnixNano() + rng.Int64N(int64(hb)+1), idx: int32(i), gen: c.gen})
-		}
-		if c.lastServer < 0 {
-			c.lastServer = int16(c.pol.msl.entries[0].server)
-		}
-	}
-	return nil
-}
-
-// scheduleLocked puts client i's next heartbeat one jittered interval after now.
+// scheduleLocked puts client i's next heartbeat one jittered interval after now
+// (hb x [1-Jitter, 1+Jitter]).
 func (m *model) scheduleLocked(i int32, now time.Time, hb time.Duration) {
-	d := time.Duration(float64(hb) * (0.9 + 0.2*m.rt.Float64()))
+	j := m.opts.Jitter
+	d := time.Duration(float64(hb) * (1 - j + 2*j*m.rt.Float64()))
 	m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: m.clients[i].gen})
 }
+
+// Roaming: after a check-in that leaves a roamer on its group's current policy, it
+// drops offline with roamChance, for roamMin to roamMax of its own heartbeat (a lid
+// closed, a VPN down), and checks in again when it returns. A laptop closes its lid
+// between check-ins, not in the middle of a policy download: a roamer that failed
+// to download a newer policy stays up and retries. Absences are shorter than
+// Broadcom's three heartbeats, so a wait of three heartbeats that also waits for the
+// clients it sees online leaves nobody behind, and a shorter one does not.
+//
+// A failed policy download (Options.PolicyFetch) is retried after fetchRetryMin to
+// fetchRetryMax of the heartbeat, as the client retries a download, not a heartbeat.
+const (
+	roamChance    = 0.5
+	roamMin       = 1.25
+	roamMax       = 2.75
+	fetchRetryMin = 0.05
+	fetchRetryMax = 0.15
+)
 
 func (m *model) pushLocked(e hbEntry) {
 	earliest := len(m.heap) == 0 || e.due < m.heap[0].due
@@ -522,9 +334,10 @@ func (m *model) stepLocked(now time.Time) {
 	for len(m.heap) > 0 && m.heap[0].due <= ns {
 		e := m.heap.pop()
 		c := &m.clients[e.idx]
-		if e.gen != c.gen || !c.online || c.orphaned {
+		if e.gen != c.gen || !c.online || c.orphaned || c.blocked {
 			continue
 		}
+		c.away = false // a roamer's return check-in
 		m.heartbeatLocked(e.idx, now)
 	}
 }
@@ -574,15 +387,31 @@ func (m *model) heartbeatLocked(i int32, now time.Time) {
 			continue // the client does not trust what this server presents
 		}
 		g := m.groups[c.group]
+		c.lastUpdate = now.UnixMilli()
+		c.lastServer = int16(e.server)
+		m.checkins++
+		if c.serial != g.serial && m.opts.PolicyFetch < 1 && m.rt.Float64() >= m.opts.PolicyFetch {
+			// The heartbeat got through but the download of the newer policy did
+			// not (busy manager, flaky link): the client keeps its cached policy and
+			// tries again after a short back-off.
+			m.fetchFail++
+			retry := time.Duration(float64(pol.hb) * (fetchRetryMin + (fetchRetryMax-fetchRetryMin)*m.rt.Float64()))
+			m.pushLocked(hbEntry{due: now.Add(retry).UnixNano(), idx: i, gen: c.gen})
+			return
+		}
 		cur := m.groups[g.source].pols[c.loc]
 		if !b.is142 || !pol.set.secure {
 			c.certs = cur.certs
 		}
 		c.pol = cur
 		c.serial = g.serial
-		c.lastUpdate = now.UnixMilli()
-		c.lastServer = int16(e.server)
-		m.checkins++
+		if c.roamer && m.rt.Float64() < roamChance {
+			away := time.Duration(float64(cur.hb) * (roamMin + (roamMax-roamMin)*m.rt.Float64()))
+			c.away = true
+			m.absences++
+			m.pushLocked(hbEntry{due: now.Add(away).UnixNano(), idx: i, gen: c.gen})
+			return
+		}
 		m.scheduleLocked(i, now, cur.hb)
 		return
 	}
@@ -599,8 +428,9 @@ func (m *model) setOnlineLocked(i int32, online bool, now time.Time) {
 		return
 	}
 	c.online = online
+	c.away = false
 	c.gen++
-	if online && !c.orphaned {
+	if online && !c.orphaned && !c.blocked {
 		d := time.Duration(m.rt.Int64N(int64(c.pol.hb)/10 + 1))
 		m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: c.gen})
 	}
