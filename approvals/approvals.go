@@ -85,22 +85,22 @@ type Vote struct {
 
 // Request asks for approval of one action of one rotation.
 type Request struct {
-	ID         string    `json:"id"`         // nonce (caller supplies random hex)
-	Rotation   string    `json:"rotation"`   // rotation id
-	ActionHash string    `json:"actionHash"` // HashAction of the action asked for
-	Requester  string    `json:"requester"`  // platform-qualified user id, e.g. "console:alice", "slack:U024BE7LH"
-	MessageRef string    `json:"messageRef"` // chat message approvers react to; "" = not yet posted
+	ID         string `json:"id"`         // nonce (caller supplies random hex)
+	Rotation   string `json:"rotation"`   // rotation id
+	ActionHash string `json:"actionHash"` // HashAction of the action asked for
+	Requester  string `json:"requester"`  // platform-qualified user id, e.g. "console:alice", "slack:U024BE7LH"
+	MessageRef string `json:"messageRef"` // chat message approvers react to; "" = not yet posted
 	// MessageRefs are every other message that carries the same request (posted in
 	// several places, or posted again after a restart); a vote on any of them counts.
-	MessageRefs []string `json:"messageRefs,omitempty"`
-	Required   int       `json:"required"`   // distinct approvers needed
-	Created    time.Time `json:"created"`
-	Expires    time.Time `json:"expires"`
-	Votes      []Vote    `json:"votes,omitempty"`
-	State      State     `json:"state"`
-	DeniedBy   string    `json:"deniedBy,omitempty"`
-	DenyReason string    `json:"denyReason,omitempty"`
-	DecidedAt  time.Time `json:"decidedAt,omitzero"`
+	MessageRefs []string  `json:"messageRefs,omitempty"`
+	Required    int       `json:"required"` // distinct approvers needed
+	Created     time.Time `json:"created"`
+	Expires     time.Time `json:"expires"`
+	Votes       []Vote    `json:"votes,omitempty"`
+	State       State     `json:"state"`
+	DeniedBy    string    `json:"deniedBy,omitempty"`
+	DenyReason  string    `json:"denyReason,omitempty"`
+	DecidedAt   time.Time `json:"decidedAt,omitzero"`
 }
 
 // New returns a pending request created at now and open for ttl (DefaultTTL

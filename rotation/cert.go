@@ -2,9 +2,12 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"sepmbot/sepm"
 )
 
 func (e *Engine) runCert(ctx context.Context, r Rotation, step PlanStep, st StepState, d *driver) (time.Duration, error) {
@@ -14,17 +17,21 @@ func (e *Engine) runCert(ctx context.Context, r Rotation, step PlanStep, st Step
 		if !d.announced[step.ID] {
 			// Before asking for the update (and, on the multi path, before moving to
 			// the next server): SEPM must be as the bot left it, nobody orphaned.
-			if stop, err := e.interlock(ctx, r, step); err != nil || stop {
+			stop, err := e.interlock(ctx, r, step)
+			var ut *sepm.UntrustedCertError
+			if errors.As(err, &ut) && step.Server == r.APIServer && r.NewCerts[step.Server] == "" {
+				// The API presents this step's server certificate, already updated and
+				// not yet confirmed: SEPM cannot be read until the operator confirms it;
+				// the check runs again before the update is accepted.
+				stop, err = false, nil
+			}
+			if err != nil || stop {
 				return 0, err
 			}
 			d.announced[step.ID] = true
 			e.post(ctx, r.ID, e.certInstructions(r, step, want))
 		}
 		return forever, nil
-	}
-	// The operator says done: observe everything else again before accepting it.
-	if stop, err := e.interlock(ctx, r, step); err != nil || stop {
-		return 0, err
 	}
 	addrs := e.probeAddrs(r, server)
 	if len(addrs) == 0 {
@@ -43,6 +50,11 @@ func (e *Engine) runCert(ctx context.Context, r Rotation, step PlanStep, st Step
 	}
 	switch {
 	case want != "" && seen == want:
+		// The operator says done and the server shows it: observe everything else
+		// again before accepting it.
+		if stop, err := e.interlock(ctx, r, step); err != nil || stop {
+			return 0, err
+		}
 		at := e.cfg.Now().UTC()
 		if err := e.recordWatch(ctx, r, step, at); err != nil {
 			return 0, err

@@ -107,13 +107,16 @@ func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
 		if !r.Active() {
 			return
 		}
-		if next, err := e.remindIfExposed(ctx, r); err != nil {
+		next, err := e.remindIfExposed(ctx, r)
+		if err != nil {
 			e.log.Warn("exposure reminder", "rotation", id, "err", err)
-		} else if r.Status == StatusPaused {
+			next = time.Minute
+		}
+		if r.Status == StatusPaused {
 			e.sleep(ctx, wake, next)
 			continue
 		}
-		next, err := e.pass(ctx, r, d)
+		next, err = e.pass(ctx, r, d)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -365,4 +368,3 @@ func (e *Engine) certInstructions(r Rotation, step PlanStep, want string) string
 	fmt.Fprintf(&b, " Then say `done %s %s`; the bot verifies by TLS handshake on %s.", r.ID, step.ID, strings.Join(e.probeAddrs(r, step.Server), " and "))
 	return b.String()
 }
-

@@ -92,9 +92,10 @@ type Engine struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	flushMu  sync.Mutex
+	flushing   map[string]bool // rotation id -> a flush of its outbox is running
+	flushAgain map[string]bool // a flush was asked for while one ran
 	ctx      context.Context
-	started  map[string]bool // rotations resumed by Start (not created by this process)
+	started  map[string]bool          // rotations resumed by Start (not created by this process)
 	drivers  map[string]chan struct{} // rotation id -> wake channel
 	progress map[string]*Progress
 	wg       sync.WaitGroup
@@ -134,7 +135,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.OverdueAfter <= 0 {
 		cfg.OverdueAfter = 24 * time.Hour
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, drivers: map[string]chan struct{}{}, progress: map[string]*Progress{}, started: map[string]bool{}}, nil
+	return &Engine{cfg: cfg, log: cfg.Logger, drivers: map[string]chan struct{}{}, progress: map[string]*Progress{}, started: map[string]bool{}, flushing: map[string]bool{}, flushAgain: map[string]bool{}}, nil
 }
 
 // Start reloads every rotation from the store, re-trusts the certificates active

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"sepmbot/approvals"
 	"sepmbot/store"
@@ -20,6 +21,7 @@ import (
 func (e *Engine) commit(ctx context.Context, id string, ev Event, prep func(tx *store.Tx, r *Rotation, ev *Event) error) (Rotation, error) {
 	var out Rotation
 	var effects []Effect
+	now := e.cfg.Now() // read before the transaction: a clock may call back into the engine
 	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
 		r, err := loadTx(tx, id)
 		if err != nil {
@@ -42,12 +44,12 @@ func (e *Engine) commit(ctx context.Context, id string, ev Event, prep func(tx *
 			}
 			ev.Touched = touched(recs)
 		}
-		n, effs, err := Apply(r, ev, e.cfg.Now())
+		n, effs, err := Apply(r, ev, now)
 		if err != nil {
 			return err
 		}
 		for _, f := range effs {
-			if err := e.storeEffectTx(tx, n.ID, f); err != nil {
+			if err := e.storeEffectTx(tx, n.ID, f, now); err != nil {
 				return err
 			}
 		}
@@ -76,10 +78,13 @@ func (e *Engine) commit(ctx context.Context, id string, ev Event, prep func(tx *
 	return out, nil
 }
 
-func (e *Engine) storeEffectTx(tx *store.Tx, id string, f Effect) error {
+func (e *Engine) storeEffectTx(tx *store.Tx, id string, f Effect, now time.Time) error {
 	switch f.Kind {
 	case EffAudit:
-		return e.audit(tx, id, f.Audit.Actor, f.Audit.Kind, f.Audit.Step, f.Audit.Detail, f.Audit.Data)
+		a := f.Audit
+		if _, err := tx.AppendAudit(store.AuditRecord{Time: now.UTC(), Rotation: id, Actor: a.Actor, Kind: a.Kind, Step: a.Step, Detail: a.Detail, Data: a.Data}); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
 	case EffArmTimer:
 		return tx.Put(bucketTimers, id, []byte(f.Deadline.UTC().Format("2006-01-02T15:04:05.999999999Z07:00")))
 	case EffDisarmTimer:
@@ -101,25 +106,42 @@ func (e *Engine) storeEffectTx(tx *store.Tx, id string, f Effect) error {
 
 // flush posts what the rotation's outbox owes, in order, then removes it. A process
 // killed before the removal posts the same messages again after its restart: a
-// message may be repeated, never lost.
+// message may be repeated, never lost. One flush runs per rotation at a time; a
+// flush asked for meanwhile makes the running one look again.
 func (e *Engine) flush(ctx context.Context, id string) {
-	e.flushMu.Lock()
-	defer e.flushMu.Unlock()
-	var r Rotation
-	if err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		var err error
-		r, err = loadTx(tx, id)
-		return err
-	}); err != nil || len(r.Outbox) == 0 {
+	e.mu.Lock()
+	if e.flushing[id] {
+		e.flushAgain[id] = true
+		e.mu.Unlock()
 		return
 	}
-	last := 0
-	for _, o := range r.Outbox {
-		e.cfg.Notifier.Post(ctx, id, o.Text)
-		last = o.Seq
-	}
-	if _, err := e.commit(ctx, id, Event{Kind: EvPosted, N: last}, nil); err != nil {
-		e.log.Warn("clearing the outbox", "rotation", id, "err", err)
+	e.flushing[id] = true
+	e.mu.Unlock()
+	for {
+		var r Rotation
+		err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
+			var err error
+			r, err = loadTx(tx, id)
+			return err
+		})
+		if err == nil && len(r.Outbox) > 0 {
+			last := 0
+			for _, o := range r.Outbox {
+				e.cfg.Notifier.Post(ctx, id, o.Text)
+				last = o.Seq
+			}
+			if _, err := e.commit(ctx, id, Event{Kind: EvPosted, N: last}, nil); err != nil {
+				e.log.Warn("clearing the outbox", "rotation", id, "err", err)
+			}
+		}
+		e.mu.Lock()
+		if !e.flushAgain[id] {
+			delete(e.flushing, id)
+			e.mu.Unlock()
+			return
+		}
+		e.flushAgain[id] = false
+		e.mu.Unlock()
 	}
 }
 

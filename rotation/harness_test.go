@@ -322,6 +322,10 @@ func (o *operator) run(ctx context.Context, deadline time.Duration) (View, error
 	defer tick.Stop()
 	for {
 		done, err := o.step(ctx)
+		if err != nil && ctx.Err() != nil {
+			v, _ := o.g.eng.Get(context.Background(), o.id)
+			return v, fmt.Errorf("rotation %s did not end in %s: status %s, step %d %+v\nposts:\n%s", o.id, deadline, v.Rotation.Status, v.Rotation.Cursor, currentID(v.Rotation), strings.Join(tail(o.g.rec.Posts(), 15), "\n"))
+		}
 		if err != nil && !errors.Is(err, errStop) {
 			return View{}, err
 		}
@@ -331,7 +335,7 @@ func (o *operator) run(ctx context.Context, deadline time.Duration) (View, error
 		select {
 		case <-ctx.Done():
 			v, _ := o.g.eng.Get(context.Background(), o.id)
-			return v, fmt.Errorf("rotation %s did not end in %s: status %s, step %d %+v", o.id, deadline, v.Rotation.Status, v.Rotation.Cursor, currentID(v.Rotation))
+			return v, fmt.Errorf("rotation %s did not end in %s: status %s, step %d %+v\nposts:\n%s", o.id, deadline, v.Rotation.Status, v.Rotation.Cursor, currentID(v.Rotation), strings.Join(tail(o.g.rec.Posts(), 15), "\n"))
 		case <-o.g.rec.changed:
 		case <-tick.C:
 		}

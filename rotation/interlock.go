@@ -63,8 +63,8 @@ func (e *Engine) observe(ctx context.Context, r Rotation, step PlanStep) ([]stri
 		if s.ClientAddr == "" {
 			continue
 		}
-		if step.Action == ActCert && step.Server == s.Name && stepStatus(r, step.ID) == StepActive && r.Steps[r.Cursor].DoneBy != "" {
-			continue // the step being verified: runCert checks it presents the new one
+		if step.Action == ActCert && step.Server == s.Name {
+			continue // this step's own server: the operator may be updating it now; runCert verifies it
 		}
 		ci, err := e.cfg.Probe(ctx, s.ClientAddr)
 		if err != nil {
@@ -141,9 +141,9 @@ func certDone(r Rotation, server string) bool {
 
 // watch is who was online and checking in when a server's certificate changed.
 type watch struct {
-	Step    string         `json:"step"`
-	At      int64          `json:"at_ms"`
-	HB      int            `json:"heartbeat_seconds"`
+	Step    string          `json:"step"`
+	At      int64           `json:"at_ms"`
+	HB      int             `json:"heartbeat_seconds"`
 	Clients []watchedClient `json:"clients"`
 }
 

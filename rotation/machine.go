@@ -120,7 +120,9 @@ type UserError struct{ Msg string }
 
 func (e *UserError) Error() string { return e.Msg }
 
-func refuseUser(format string, args ...any) error { return &UserError{Msg: fmt.Sprintf(format, args...)} }
+func refuseUser(format string, args ...any) error {
+	return &UserError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // Apply is the transition function. r is not modified.
 func Apply(r Rotation, ev Event, now time.Time) (Rotation, []Effect, error) {
