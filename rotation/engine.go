@@ -91,14 +91,14 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
+	mu         sync.Mutex
 	flushing   map[string]bool // rotation id -> a flush of its outbox is running
 	flushAgain map[string]bool // a flush was asked for while one ran
-	ctx      context.Context
-	started  map[string]bool          // rotations resumed by Start (not created by this process)
-	drivers  map[string]chan struct{} // rotation id -> wake channel
-	progress map[string]*Progress
-	wg       sync.WaitGroup
+	ctx        context.Context
+	started    map[string]bool          // rotations resumed by Start (not created by this process)
+	drivers    map[string]chan struct{} // rotation id -> wake channel
+	progress   map[string]*Progress
+	wg         sync.WaitGroup
 
 	// asking is held while an approval request is posted and its message reference
 	// recorded, and read-held while a vote is cast: approvers see the request the
