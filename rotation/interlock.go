@@ -39,8 +39,7 @@ func (e *Engine) interlock(ctx context.Context, r Rotation, step PlanStep) (bool
 	if err != nil {
 		return false, err
 	}
-	_, st, _ := r.Current()
-	if len(sus) > 0 && (st == nil || len(sus) > st.AcceptOrphans) {
+	if len(sus) > acceptedOrphans(r) {
 		names := make([]string, 0, 20)
 		for i, c := range sus {
 			if i == 20 {
@@ -53,6 +52,16 @@ func (e *Engine) interlock(ctx context.Context, r Rotation, step PlanStep) (bool
 		return true, ignoreStale(err)
 	}
 	return false, nil
+}
+
+// acceptedOrphans is the most suspected orphans an operator accepted in this
+// rotation (audited); the interlock stops again when more appear.
+func acceptedOrphans(r Rotation) int {
+	n := 0
+	for _, st := range r.Steps {
+		n = max(n, st.AcceptOrphans)
+	}
+	return n
 }
 
 // observe re-reads every server certificate and every target and lists what differs
