@@ -25,6 +25,7 @@ import (
 type DemoCmd struct {
 	SimFlags     `embed:""`
 	SimListen    string        `name:"sim-listen" default:"127.0.0.1:0" help:"Simulator API address (default: a free loopback port)."`
+	SimState     string        `name:"sim-state" type:"path" help:"Keep the simulated site in this file across runs (with --data, the demo stops and resumes as a whole)."`
 	Data         string        `type:"path" help:"Folder for the bbolt file (default: a temporary folder)."`
 	Auto         bool          `help:"Play a scripted conversation and print a JSON result line; exit 0 only if completed with nobody orphaned."`
 	Straggler    time.Duration `default:"5s" help:"Straggler window of the multi-server path in the demo."`
@@ -40,6 +41,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 	defer cancel()
 	opts := c.options(c.SimListen, "admin", demoPassword)
 	opts.Logger = g.Log
+	opts.StateFile = c.SimState
 	site, err := sim.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("starting the simulator: %w", err)

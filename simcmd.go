@@ -21,13 +21,18 @@ type SimFlags struct {
 	Offline   int           `default:"5" help:"Percent of clients offline at the start."`
 	Seed      int64         `default:"1" help:"Seed: the same seed gives the same fleet."`
 	Failover  string        `default:"loadbalance" enum:"loadbalance,failover,none" help:"How the default MSL lists the servers."`
+	// Realistic clients by default; --policy-fetch 1 --jitter 0.1 --roaming 0 gives
+	// the ideal clients the library's Options default to.
+	PolicyFetch float64 `name:"policy-fetch" default:"0.7" help:"Probability that a check-in finding a newer policy downloads it (failures are retried)."`
+	Jitter      float64 `default:"0.5" help:"Heartbeat jitter: each interval is heartbeat x [1-J, 1+J]."`
+	Roaming     int     `default:"10" help:"Percent of clients (laptops, VPN) that drop offline for a few heartbeats at random."`
 }
 
 func (f SimFlags) options(listen, user, password string) sim.Options {
 	return sim.Options{
 		Listen: listen, Clients: f.Clients, Servers: f.Servers, Groups: f.Groups, Heartbeat: f.Heartbeat,
 		Versions: f.Versions, OfflinePercent: f.Offline, Seed: f.Seed, User: user, Password: password,
-		Failover: f.Failover,
+		Failover: f.Failover, PolicyFetch: f.PolicyFetch, Jitter: f.Jitter, RoamingPercent: f.Roaming,
 	}
 }
 
@@ -37,6 +42,7 @@ type SimCmd struct {
 	Listen       string `default:"127.0.0.1:8446" help:"API listen address (loopback)."`
 	User         string `default:"admin" help:"REST user of the simulated SEPM."`
 	PasswordFile string `name:"password-file" type:"path" help:"File holding the REST password (default: a random one, printed)."`
+	State        string `type:"path" help:"Keep the site in this file (bbolt) across restarts: made on the first start, continued on the next with the same seed and shape flags."`
 }
 
 // Run serves the site until interrupted.
@@ -47,6 +53,7 @@ func (c *SimCmd) Run(g *Globals) error {
 	}
 	opts := c.options(c.Listen, c.User, pw)
 	opts.Logger = g.Log
+	opts.StateFile = c.State
 	if c.PasswordFile == "" {
 		fmt.Fprintf(g.Out, "REST user %s, generated password %s (give --password-file to choose one)\n", c.User, pw)
 	}

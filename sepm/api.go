@@ -192,6 +192,9 @@ func parseLocation(s string) (Location, error) {
 func (c *Client) LocationSettings(ctx context.Context, groupID, locationID string) (Settings, error) {
 	var s Settings
 	err := c.get(ctx, settingsPath(groupID, locationID), &s)
+	if cs := s.Configuration.CommunicationSettings; err == nil && cs != nil {
+		cs.Mode = strings.ToUpper(cs.Mode) // SEPM versions differ: "PUSH", "Push"
+	}
 	return s, err
 }
 
@@ -210,6 +213,15 @@ func (c *Client) ClientVersions(ctx context.Context) (ClientVersionResponse, err
 func (c *Client) OnlineStatus(ctx context.Context) (OnlineStatusResponse, error) {
 	var r OnlineStatusResponse
 	err := c.get(ctx, "stats/client/onlinestatus", &r)
+	for i := range r.ClientCountStatsList {
+		// SEPM versions differ: "ONLINE", "Online"; callers compare with "Online".
+		switch st := &r.ClientCountStatsList[i].Status; {
+		case strings.EqualFold(*st, "online"):
+			*st = "Online"
+		case strings.EqualFold(*st, "offline"):
+			*st = "Offline"
+		}
+	}
 	return r, err
 }
 

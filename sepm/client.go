@@ -193,6 +193,16 @@ type APIError struct {
 	Message      string // errorMessage (or the HTTP status text)
 }
 
+// ErrNotFound matches (errors.Is) an APIError for an object SEPM does not have:
+// Broadcom's spec answers 410 for some paths (groups/{id}, its locations and
+// policies) and 404 for others, and SEPM versions differ, so both mean gone.
+var ErrNotFound = errors.New("sepm: not found")
+
+// Is reports whether e is a not-found reply (404 or 410) when target is ErrNotFound.
+func (e *APIError) Is(target error) bool {
+	return target == ErrNotFound && (e.Status == http.StatusNotFound || e.Status == http.StatusGone)
+}
+
 // Error implements error: "sepm: GET groups: 400: <errorMessage>".
 func (e *APIError) Error() string {
 	s := fmt.Sprintf("sepm: %s %s: %d: %s", e.Method, e.Path, e.Status, e.Message)

@@ -101,7 +101,7 @@ func TestSoak100k(t *testing.T) {
 	site := startSite(t, Options{Clients: 100_000, Heartbeat: 5 * time.Second})
 	// Let the first round of check-ins (spread over one heartbeat) start.
 	time.Sleep(2 * time.Second) // measurement warm-up, not a wait for a condition
-	m := site.m
+	m := site.model()
 	m.mu.Lock()
 	c0 := m.checkins
 	m.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,9 +13,11 @@ import (
 	"testing"
 )
 
-// The contract test checks every JSON reply the sim emits against Broadcom's Swagger
-// document (the project's subset of it): every field must exist in the schema with
-// the right JSON type, recursively, following $ref; required fields must be present.
+// The contract test checks every JSON reply the sim emits against Broadcom's whole
+// Swagger document (testdata/openapi-full.json): every field of the reply must exist
+// in the schema with the right JSON type and enum value, recursively, following $ref;
+// every field of the schema must be in the reply (full mode), required ones always;
+// and every status the sim answers on a path must be one the document lists for it.
 
 type swaggerDoc struct {
 	Paths       map[string]map[string]json.RawMessage `json:"paths"`
@@ -24,13 +27,13 @@ type swaggerDoc struct {
 // loadSwagger prefers the package's own copy (testdata), then shared/ beside the clone.
 func loadSwagger(t *testing.T) (*swaggerDoc, map[string]any) {
 	t.Helper()
-	local := filepath.Join("testdata", "openapi-subset.json")
-	shared := filepath.Join("..", "..", "..", "shared", "sepm-api", "openapi-subset.json")
+	local := filepath.Join("testdata", "openapi-full.json")
+	shared := filepath.Join("..", "..", "..", "shared", "sepm-api", "openapi-full.json")
 	raw, err := os.ReadFile(local)
 	if err != nil {
 		raw, err = os.ReadFile(shared)
 		if err != nil {
-			t.Fatalf("no openapi-subset.json in %s or %s", local, shared)
+			t.Fatalf("no openapi-full.json in %s or %s", local, shared)
 		}
 	} else if other, err := os.ReadFile(shared); err == nil && !bytes.Equal(other, raw) {
 		t.Errorf("%s differs from %s: refresh the copy", local, shared)
@@ -68,6 +71,25 @@ func replySchema(t *testing.T, generic map[string]any, path, method string) map[
 	return s
 }
 
+// specStatuses lists the statuses the document gives for a path and method.
+func specStatuses(t *testing.T, generic map[string]any, path, method string) []string {
+	t.Helper()
+	p, ok := generic["paths"].(map[string]any)["/api/v1/"+path].(map[string]any)
+	if !ok {
+		t.Fatalf("no path /api/v1/%s in the document", path)
+	}
+	op, ok := p[method].(map[string]any)
+	if !ok {
+		t.Fatalf("no %s /api/v1/%s in the document", method, path)
+	}
+	var out []string
+	for k := range op["responses"].(map[string]any) {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 type validator struct {
 	defs map[string]map[string]any
 	// overrides give a schema for a JSON location where the document declares only
@@ -75,6 +97,8 @@ type validator struct {
 	overrides map[string]map[string]any
 	errs      []string
 	checked   int
+	// full requires every property of an object's schema in the reply.
+	full bool
 }
 
 func ref(name string) map[string]any { return map[string]any{"$ref": "#/definitions/" + name} }
@@ -162,6 +186,18 @@ func (v *validator) check(loc string, val any, schema map[string]any) {
 				}
 			}
 		}
+		if v.full {
+			names := make([]string, 0, len(props))
+			for k := range props {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				if _, ok := obj[k]; !ok {
+					v.fail(loc, "schema field %q missing", k)
+				}
+			}
+		}
 		keys := make([]string, 0, len(obj))
 		for k := range obj {
 			keys = append(keys, k)
@@ -189,6 +225,9 @@ func (v *validator) check(loc string, val any, schema map[string]any) {
 		}
 	case "array":
 		items, _ := s["items"].(map[string]any)
+		if _, ok := v.overrides[loc+"[]"]; ok && items == nil {
+			items = map[string]any{} // the override gives the items' schema
+		}
 		for _, it := range val.([]any) {
 			if items == nil {
 				v.fail(loc, "array without an items schema")
@@ -258,52 +297,82 @@ func TestContractRepliesMatchSwagger(t *testing.T) {
 		},
 	}
 	groupsPage := map[string]map[string]any{"$.content[]": ref("Group")}
+	groupsTree := map[string]map[string]any{"$.content[]": ref("Group"), "$.content[].childGroups[]": ref("Group"),
+		"$.content[].childGroups[].childGroups[]": ref("Group"), "$.content[].childGroups[].childGroups[].childGroups[]": ref("Group")}
 	computersPage := map[string]map[string]any{"$.content[]": ref("Computer")}
 	settings := map[string]map[string]any{"$.configuration": ref("GroupSettingsConfiguration")}
 	// The document declares locations as objects; SEPM returns strings
 	// "Name:/sepm/api/v1/groups/G/locations/L" (README.md, examples/locations.json).
 	locations := map[string]map[string]any{"$[]": {"type": "string"}}
+	// The document declares the location's policies as free-form objects; the
+	// simulator's shape.
+	policies := map[string]map[string]any{"$[]": {"type": "object", "properties": map[string]any{
+		"policyType": map[string]any{"type": "string"}, "name": map[string]any{"type": "string"}, "inherited": map[string]any{"type": "boolean"}}}}
+	const unknownGroup = "0123456789ABCDEF0123456789ABCDEF"
 
 	cases := []struct {
 		name, method, url, token string
 		body                     any
 		status                   int
-		schema                   map[string]any // nil: the document's 200 schema for specPath
-		specPath                 string
-		overrides                map[string]map[string]any
+		specPath                 string                    // "" for a path the document does not have
+		overrides                map[string]map[string]any // for the document's free-form parts
 	}{
 		{name: "authenticate", method: "POST", url: base + "identity/authenticate", body: map[string]string{"username": "admin", "password": testPassword, "domain": "Default"}, status: 200, specPath: "identity/authenticate"},
 		{name: "version", method: "GET", url: base + "version", status: 200, specPath: "version"},
+		{name: "current user", method: "GET", url: base + "sessions/currentuser", token: tok, status: 200, specPath: "sessions/currentuser"},
+		{name: "domains", method: "GET", url: base + "domains", token: tok, status: 200, specPath: "domains"},
+		{name: "groups default page", method: "GET", url: base + "groups", token: tok, status: 200, specPath: "groups", overrides: groupsPage},
 		{name: "groups page", method: "GET", url: base + "groups?pageIndex=1&pageSize=3", token: tok, status: 200, specPath: "groups", overrides: groupsPage},
 		{name: "groups last page", method: "GET", url: base + "groups?pageIndex=3&pageSize=3", token: tok, status: 200, specPath: "groups", overrides: groupsPage},
+		{name: "groups by path", method: "GET", url: base + "groups?fullPathName=" + url.QueryEscape(`My Company\Workstations`), token: tok, status: 200, specPath: "groups", overrides: groupsPage},
+		{name: "groups tree", method: "GET", url: base + "groups?mode=tree", token: tok, status: 200, specPath: "groups", overrides: groupsTree},
 		{name: "group", method: "GET", url: base + "groups/" + groupID, token: tok, status: 200, specPath: "groups/{groupId}"},
 		{name: "group computers", method: "GET", url: base + "groups/" + inheritingID + "/computers?pageSize=5", token: tok, status: 200, specPath: "groups/{groupId}/computers", overrides: computersPage},
 		{name: "locations", method: "GET", url: base + "groups/" + groupID + "/locations?hasName=true", token: tok, status: 200, specPath: "groups/{groupId}/locations", overrides: locations},
+		{name: "location policies", method: "GET", url: base + "groups/" + groupID + "/locations/" + locID + "/policies", token: tok, status: 200, specPath: "groups/{groupId}/locations/{locationId}/policies", overrides: policies},
 		{name: "settings", method: "GET", url: base + "groups/" + groupID + "/locations/" + locID + "/settings", token: tok, status: 200, specPath: "groups/{groupId}/locations/{locationId}/settings", overrides: settings},
 		{name: "computers page", method: "GET", url: base + "computers?pageIndex=1&pageSize=20", token: tok, status: 200, specPath: "computers", overrides: computersPage},
 		{name: "computers since", method: "GET", url: base + "computers?pageIndex=1&pageSize=20&lastUpdate=1", token: tok, status: 200, specPath: "computers", overrides: computersPage},
+		{name: "computers by name", method: "GET", url: base + "computers?computerName=WOR-*&sort=COMPUTER_ID&order=DESC", token: tok, status: 200, specPath: "computers", overrides: computersPage},
 		{name: "client versions", method: "GET", url: base + "stats/client/version", token: tok, status: 200, specPath: "stats/client/version"},
 		{name: "online status", method: "GET", url: base + "stats/client/onlinestatus", token: tok, status: 200, specPath: "stats/client/onlinestatus"},
 		{name: "admin servers", method: "GET", url: base + "admin/servers", token: tok, status: 200, specPath: "admin/servers"},
 		{name: "replication status", method: "GET", url: base + "replication/status", token: tok, status: 200, specPath: "replication/status"},
 		{name: "is replicated", method: "GET", url: base + "replication/is_replicated", token: tok, status: 200, specPath: "replication/is_replicated"},
-		{name: "error: no token", method: "GET", url: base + "groups", status: 401, schema: errorSchema},
-		{name: "error: bad password", method: "POST", url: base + "identity/authenticate", body: map[string]string{"username": "admin", "password": "wrong"}, status: 401, schema: errorSchema},
-		{name: "error: unknown group", method: "GET", url: base + "groups/0123", token: tok, status: 404, schema: errorSchema},
-		{name: "error: unknown location", method: "PATCH", url: base + "groups/" + inheritingID + "/locations/x/settings", token: tok, body: patch, status: 404, schema: errorSchema},
-		{name: "error: bad page", method: "GET", url: base + "computers?pageIndex=0", token: tok, status: 400, schema: errorSchema},
-		{name: "error: unknown path", method: "GET", url: base + "nothing/here", token: tok, status: 404, schema: errorSchema},
-		{name: "error: wrong method", method: "DELETE", url: base + "computers", token: tok, status: 405, schema: errorSchema},
+		// Errors, each with a status the document lists for its path.
+		{name: "error: no token", method: "GET", url: base + "groups", status: 401, specPath: "groups"},
+		{name: "error: bad password", method: "POST", url: base + "identity/authenticate", body: map[string]string{"username": "admin", "password": "wrong"}, status: 401, specPath: "identity/authenticate"},
+		{name: "error: unknown group", method: "GET", url: base + "groups/" + unknownGroup, token: tok, status: 410, specPath: "groups/{groupId}"},
+		{name: "error: unknown group's locations", method: "GET", url: base + "groups/" + unknownGroup + "/locations", token: tok, status: 410, specPath: "groups/{groupId}/locations"},
+		{name: "error: unknown location's policies", method: "GET", url: base + "groups/" + groupID + "/locations/x/policies", token: tok, status: 410, specPath: "groups/{groupId}/locations/{locationId}/policies"},
+		{name: "error: unknown location's settings", method: "GET", url: base + "groups/" + groupID + "/locations/x/settings", token: tok, status: 404, specPath: "groups/{groupId}/locations/{locationId}/settings"},
+		{name: "error: PATCH unknown location", method: "PATCH", url: base + "groups/" + inheritingID + "/locations/x/settings", token: tok, body: patch, status: 404, specPath: "groups/{groupId}/locations/{locationId}/settings"},
+		{name: "error: bad page", method: "GET", url: base + "computers?pageIndex=0", token: tok, status: 400, specPath: "computers"},
+		{name: "error: bad sort", method: "GET", url: base + "computers?sort=SIZE", token: tok, status: 400, specPath: "computers"},
+		{name: "error: bad order", method: "GET", url: base + "groups?order=UP", token: tok, status: 400, specPath: "groups"},
+		{name: "error: bad mode", method: "GET", url: base + "groups?mode=forest", token: tok, status: 400, specPath: "groups"},
+		{name: "error: replicate without partner", method: "POST", url: base + "replication/replicatenow?partnerSiteName=Site2&content=false&logs=false", token: tok, status: 400, specPath: "replication/replicatenow"},
+		{name: "error: replicate missing parameters", method: "POST", url: base + "replication/replicatenow", token: tok, status: 400, specPath: "replication/replicatenow"},
+		{name: "error: unknown path", method: "GET", url: base + "nothing/here", token: tok, status: 404},
+		{name: "error: wrong method", method: "DELETE", url: base + "computers", token: tok, status: 405},
 	}
-	v := &validator{defs: doc.Definitions}
+	v := &validator{defs: doc.Definitions, full: true}
 	for _, tc := range cases {
 		st, b := rawDo(t, c, tc.method, tc.url, tc.token, tc.body)
 		if st != tc.status {
 			t.Errorf("%s: status %d, want %d: %s", tc.name, st, tc.status, b)
 			continue
 		}
-		schema := tc.schema
-		if schema == nil {
+		var schema map[string]any
+		switch {
+		case st >= 400:
+			schema = errorSchema
+			if tc.specPath != "" {
+				if listed := specStatuses(t, generic, tc.specPath, strings.ToLower(tc.method)); !slices.Contains(listed, fmt.Sprint(st)) {
+					t.Errorf("%s: status %d is not among the document's %v for %s %s", tc.name, st, listed, tc.method, tc.specPath)
+				}
+			}
+		default:
 			schema = replySchema(t, generic, tc.specPath, strings.ToLower(tc.method))
 		}
 		v.overrides = tc.overrides
@@ -317,7 +386,7 @@ func TestContractRepliesMatchSwagger(t *testing.T) {
 			t.Errorf("%s: %s", tc.name, e)
 		}
 	}
-	if v.checked < 200 {
+	if v.checked < 2000 {
 		t.Errorf("only %d values checked", v.checked)
 	}
 	// The PATCH on an inheriting group's real location is refused with the documented message.
@@ -358,5 +427,20 @@ func TestContractValidatorCatchesMismatches(t *testing.T) {
 	v.check("$", decodeNumbers(t, []byte(`{"clientVersionList":[]}`)), ref("ClientVersionResponse"))
 	if len(v.errs) != 1 || !strings.Contains(v.errs[0], `"lastUpdated" missing`) {
 		t.Fatalf("missing required field: %v", v.errs)
+	}
+}
+
+// TestContractFullModeCatchesMissingFields: in full mode every schema field must be
+// in the reply.
+func TestContractFullModeCatchesMissingFields(t *testing.T) {
+	doc, _ := loadSwagger(t)
+	v := &validator{defs: doc.Definitions, full: true}
+	v.check("$", decodeNumbers(t, []byte(`{"id":"x","name":"n"}`)), ref("DomainSummary"))
+	if len(v.errs) != 0 {
+		t.Fatalf("complete DomainSummary: %v", v.errs)
+	}
+	v.check("$", decodeNumbers(t, []byte(`{"id":"x"}`)), ref("DomainSummary"))
+	if len(v.errs) != 1 || !strings.Contains(v.errs[0], `schema field "name" missing`) {
+		t.Fatalf("missing field: %v", v.errs)
 	}
 }

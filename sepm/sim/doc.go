@@ -23,8 +23,8 @@
 //     tokens).
 //
 // The client model, evaluated at each online client's heartbeat (real time, the
-// interval taken from the client's cached policy, jittered by +-10%, all clients on
-// one heap-driven scheduler goroutine):
+// interval taken from the client's cached policy, jittered by +-Options.Jitter
+// (default 10%), all clients on one heap-driven scheduler goroutine):
 //   - The effective policy of a client is the settings of its group's nearest
 //     non-inheriting ancestor-or-self for its location.
 //   - The client tries the servers of its cached MSL by priority, in random order
@@ -35,21 +35,36 @@
 //   - On success the client takes its group's current policy (profileSerialNo, settings,
 //     MSL, certificates), lastUpdateTime and lastServerName. A 14.2.x client keeps its
 //     cached certificates unless its cached secure communication was off at that
-//     check-in (the seed's 14.2 caveat).
-//   - Offline clients do nothing until they come back online.
+//     check-in (Broadcom's 14.2 caveat).
+//   - A check-in that finds a newer policy downloads it with probability
+//     Options.PolicyFetch (default 1); a failed download leaves the cached policy
+//     (lastUpdateTime moves, profileSerialNo does not) and is retried shortly after.
+//   - Roaming clients (Options.RoamingPercent, default 0) drop offline at random after
+//     a check-in that left them on their group's current policy, for 1.25 to 2.75 of
+//     their heartbeats, so only a wait of about three heartbeats catches them all.
+//   - Offline, away and blocked clients (admin API) do nothing until they come
+//     back; then they check in with whatever they cached.
 //   - A group's policySerialNumber ("XXXX-MM/DD/YYYY HH:MM:SS mmm", XXXX = first four hex
 //     digits of the group id, time in GMT) changes, strictly increasing, whenever the
 //     group's effective policy changes: a settings PATCH on it or on the group it
 //     inherits from, an MSL assignment, or a certificate update of a server in its MSLs.
+//
+// The library's Options default to ideal clients (every download works, +-10%
+// jitter, nobody roams); `sepmbot sim` and the demo turn the realistic model on
+// (0.7, +-50%, 10%).
 //
 // Replies use the wire types of package sepm and follow the shapes of Broadcom's
 // Swagger document (contract_test.go checks every reply against it). Like real SEPM,
 // a computer's group carries the full path in name and leaves fullPathName empty.
 // Orphaned clients report onlineStatus 0, as SEPM shows a client that no longer
 // checks in. The same seed gives the same fleet (ids, names, groups, versions, offline
-// set); certificates are always fresh.
+// set) and the same certificates: keys, serials, validity and signatures (RFC 6979)
+// are derived from the seed.
 //
 // The /sim/v1 admin API (see [AdminAPI]) does what an operator does in the console
-// (copy and assign MSLs, update a certificate, take clients offline) and reports the
-// truth about the fleet.
+// (copy and assign MSLs, update a certificate, take clients offline or cut them
+// off, change a setting out of band, restart fresh) and reports the truth about the
+// fleet, with every accepted PATCH counted per target and field.
 package sim
+
+//go:generate go run ./internal/wiregen -spec testdata/openapi-full.json -out wire_gen.go

@@ -39,7 +39,7 @@ func startSite(t testing.TB, o Options) *Site {
 // certificates (what the API presents before and after an update).
 func rawClient(s *Site) *http.Client {
 	pool := x509.NewCertPool()
-	srv := s.m.servers[0]
+	srv := s.model().servers[0]
 	pool.AddCert(srv.cur.Load().leaf)
 	pool.AddCert(srv.next.Load().leaf)
 	return &http.Client{

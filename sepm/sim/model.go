@@ -23,7 +23,7 @@ const (
 	siteName       = "Site SEPMSIM"
 	defaultHTTPort = 8014
 	httpsPort      = 443
-	certLifetime   = 2 * 365 * 24 * time.Hour
+	certLifetime   = 10 * 365 * 24 * time.Hour
 )
 
 // Errors of the model's operations; the REST and admin layers map them to statuses.
@@ -140,6 +140,7 @@ type server struct {
 	idx        int
 	name, id   string
 	cur, next  atomic.Pointer[serverCert]
+	nextGen    int    // generation of the planned certificate after next (guarded by model.mu)
 	clientAddr string // set once the listener is up
 }
 
@@ -157,6 +158,14 @@ type client struct {
 	os                   uint8
 	loc                  uint8
 	online, orphaned     bool
+	roamer               bool // a laptop or VPN client that drops offline at random
+	away                 bool // a roamer's absence: offline until its return check-in
+	blocked              bool // cannot reach the manager (admin API): no check-ins
+}
+
+// checkingIn reports whether the client checks in now (SEPM shows it online).
+func (c *client) checkingIn() bool {
+	return c.online && !c.away && !c.blocked && !c.orphaned
 }
 
 // revert is a scheduled return of clients to an online state.
@@ -197,6 +206,12 @@ type model struct {
 	scratch   []int
 	wake      chan struct{}
 	checkins  uint64 // successful check-ins since the start
+	fetchFail uint64 // check-ins that failed to download a newer policy
+	absences  uint64 // roaming absences since the start
+	patches   map[patchKey]*patchCount
+	rogue     int     // unexpected certificates made so far
+	byName    []int32 // client indexes by computer name (names never change)
+	byID      []int32 // client indexes by unique id
 }
 
 func hexID(r *rand.Rand) string {
@@ -219,6 +234,7 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 		choice:    rand.New(rand.NewPCG(seed, 0xc401ce)),
 		groupByID: map[string]int{},
 		msls:      map[string]*msl{},
+		patches:   map[patchKey]*patchCount{},
 		wake:      make(chan struct{}, 1),
 	}
 	start := now()
@@ -231,16 +247,17 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	m.certs = make([]string, opts.Servers)
 	for i := range opts.Servers {
 		s := &server{idx: i, name: fmt.Sprintf("sepm-%02d", i+1), id: hexID(rng)}
-		cur, err := newServerCert(s.name, start, certLifetime)
+		cur, err := newServerCert(opts.Seed, s.name, certPlanned, 0)
 		if err != nil {
 			return nil, err
 		}
-		next, err := newServerCert(s.name, start, certLifetime+24*time.Hour)
+		next, err := newServerCert(opts.Seed, s.name, certPlanned, 1)
 		if err != nil {
 			return nil, err
 		}
 		s.cur.Store(cur)
 		s.next.Store(next)
+		s.nextGen = 2
 		m.servers = append(m.servers, s)
 		m.certs[i] = cur.fp
 	}
@@ -263,6 +280,7 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	if err := m.buildFleet(rng, shares, start); err != nil {
 		return nil, err
 	}
+	m.sortIndexesLocked()
 	return m, nil
 }
 
@@ -423,6 +441,15 @@ func (m *model) buildFleet(rng *rand.Rand, shares []versionShare, start time.Tim
 	for _, i := range rng.Perm(n)[:nOff] {
 		offline[i] = true
 	}
+	// Roamers come from their own stream, so that a fleet without them is the same
+	// fleet it always was for its seed.
+	roamer := make([]bool, n)
+	if nRoam := n * o.RoamingPercent / 100; nRoam > 0 {
+		rr := rand.New(rand.NewPCG(uint64(o.Seed), 0x40a3e7))
+		for _, i := range rr.Perm(n)[:nRoam] {
+			roamer[i] = true
+		}
+	}
 	// Client groups: every group but the root when there are others.
 	var homes []int
 	for _, g := range m.groups {
@@ -471,6 +498,7 @@ func (m *model) buildFleet(rng *rand.Rand, shares []versionShare, start time.Tim
 		c.name = fmt.Sprintf("%s-%s-%05d", prefix, kind, i+1)
 		c.ip = fmt.Sprintf("127.%d.%d.%d", (i>>16)&0xff, (i>>8)&0xff, i&0xff)
 		c.lastServer = -1
+		c.roamer = roamer[i]
 		src := m.groups[g.source]
 		c.pol = src.pols[c.loc]
 		c.certs = c.pol.certs
@@ -492,11 +520,31 @@ func (m *model) buildFleet(rng *rand.Rand, shares []versionShare, start time.Tim
 	return nil
 }
 
-// scheduleLocked puts client i's next heartbeat one jittered interval after now.
+// scheduleLocked puts client i's next heartbeat one jittered interval after now
+// (hb x [1-Jitter, 1+Jitter]).
 func (m *model) scheduleLocked(i int32, now time.Time, hb time.Duration) {
-	d := time.Duration(float64(hb) * (0.9 + 0.2*m.rt.Float64()))
+	j := m.opts.Jitter
+	d := time.Duration(float64(hb) * (1 - j + 2*j*m.rt.Float64()))
 	m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: m.clients[i].gen})
 }
+
+// Roaming: after a check-in that leaves a roamer on its group's current policy, it
+// drops offline with roamChance, for roamMin to roamMax of its own heartbeat (a lid
+// closed, a VPN down), and checks in again when it returns. A laptop closes its lid
+// between check-ins, not in the middle of a policy download: a roamer that failed
+// to download a newer policy stays up and retries. Absences are shorter than
+// Broadcom's three heartbeats, so a wait of three heartbeats that also waits for the
+// clients it sees online leaves nobody behind, and a shorter one does not.
+//
+// A failed policy download (Options.PolicyFetch) is retried after fetchRetryMin to
+// fetchRetryMax of the heartbeat, as the client retries a download, not a heartbeat.
+const (
+	roamChance    = 0.5
+	roamMin       = 1.25
+	roamMax       = 2.75
+	fetchRetryMin = 0.05
+	fetchRetryMax = 0.15
+)
 
 func (m *model) pushLocked(e hbEntry) {
 	earliest := len(m.heap) == 0 || e.due < m.heap[0].due
@@ -522,9 +570,10 @@ func (m *model) stepLocked(now time.Time) {
 	for len(m.heap) > 0 && m.heap[0].due <= ns {
 		e := m.heap.pop()
 		c := &m.clients[e.idx]
-		if e.gen != c.gen || !c.online || c.orphaned {
+		if e.gen != c.gen || !c.online || c.orphaned || c.blocked {
 			continue
 		}
+		c.away = false // a roamer's return check-in
 		m.heartbeatLocked(e.idx, now)
 	}
 }
@@ -574,15 +623,31 @@ func (m *model) heartbeatLocked(i int32, now time.Time) {
 			continue // the client does not trust what this server presents
 		}
 		g := m.groups[c.group]
+		c.lastUpdate = now.UnixMilli()
+		c.lastServer = int16(e.server)
+		m.checkins++
+		if c.serial != g.serial && m.opts.PolicyFetch < 1 && m.rt.Float64() >= m.opts.PolicyFetch {
+			// The heartbeat got through but the download of the newer policy did
+			// not (busy manager, flaky link): the client keeps its cached policy and
+			// tries again after a short back-off.
+			m.fetchFail++
+			retry := time.Duration(float64(pol.hb) * (fetchRetryMin + (fetchRetryMax-fetchRetryMin)*m.rt.Float64()))
+			m.pushLocked(hbEntry{due: now.Add(retry).UnixNano(), idx: i, gen: c.gen})
+			return
+		}
 		cur := m.groups[g.source].pols[c.loc]
 		if !b.is142 || !pol.set.secure {
 			c.certs = cur.certs
 		}
 		c.pol = cur
 		c.serial = g.serial
-		c.lastUpdate = now.UnixMilli()
-		c.lastServer = int16(e.server)
-		m.checkins++
+		if c.roamer && m.rt.Float64() < roamChance {
+			away := time.Duration(float64(cur.hb) * (roamMin + (roamMax-roamMin)*m.rt.Float64()))
+			c.away = true
+			m.absences++
+			m.pushLocked(hbEntry{due: now.Add(away).UnixNano(), idx: i, gen: c.gen})
+			return
+		}
 		m.scheduleLocked(i, now, cur.hb)
 		return
 	}
@@ -599,8 +664,9 @@ func (m *model) setOnlineLocked(i int32, online bool, now time.Time) {
 		return
 	}
 	c.online = online
+	c.away = false
 	c.gen++
-	if online && !c.orphaned {
+	if online && !c.orphaned && !c.blocked {
 		d := time.Duration(m.rt.Int64N(int64(c.pol.hb)/10 + 1))
 		m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: c.gen})
 	}

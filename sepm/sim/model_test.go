@@ -143,7 +143,7 @@ func (tm *testModel) settle() {
 
 func (tm *testModel) updateCert(name string) {
 	tm.t.Helper()
-	if _, err := tm.updateCertificate(name); err != nil {
+	if _, err := tm.updateCertificate(name, false); err != nil {
 		tm.t.Fatal(err)
 	}
 }
@@ -203,8 +203,8 @@ func TestPolicySerialFormatAndInheritance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications != true {
-		t.Fatalf("Finance shows secure=%v, want Workstations' true", *st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications)
+	if st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications != true {
+		t.Fatalf("Finance shows secure=%v, want Workstations' true", st.Configuration.GeneralSettings.SecuritySettings.SecureCommunications)
 	}
 	err = tm.patchSettings(fin.id, fin.locs[0].id, secureCfg(false))
 	if !errors.Is(err, errBadRequest) || !strings.Contains(err.Error(), "group inherits its policy from its parent") {
@@ -532,7 +532,7 @@ func TestMSLCopyAndAssign(t *testing.T) {
 func TestCertificateUpdateInstallsNext(t *testing.T) {
 	tm := newTestModel(t, Options{Servers: 2})
 	before := tm.serverInfos()
-	info, err := tm.updateCertificate("sepm-02")
+	info, err := tm.updateCertificate("sepm-02", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +542,7 @@ func TestCertificateUpdateInstallsNext(t *testing.T) {
 	if after := tm.serverInfos(); after[0].Fingerprint != before[0].Fingerprint {
 		t.Fatal("updating sepm-02 changed sepm-01")
 	}
-	if _, err := tm.updateCertificate("sepm-09"); !errors.Is(err, errNotFound) {
+	if _, err := tm.updateCertificate("sepm-09", false); !errors.Is(err, errNotFound) {
 		t.Fatalf("unknown server: %v", err)
 	}
 }

@@ -70,6 +70,18 @@ type FleetReport struct {
 	ByServer        map[string]ServerFleet `json:"byServer"`
 	ByGroup         map[string]GroupFleet  `json:"byGroup"`
 	OrphanedClients []OrphanedClient       `json:"orphanedClients"`
+	// Blocked and Away count the offline clients blocked from checking in (admin
+	// API) and the roamers away now; both are included in Offline.
+	Blocked int `json:"blocked"`
+	Away    int `json:"away"`
+	// Checkins, FetchFailures and Absences count, since the start, the check-ins
+	// that reached a server, those that failed to download a newer policy, and the
+	// roaming absences.
+	Checkins      uint64 `json:"checkins"`
+	FetchFailures uint64 `json:"fetchFailures"`
+	Absences      uint64 `json:"absences"`
+	// Patches counts the accepted PATCHes of location settings per target.
+	Patches []PatchCount `json:"patches"`
 }
 
 // ServerFleet is FleetReport's view of one server.
@@ -281,20 +293,39 @@ func (m *model) assignLocked(name string, sel func(yield func(g, l int) bool)) i
 	return n
 }
 
-// updateCertificate installs a server's next certificate and makes a new next one.
-func (m *model) updateCertificate(name string) (ServerInfo, error) {
+// updateCertificate installs a server's next certificate and plans the one after;
+// with unexpected, it installs a certificate nobody announced (not the next one,
+// which stays planned), as a colleague importing another keystore would.
+func (m *model) updateCertificate(name string, unexpected bool) (ServerInfo, error) {
 	s, err := m.serverByName(name)
-	if err != nil {
-		return ServerInfo{}, err
-	}
-	fresh, err := newServerCert(s.name, m.now(), certLifetime+24*time.Hour)
 	if err != nil {
 		return ServerInfo{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s.cur.Store(s.next.Load())
-	s.next.Store(fresh)
+	if unexpected {
+		m.rogue++
+		c, err := newServerCert(m.opts.Seed, s.name, certUnexpected, m.rogue)
+		if err != nil {
+			return ServerInfo{}, err
+		}
+		s.cur.Store(c)
+	} else {
+		fresh, err := newServerCert(m.opts.Seed, s.name, certPlanned, s.nextGen)
+		if err != nil {
+			return ServerInfo{}, err
+		}
+		s.nextGen++
+		s.cur.Store(s.next.Load())
+		s.next.Store(fresh)
+	}
+	m.certChangedLocked(s)
+	return m.serverInfo(s), nil
+}
+
+// certChangedLocked records that server s presents another certificate: a new
+// policy for every group whose lists name it.
+func (m *model) certChangedLocked(s *server) {
 	certs := append([]string(nil), m.certs...)
 	certs[s.idx] = s.cur.Load().fp
 	m.certs = certs
@@ -311,7 +342,126 @@ func (m *model) updateCertificate(name string) (ServerInfo, error) {
 		}
 	}
 	m.log.Info("sim: server certificate updated", "server", s.name, "fingerprint", certs[s.idx])
-	return m.serverInfo(s), nil
+}
+
+// blockClients cuts clients off the manager (a firewall, a broken route) or lets
+// them through again: ids, or n clients (seeded choice among those checking in now
+// when blocking, among the blocked when unblocking). A blocked client does not check
+// in and SEPM shows it offline; unblocked, it checks in within a tenth of its
+// heartbeat and meets whatever certificate the servers present by then.
+func (m *model) blockClients(ids []string, n int, blocked bool) ([]string, error) {
+	if n < 0 {
+		return nil, badRequest("count must not be negative")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var picked []int32
+	if len(ids) > 0 {
+		want := map[string]bool{}
+		for _, id := range ids {
+			want[strings.ToUpper(id)] = true
+		}
+		for i := range m.clients {
+			if want[m.clients[i].uid] {
+				picked = append(picked, int32(i))
+				delete(want, m.clients[i].uid)
+			}
+		}
+		for id := range want {
+			return nil, notFound("no client %s", id)
+		}
+	} else {
+		var cand []int32
+		for i := range m.clients {
+			c := &m.clients[i]
+			if (blocked && c.checkingIn()) || (!blocked && c.blocked) {
+				cand = append(cand, int32(i))
+			}
+		}
+		n = min(n, len(cand))
+		for k := range n {
+			j := k + m.choice.IntN(len(cand)-k)
+			cand[k], cand[j] = cand[j], cand[k]
+		}
+		picked = cand[:n]
+	}
+	now := m.now()
+	out := make([]string, 0, len(picked))
+	for _, i := range picked {
+		c := &m.clients[i]
+		out = append(out, c.uid)
+		if c.blocked == blocked {
+			continue
+		}
+		c.blocked = blocked
+		c.gen++
+		if !blocked && c.online && !c.orphaned {
+			c.away = false
+			d := time.Duration(m.rt.Int64N(int64(c.pol.hb)/10 + 1))
+			m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: c.gen})
+		}
+	}
+	if len(out) > 0 {
+		m.log.Info("sim: clients blocked from checking in", "blocked", blocked, "clients", len(out))
+	}
+	return out, nil
+}
+
+// ConsoleChange is a change to a location's settings made out of band, as a
+// colleague in the SEPM console would (not through the REST API, so it is not
+// counted among the PATCHes). Nil fields are left as they are.
+type ConsoleChange struct {
+	GroupID    string `json:"groupId"`
+	LocationID string `json:"locationId,omitempty"` // empty: every location of the group
+	// SecureCommunications sets general_settings.security_settings.secure_communications.
+	SecureCommunications *bool `json:"secureCommunications,omitempty"`
+	// MSL sets the management server list the location uses (sem_server.name).
+	MSL *string `json:"msl,omitempty"`
+}
+
+// consoleChange applies c like the console: the group (and every group inheriting
+// from it) gets a new policy serial.
+func (m *model) consoleChange(c ConsoleChange) error {
+	if c.SecureCommunications == nil && c.MSL == nil {
+		return badRequest("give secureCommunications or msl")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.groupLocked(c.GroupID)
+	if err != nil {
+		return err
+	}
+	if g.inherits {
+		return badRequest("group %s inherits its policy from its parent", g.path)
+	}
+	locs := make([]int, 0, len(g.locs))
+	if c.LocationID == "" {
+		for l := range g.locs {
+			locs = append(locs, l)
+		}
+	} else {
+		l, err := g.locIndex(c.LocationID)
+		if err != nil {
+			return err
+		}
+		locs = append(locs, l)
+	}
+	if c.MSL != nil {
+		if _, ok := m.msls[*c.MSL]; !ok {
+			return badRequest("no management server list %q", *c.MSL)
+		}
+	}
+	for _, l := range locs {
+		if c.SecureCommunications != nil {
+			g.settings[l].secure = *c.SecureCommunications
+		}
+		if c.MSL != nil {
+			g.settings[l].msl = *c.MSL
+		}
+	}
+	m.changedLocked(g, m.now())
+	m.log.Info("sim: settings changed in the console", "group", g.path, "locations", len(locs))
+	return nil
 }
 
 // setOnline turns n clients (seeded choice among those in the other state and not
@@ -397,7 +547,7 @@ func (m *model) fleet() FleetReport {
 			r.OrphanedClients = append(r.OrphanedClients, OrphanedClient{
 				UniqueID: c.uid, ComputerName: c.name, Group: g.path, AgentVersion: m.builds[c.build].version,
 			})
-		case c.online:
+		case c.checkingIn():
 			r.OK++
 			byGroup[g.idx].OK++
 			if c.serial != g.serial {
@@ -406,6 +556,11 @@ func (m *model) fleet() FleetReport {
 		default:
 			r.Offline++
 			byGroup[g.idx].Offline++
+			if c.blocked {
+				r.Blocked++
+			} else if c.away {
+				r.Away++
+			}
 		}
 		for _, e := range c.pol.msl.entries {
 			if c.certs[e.server] == m.certs[e.server] {
@@ -421,5 +576,7 @@ func (m *model) fleet() FleetReport {
 	for i, g := range m.groups {
 		r.ByGroup[g.path] = byGroup[i]
 	}
+	r.Checkins, r.FetchFailures, r.Absences = m.checkins, m.fetchFail, m.absences
+	r.Patches = m.patchReportLocked()
 	return r
 }

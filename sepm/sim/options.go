@@ -45,6 +45,28 @@ type Options struct {
 	// RemoteLocationGroups is the number of non-inheriting groups that also have a
 	// "Remote VPN" location with its own settings; default 1, negative for none.
 	RemoteLocationGroups int
+	// PolicyFetch is the probability that a check-in which finds a newer policy
+	// downloads it (a busy manager or a flaky link fails the rest); a failed
+	// download is retried at the next heartbeat. Default 1 (every download works);
+	// `sepmbot sim` and the demo use 0.7.
+	PolicyFetch float64
+	// Jitter spreads each heartbeat over interval x [1-Jitter, 1+Jitter]; default
+	// 0.1, at most 0.9; `sepmbot sim` and the demo use 0.5.
+	Jitter float64
+	// RoamingPercent is the share of clients (laptops, VPN) that drop offline at
+	// random for one to two and a half of their heartbeats (see roamChance); default
+	// 0; `sepmbot sim` and the demo use 10.
+	RoamingPercent int
+	// ServerListen are the addresses of the servers' client-port listeners (they
+	// stand for port 443), by server; missing entries take "127.0.0.1:0". A site
+	// restarted on the same addresses is reachable where the old one was.
+	ServerListen []string
+	// StateFile keeps the site across restarts (see state.go): a bbolt file made on
+	// the first start and continued on the next; empty for a site that lives only in
+	// memory. StateInterval is how often check-ins are written (default 1 s; changes
+	// are written before they are answered).
+	StateFile     string
+	StateInterval time.Duration
 	// TokenTTL is the lifetime of a REST token (tokenExpiration); default 1 h.
 	TokenTTL time.Duration
 	// Logger receives the sim's log; default slog.Default().
@@ -129,6 +151,30 @@ func (o Options) withDefaults() (Options, error) {
 	case FailoverLoadBalance, FailoverPriority, FailoverNone:
 	default:
 		return o, fmt.Errorf("sim: unknown failover mode %q (want loadbalance, failover or none)", o.Failover)
+	}
+	if o.PolicyFetch == 0 {
+		o.PolicyFetch = 1
+	}
+	if !(o.PolicyFetch > 0 && o.PolicyFetch <= 1) {
+		return o, fmt.Errorf("sim: policy fetch probability %v is not in (0, 1]", o.PolicyFetch)
+	}
+	if o.Jitter == 0 {
+		o.Jitter = 0.1
+	}
+	if !(o.Jitter > 0 && o.Jitter <= 0.9) {
+		return o, fmt.Errorf("sim: heartbeat jitter %v is not in (0, 0.9]", o.Jitter)
+	}
+	if o.RoamingPercent < 0 || o.RoamingPercent > 100 {
+		return o, fmt.Errorf("sim: roaming percent %d is not in 0..100", o.RoamingPercent)
+	}
+	if len(o.ServerListen) > o.Servers {
+		return o, fmt.Errorf("sim: %d server listen addresses for %d servers", len(o.ServerListen), o.Servers)
+	}
+	if o.StateInterval == 0 {
+		o.StateInterval = time.Second
+	}
+	if o.StateInterval < 10*time.Millisecond {
+		return o, fmt.Errorf("sim: state interval must be at least 10ms")
 	}
 	if o.TokenTTL == 0 {
 		o.TokenTTL = time.Hour

@@ -64,6 +64,21 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, sepm.ErrorBody{ErrorCode: strconv.Itoa(status), AppErrorCode: "", ErrorMessage: msg})
 }
 
+// writeErrGone is writeErr for the paths where Broadcom's spec answers 410 (Cannot
+// find the specified object) for an unknown group or location.
+func writeErrGone(w http.ResponseWriter, err error) {
+	if errors.Is(err, errNotFound) {
+		var oe *opError
+		msg := "Cannot find the specified object."
+		if errors.As(err, &oe) {
+			msg = oe.msg
+		}
+		writeError(w, http.StatusGone, msg)
+		return
+	}
+	writeErr(w, err)
+}
+
 // writeErr answers a model error with its status; the message never carries secrets.
 func writeErr(w http.ResponseWriter, err error) {
 	var oe *opError
@@ -93,8 +108,12 @@ func (s *Site) apiHandler() http.Handler {
 	r.handle(http.MethodGet, p+"admin/servers", s.auth(s.handleAdminServers))
 	r.handle(http.MethodGet, p+"replication/status", s.auth(s.handleReplicationStatus))
 	r.handle(http.MethodGet, p+"replication/is_replicated", s.auth(s.handleIsReplicated))
+	r.handle(http.MethodPost, p+"replication/replicatenow", s.auth(s.handleReplicateNow))
+	r.handle(http.MethodGet, p+"sessions/currentuser", s.auth(s.handleCurrentUser))
+	r.handle(http.MethodGet, p+"domains", s.auth(s.handleDomains))
+	r.handle(http.MethodGet, p+"groups/{id}/locations/{loc}/policies", s.auth(s.handlePolicies))
 	s.adminRoutes(r)
-	return s.logged(s.withFaults(r.handler()))
+	return s.logged(s.withFaults(s.durable(r.handler())))
 }
 
 // statusWriter remembers the status for the request log.
@@ -195,18 +214,30 @@ func (s *Site) handleAuthenticate(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	ttl := s.opts.TokenTTL
-	writeJSON(w, http.StatusOK, sepm.AuthResponse{
-		Username:               s.opts.User,
-		Domain:                 domainName,
-		Token:                  s.tokens.issue(ttl, now),
-		TokenExpiration:        int64(ttl / time.Second),
-		RefreshToken:           newToken(),
-		RefreshTokenExpiration: int64(2 * ttl / time.Second),
-		AdminID:                s.m.adminID,
-		DomainID:               s.m.domainID,
-		ServerTime:             now.UnixMilli(),
-	})
+	writeJSON(w, http.StatusOK, s.userToken(s.tokens.issue(ttl, now), ttl, now))
 }
+
+// userToken is the reply of identity/authenticate (schema identity_UserToken).
+func (s *Site) userToken(tok string, ttl time.Duration, now time.Time) wIdentityUserToken {
+	m := s.model()
+	u := newWIdentityUserToken()
+	u.Username = s.opts.User
+	u.GetfullName = s.opts.User
+	u.Domain = domainName
+	u.Domainid = m.domainID
+	u.Token = tok
+	u.TokenExpiration = int64(ttl / time.Second)
+	u.RefreshToken = newToken()
+	u.RefreshTokenExpiration = int64(2 * ttl / time.Second)
+	u.AdminId = m.adminID
+	u.Role = systemAdminRole
+	u.PermissionSet = wIdentityUserPermission{GroupRights: true, PolicyRights: true, RemoteCommandRights: true, ReportingRights: true, SiteRights: true}
+	u.ServerTime = now.UnixMilli()
+	return u
+}
+
+// systemAdminRole is the role of the simulated REST user.
+var systemAdminRole = wUserRole{BitMask: 1, Title: "SYSADMIN"}
 
 func (s *Site) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if tok, ok := bearer(r); ok {
@@ -216,39 +247,22 @@ func (s *Site) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) handleVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.apiVersion())
-}
-
-// paging reads pageIndex (from 1, default 1) and pageSize (default 20, at most 1000).
-func paging(r *http.Request) (index, size int, err error) {
-	q := r.URL.Query()
-	index, size = 1, 20
-	if v := q.Get("pageIndex"); v != "" {
-		if index, err = strconv.Atoi(v); err != nil || index < 1 {
-			return 0, 0, badRequest("pageIndex must be a whole number from 1")
-		}
-	}
-	if v := q.Get("pageSize"); v != "" {
-		if size, err = strconv.Atoi(v); err != nil || size < 1 {
-			return 0, 0, badRequest("pageSize must be a whole number from 1")
-		}
-	}
-	return index, min(size, 1000), nil
+	writeJSON(w, http.StatusOK, s.model().apiVersion())
 }
 
 func (s *Site) handleGroups(w http.ResponseWriter, r *http.Request) {
-	index, size, err := paging(r)
+	page, err := s.model().groupsQuery(r.URL.Query())
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.m.groupsPage(index, size))
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (s *Site) handleGroup(w http.ResponseWriter, r *http.Request) {
-	g, err := s.m.groupView(r.PathValue("id"))
+	g, err := s.model().groupView(r.PathValue("id"))
 	if err != nil {
-		writeErr(w, err)
+		writeErrGone(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, g)
@@ -256,16 +270,16 @@ func (s *Site) handleGroup(w http.ResponseWriter, r *http.Request) {
 
 func (s *Site) handleLocations(w http.ResponseWriter, r *http.Request) {
 	hasName, _ := strconv.ParseBool(r.URL.Query().Get("hasName"))
-	locs, err := s.m.locations(r.PathValue("id"), hasName)
+	locs, err := s.model().locations(r.PathValue("id"), hasName)
 	if err != nil {
-		writeErr(w, err)
+		writeErrGone(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, locs)
 }
 
 func (s *Site) handleGetSettings(w http.ResponseWriter, r *http.Request) {
-	st, err := s.m.locationSettings(r.PathValue("id"), r.PathValue("loc"))
+	st, err := s.model().locationSettings(r.PathValue("id"), r.PathValue("loc"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -279,7 +293,7 @@ func (s *Site) handlePatchSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "The parameters are invalid: the body is not a settings object.")
 		return
 	}
-	if err := s.m.patchSettings(r.PathValue("id"), r.PathValue("loc"), body.Configuration); err != nil {
+	if err := s.model().patchSettings(r.PathValue("id"), r.PathValue("loc"), body.Configuration); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -287,42 +301,122 @@ func (s *Site) handlePatchSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) handleComputers(w http.ResponseWriter, r *http.Request) {
-	index, size, err := paging(r)
+	q, err := parseComputerQuery(r.URL.Query())
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	var since int64
-	if v := r.URL.Query().Get("lastUpdate"); v != "" {
-		if since, err = strconv.ParseInt(v, 10, 64); err != nil {
-			writeError(w, http.StatusBadRequest, "lastUpdate must be epoch milliseconds")
-			return
-		}
-	}
-	page, err := s.m.computersPage(index, size, since, r.PathValue("id"))
+	page, err := s.model().computersPage(q, r.PathValue("id"))
 	if err != nil {
-		writeErr(w, err)
+		writeErrGone(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, page)
 }
 
 func (s *Site) handleClientVersions(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.clientVersions())
+	writeJSON(w, http.StatusOK, s.model().clientVersions())
 }
 
 func (s *Site) handleOnlineStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.onlineStatus())
+	writeJSON(w, http.StatusOK, s.model().onlineStatus())
 }
 
 func (s *Site) handleAdminServers(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.adminServers())
+	writeJSON(w, http.StatusOK, s.model().adminServers())
 }
 
 func (s *Site) handleReplicationStatus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.m.replicationStatus())
+	writeJSON(w, http.StatusOK, s.model().replicationStatus())
 }
 
 func (s *Site) handleIsReplicated(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, false)
+}
+
+// handleCurrentUser answers GET sessions/currentuser: the session of the token
+// (schema administrators_UserToken; the token itself is not echoed back).
+func (s *Site) handleCurrentUser(w http.ResponseWriter, r *http.Request) {
+	m := s.model()
+	u := newWAdministratorsUserToken()
+	u.Username = s.opts.User
+	u.Fullname = s.opts.User
+	u.Domain = domainName
+	u.Domainid = m.domainID
+	u.AdminId = m.adminID
+	u.Role = systemAdminRole
+	u.PermissionSet = wAdministratorsUserPermission{GroupRights: true, PolicyRights: true, RemoteCommandRights: true, ReportingRights: true, SiteRights: true}
+	u.ServerTime = time.Now().UnixMilli()
+	if tok, ok := bearer(r); ok {
+		u.Token = tok
+		if exp, ok := s.tokens.expiry(tok); ok {
+			u.TokenExpiration = int64(time.Until(exp) / time.Second)
+		}
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+// handleDomains answers GET domains: the one domain (schema Domain).
+func (s *Site) handleDomains(w http.ResponseWriter, _ *http.Request) {
+	m := s.model()
+	d := newWDomain()
+	d.Id = m.domainID
+	d.Name = domainName
+	d.Description = ""
+	d.CompanyName = rootName
+	d.CreatedTime = m.created
+	d.Enable = true
+	d.AdministratorCount = 1
+	writeJSON(w, http.StatusOK, []wDomain{d})
+}
+
+// handleReplicateNow answers POST replication/replicatenow. The site has no
+// replication partner (GET replication/status lists none), so every partner name
+// is unknown: 400, as SEPM refuses a partner it does not have; the three query
+// parameters are required.
+func (s *Site) handleReplicateNow(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for _, p := range []string{"partnerSiteName", "content", "logs"} {
+		if q.Get(p) == "" {
+			writeError(w, http.StatusBadRequest, "The parameters are invalid: "+p+" is required.")
+			return
+		}
+	}
+	for _, p := range []string{"content", "logs"} {
+		if _, err := strconv.ParseBool(q.Get(p)); err != nil {
+			writeError(w, http.StatusBadRequest, "The parameters are invalid: "+p+" must be true or false.")
+			return
+		}
+	}
+	writeError(w, http.StatusBadRequest, "The parameters are invalid: no replication partner "+strconv.Quote(q.Get("partnerSiteName"))+".")
+}
+
+// policyRef is one entry of GET groups/{g}/locations/{l}/policies (the spec
+// declares free-form objects): the policies a location uses, by type.
+type policyRef struct {
+	PolicyType string `json:"policyType"`
+	Name       string `json:"name"`
+	Inherited  bool   `json:"inherited"`
+}
+
+// handlePolicies answers GET groups/{g}/locations/{l}/policies (read-only).
+func (s *Site) handlePolicies(w http.ResponseWriter, r *http.Request) {
+	inherited, err := s.model().locationPolicies(r.PathValue("id"), r.PathValue("loc"))
+	if err != nil {
+		writeErrGone(w, err)
+		return
+	}
+	out := make([]policyRef, 0, len(policyTypes))
+	for _, p := range policyTypes {
+		out = append(out, policyRef{PolicyType: p.typ, Name: p.name, Inherited: inherited})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+var policyTypes = []struct{ typ, name string }{
+	{"av", "Virus and Spyware Protection policy"},
+	{"fw", "Firewall policy"},
+	{"ips", "Intrusion Prevention policy"},
+	{"lu", "LiveUpdate Settings policy"},
+	{"exceptions", "Exceptions policy"},
 }

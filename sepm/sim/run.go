@@ -32,6 +32,13 @@ func writeBanner(out io.Writer, site *Site) error {
 	fmt.Fprintf(&b, "REST API:  %s/sepm/api/v1\n", site.URL())
 	fmt.Fprintf(&b, "admin API: %s%s (same credentials)\n", site.URL(), AdminAPI)
 	fmt.Fprintf(&b, "user:      %s (password as given)\n", o.User)
+	if o.StateFile != "" {
+		how := "new site"
+		if site.restored {
+			how = "continued where it was"
+		}
+		fmt.Fprintf(&b, "state:     %s (%s)\n", o.StateFile, how)
+	}
 	b.WriteString("bot flags:\n")
 	fmt.Fprintf(&b, "  --sepm-url %s --sepm-fingerprint %s", site.URL(), site.APIFingerprint())
 	for _, s := range servers {

@@ -160,21 +160,21 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatalf("admin API under faults: %d", st)
 	}
 	// A change may be applied although the reply says 500: some PATCHes go through.
-	ws := site.m.groups[2] // My Company\Workstations, non-inheriting
+	ws := site.model().groups[2] // My Company\Workstations, non-inheriting
 	applied := 0
 	for range 40 {
-		site.m.mu.Lock()
-		on := !site.m.groups[2].settings[0].secure
-		site.m.mu.Unlock()
+		site.model().mu.Lock()
+		on := !site.model().groups[2].settings[0].secure
+		site.model().mu.Unlock()
 		st, _ := rawDo(t, c, "PATCH", api+"groups/"+ws.id+"/locations/"+ws.locs[0].id+"/settings", tok, map[string]any{"configuration": secureCfg(on)})
 		if st != 500 {
 			t.Fatalf("PATCH under errorRate 1: %d", st)
 		}
-		site.m.mu.Lock()
-		if site.m.groups[2].settings[0].secure == on {
+		site.model().mu.Lock()
+		if site.model().groups[2].settings[0].secure == on {
 			applied++
 		}
-		site.m.mu.Unlock()
+		site.model().mu.Unlock()
 	}
 	if applied == 0 || applied == 40 {
 		t.Fatalf("%d of 40 failed PATCHes were applied, want some but not all", applied)

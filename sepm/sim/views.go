@@ -7,43 +7,61 @@ import (
 	"sepmbot/sepm"
 )
 
-// This file renders the model as the wire types of package sepm.
+// This file renders the model in the wire types of wire_gen.go (every field of
+// Broadcom's schema).
 
-func (m *model) domain() sepm.DomainSummary {
-	return sepm.DomainSummary{ID: m.domainID, Name: domainName}
+func (m *model) domain() wDomainSummary {
+	return wDomainSummary{Id: m.domainID, Name: domainName}
 }
 
-func (m *model) groupViewLocked(g *group) sepm.Group {
-	return sepm.Group{
-		ID:                        g.id,
-		Name:                      g.name,
-		Description:               g.desc,
-		FullPathName:              g.path,
-		NumberOfPhysicalComputers: g.clients,
-		Created:                   g.created,
-		LastModified:              g.modified,
-		PolicySerialNumber:        g.serial,
-		PolicyDate:                g.serialTime.UnixMilli(),
-		DefaultLocationID:         g.locs[0].id,
-		PolicyInheritanceEnabled:  g.inherits,
-		Domain:                    m.domain(),
-	}
+func (m *model) groupViewLocked(g *group) wGroup {
+	v := newWGroup()
+	v.Id = g.id
+	v.Name = g.name
+	v.Description = g.desc
+	v.FullPathName = g.path
+	v.NumberOfPhysicalComputers = g.clients
+	v.CreatedBy = m.adminID
+	v.Created = g.created
+	v.LastModified = g.modified
+	v.PolicySerialNumber = g.serial
+	v.PolicyDate = g.serialTime.UnixMilli()
+	v.CustomIpsNumber = ""
+	v.DefaultLocationId = g.locs[0].id
+	v.PolicyInheritanceEnabled = g.inherits
+	v.Domain = m.domain()
+	return v
+}
+
+// wPage is SEPM's paging envelope (schemas groups_Page and PageObject), every field.
+// Number is zero-based although pageIndex starts at 1.
+type wPage[T any] struct {
+	Content          []T            `json:"content"`
+	FirstPage        bool           `json:"firstPage"`
+	LastPage         bool           `json:"lastPage"`
+	Number           int            `json:"number"`
+	NumberOfElements int            `json:"numberOfElements"`
+	Size             int            `json:"size"`
+	Sort             map[string]any `json:"sort"`
+	TotalElements    int64          `json:"totalElements"`
+	TotalPages       int            `json:"totalPages"`
 }
 
 // pageOf slices total items into the page pageIndex (from 1) of size pageSize and
 // fills the envelope; fill renders the items [lo, hi).
-func pageOf[T any](total, pageIndex, pageSize int, fill func(lo, hi int) []T) sepm.Page[T] {
+func pageOf[T any](total, pageIndex, pageSize int, fill func(lo, hi int) []T) wPage[T] {
 	lo := total // a pageIndex past the end (however large: no overflow) gets an empty page
 	if pageIndex-1 <= total/pageSize {
 		lo = (pageIndex - 1) * pageSize
 	}
 	lo = min(lo, total)
 	hi := min(lo+pageSize, total)
-	p := sepm.Page[T]{
+	p := wPage[T]{
 		Content:       fill(lo, hi),
 		FirstPage:     pageIndex == 1,
 		Number:        pageIndex - 1,
 		Size:          pageSize,
+		Sort:          map[string]any{},
 		TotalElements: int64(total),
 		TotalPages:    (total + pageSize - 1) / pageSize,
 	}
@@ -55,26 +73,29 @@ func pageOf[T any](total, pageIndex, pageSize int, fill func(lo, hi int) []T) se
 	return p
 }
 
-func (m *model) groupsPage(pageIndex, pageSize int) sepm.Page[sepm.Group] {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return pageOf(len(m.groups), pageIndex, pageSize, func(lo, hi int) []sepm.Group {
-		out := make([]sepm.Group, 0, hi-lo)
-		for _, g := range m.groups[lo:hi] {
-			out = append(out, m.groupViewLocked(g))
-		}
-		return out
-	})
-}
-
-func (m *model) groupView(id string) (sepm.Group, error) {
+func (m *model) groupView(id string) (wGroup, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g, err := m.groupLocked(id)
 	if err != nil {
-		return sepm.Group{}, err
+		return wGroup{}, err
 	}
 	return m.groupViewLocked(g), nil
+}
+
+// locationPolicies checks a group's location and reports whether the group
+// inherits its policies.
+func (m *model) locationPolicies(groupID, locID string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.groupLocked(groupID)
+	if err != nil {
+		return false, err
+	}
+	if _, err := g.locIndex(locID); err != nil {
+		return false, err
+	}
+	return g.inherits, nil
 }
 
 // locations renders GET groups/{g}/locations: "Name:/sepm/api/v1/groups/G/locations/L"
@@ -97,39 +118,40 @@ func (m *model) locations(groupID string, hasName bool) ([]string, error) {
 	return out, nil
 }
 
-func settingsView(s settings) sepm.Settings {
-	i64 := func(v int64) *int64 { return &v }
-	secure := s.secure
-	return sepm.Settings{
-		Configuration: sepm.Configuration{
-			CommunicationSettings: &sepm.CommunicationSettings{
-				Mode:                             s.mode,
-				PullModeHeartbeatFreqInSeconds:   i64(s.pull),
-				UploadOpStateHeartbeatFreqInSec:  i64(s.opState),
-				UploadLogHeartbeatFreqInSeconds:  i64(s.upLog),
-				UploadCmdStateHeartbeatFreqInSec: i64(s.cmd),
-				SemServer:                        &sepm.ServerListSummary{Name: s.msl},
-			},
-			GeneralSettings: &sepm.GeneralSettings{
-				SecuritySettings: &sepm.SecuritySettings{SecureCommunications: &secure, StoppedMode: s.stoppedMode},
-			},
-		},
-		LockedOptions: map[string]any{},
-	}
+// wSettings is the reply of GET groups/{g}/locations/{l}/settings (schema Settings;
+// its free-form configuration is GroupSettingsConfiguration).
+type wSettings struct {
+	Configuration wGroupSettingsConfiguration `json:"configuration"`
+	LockedOptions map[string]any              `json:"lockedoptions"`
+}
+
+func settingsView(s settings) wSettings {
+	c := newWGroupSettingsConfiguration()
+	cs := &c.CommunicationSettings
+	cs.Mode = s.mode
+	cs.PullModeHeartbeatFreqInSeconds = s.pull
+	cs.UploadOpStateHeartbeatFreqInSeconds = s.opState
+	cs.UploadLogHeartbeatFreqInSeconds = s.upLog
+	cs.UploadCmdStateHeartbeatFreqInSeconds = s.cmd
+	cs.SemServer = wServerListSummary{Name: s.msl}
+	cs.DownloadProfile = true
+	cs.ConnectToServer = true
+	c.GeneralSettings.SecuritySettings = wSecuritySettings{SecureCommunications: s.secure, StoppedMode: s.stoppedMode}
+	return wSettings{Configuration: c, LockedOptions: map[string]any{}}
 }
 
 // locationSettings renders the settings of a group's location; an inheriting group
 // shows the settings it inherits.
-func (m *model) locationSettings(groupID, locID string) (sepm.Settings, error) {
+func (m *model) locationSettings(groupID, locID string) (wSettings, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g, err := m.groupLocked(groupID)
 	if err != nil {
-		return sepm.Settings{}, err
+		return wSettings{}, err
 	}
 	l, err := g.locIndex(locID)
 	if err != nil {
-		return sepm.Settings{}, err
+		return wSettings{}, err
 	}
 	return settingsView(m.groups[g.source].settings[l]), nil
 }
@@ -214,6 +236,7 @@ func (m *model) patchSettings(groupID, locID string, cfg sepm.Configuration) err
 	if !touched {
 		return nil
 	}
+	m.countPatchLocked(g, l, cfg, g.settings[l], s)
 	g.settings[l] = s
 	m.changedLocked(g, m.now())
 	m.log.Info("sim: settings changed", "group", g.path, "location", g.locs[l].name,
@@ -221,78 +244,17 @@ func (m *model) patchSettings(groupID, locID string, cfg sepm.Configuration) err
 	return nil
 }
 
-func (m *model) computerViewLocked(c *client) sepm.Computer {
-	g := m.groups[c.group]
-	online := 0
-	if c.online && !c.orphaned {
-		online = 1
-	}
-	return sepm.Computer{
-		ComputerName:        c.name,
-		UniqueID:            c.uid,
-		HardwareKey:         c.hwKey,
-		AgentVersion:        m.builds[c.build].version,
-		OnlineStatus:        online,
-		LastUpdateTime:      c.lastUpdate,
-		ProfileSerialNo:     c.serial,
-		LastServerName:      m.servers[c.lastServer].name,
-		LastSiteName:        siteName,
-		LastConnectedIPAddr: c.ip,
-		OperatingSystem:     osNames[c.os],
-		// Like real SEPM: the full path in name, fullPathName left empty.
-		Group: sepm.GroupSummary{ID: g.id, Name: g.path, FullPathName: "", Domain: m.domain()},
-	}
-}
-
-// computersPage renders a page of computers, optionally only those of one group and
-// only those that checked in after lastUpdate (epoch ms; 0 = all).
-func (m *model) computersPage(pageIndex, pageSize int, lastUpdate int64, groupID string) (sepm.Page[sepm.Computer], error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	gi := int32(-1)
-	if groupID != "" {
-		g, err := m.groupLocked(groupID)
-		if err != nil {
-			return sepm.Page[sepm.Computer]{}, err
-		}
-		gi = int32(g.idx)
-	}
-	if gi < 0 && lastUpdate <= 0 {
-		return pageOf(len(m.clients), pageIndex, pageSize, func(lo, hi int) []sepm.Computer {
-			out := make([]sepm.Computer, 0, hi-lo)
-			for i := lo; i < hi; i++ {
-				out = append(out, m.computerViewLocked(&m.clients[i]))
-			}
-			return out
-		}), nil
-	}
-	var match []int32
-	for i := range m.clients {
-		c := &m.clients[i]
-		if (gi < 0 || c.group == gi) && c.lastUpdate > lastUpdate {
-			match = append(match, int32(i))
-		}
-	}
-	return pageOf(len(match), pageIndex, pageSize, func(lo, hi int) []sepm.Computer {
-		out := make([]sepm.Computer, 0, hi-lo)
-		for _, i := range match[lo:hi] {
-			out = append(out, m.computerViewLocked(&m.clients[i]))
-		}
-		return out
-	}), nil
-}
-
-func (m *model) clientVersions() sepm.ClientVersionResponse {
+func (m *model) clientVersions() wClientVersionResponse {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	counts := make([]int, len(m.builds))
 	for i := range m.clients {
 		counts[m.clients[i].build]++
 	}
-	out := sepm.ClientVersionResponse{ClientVersionList: []sepm.ClientVersionStat{}, LastUpdated: m.now().UnixMilli()}
+	out := wClientVersionResponse{ClientVersionList: []wClientVersion{}, LastUpdated: m.now().UnixMilli()}
 	for i, b := range m.builds {
 		if counts[i] > 0 {
-			out.ClientVersionList = append(out.ClientVersionList, sepm.ClientVersionStat{Version: b.version, FormattedVersion: b.formatted, ClientsCount: counts[i]})
+			out.ClientVersionList = append(out.ClientVersionList, wClientVersion{Version: b.version, FormattedVersion: b.formatted, ClientsCount: counts[i]})
 		}
 	}
 	sort.Slice(out.ClientVersionList, func(i, j int) bool {
@@ -301,34 +263,37 @@ func (m *model) clientVersions() sepm.ClientVersionResponse {
 	return out
 }
 
-func (m *model) onlineStatus() sepm.OnlineStatusResponse {
+func (m *model) onlineStatus() wClientsOnlineStatsResponse {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	on := 0
 	for i := range m.clients {
-		if c := &m.clients[i]; c.online && !c.orphaned {
+		if m.clients[i].checkingIn() {
 			on++
 		}
 	}
-	return sepm.OnlineStatusResponse{
-		ClientCountStatsList: []sepm.OnlineStat{{Status: "Online", ClientsCount: on}, {Status: "Offline", ClientsCount: len(m.clients) - on}},
+	return wClientsOnlineStatsResponse{
+		ClientCountStatsList: []wClientsOnlineStats{{Status: "Online", ClientsCount: on}, {Status: "Offline", ClientsCount: len(m.clients) - on}},
 		LastUpdated:          m.now().UnixMilli(),
 	}
 }
 
-func (m *model) adminServers() []sepm.Server {
-	out := make([]sepm.Server, 0, len(m.servers))
+func (m *model) adminServers() []wServer {
+	out := make([]wServer, 0, len(m.servers))
 	for _, s := range m.servers {
-		out = append(out, sepm.Server{ID: s.id})
+		v := newWServer()
+		v.Id = s.id
+		out = append(out, v)
 	}
 	return out
 }
 
-func (m *model) replicationStatus() sepm.ReplicationStatusResponse {
-	return sepm.ReplicationStatusResponse{ReplicationStatus: sepm.ReplicationStatus{
-		ID: m.siteID, SiteName: siteName, SiteLocation: "NA",
-		ReplicationPartnerStatusList: []sepm.ReplicationPartnerStatus{},
-	}}
+func (m *model) replicationStatus() wReplicationStatusResponse {
+	r := newWReplicationStatusResponse()
+	r.ReplicationStatus.Id = m.siteID
+	r.ReplicationStatus.SiteName = siteName
+	r.ReplicationStatus.SiteLocation = "NA"
+	return r
 }
 
 // apiVersion renders GET version for a manager version "A.B.C.D" as API_VERSION "A.B.D".

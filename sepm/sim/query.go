@@ -1,0 +1,307 @@
+package sim
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// This file answers the list queries (GET computers, groups/{g}/computers, groups)
+// with the spec's filters, sort orders and default page sizes.
+
+// Default page sizes (Broadcom's spec).
+const (
+	defaultComputersPageSize = 20
+	defaultGroupsPageSize    = 25
+	maxPageSize              = 1000
+)
+
+// paging reads pageIndex (from 1, default 1) and pageSize (default def, at most 1000).
+func paging(q url.Values, def int) (index, size int, err error) {
+	index, size = 1, def
+	if v := q.Get("pageIndex"); v != "" {
+		if index, err = strconv.Atoi(v); err != nil || index < 1 {
+			return 0, 0, badRequest("pageIndex must be a whole number from 1")
+		}
+	}
+	if v := q.Get("pageSize"); v != "" {
+		if size, err = strconv.Atoi(v); err != nil || size < 1 {
+			return 0, 0, badRequest("pageSize must be a whole number from 1")
+		}
+	}
+	return index, min(size, maxPageSize), nil
+}
+
+// descending reads order: ASC (the default) or DESC, any case.
+func descending(q url.Values) (bool, error) {
+	switch strings.ToUpper(q.Get("order")) {
+	case "", "ASC":
+		return false, nil
+	case "DESC":
+		return true, nil
+	}
+	return false, badRequest("order must be ASC or DESC")
+}
+
+// wildcard matches s against a pattern where '*' stands for any run, ignoring case
+// (computerName and mac in GET computers).
+func wildcard(pattern, s string) bool {
+	ok, err := path.Match(strings.ToLower(strings.ReplaceAll(pattern, "?", `\?`)), strings.ToLower(s))
+	return err == nil && ok
+}
+
+// computerQuery is a parsed GET computers (or groups/{g}/computers) query.
+type computerQuery struct {
+	index, size  int
+	lastUpdate   int64
+	group        int32 // -1 for all
+	name         string
+	computerID   string
+	hardwareKey  string
+	byID, desc   bool
+	fromGroupURL bool
+}
+
+// parseComputerQuery reads the spec's parameters: computerName (wildcard *),
+// computer_id and hardware_key (each ignores the other conditions), lastUpdate,
+// sort (COMPUTER_NAME, the default, COMPUTER_ID, COMPUTER_DOMAIN_NAME, DOMAIN_ID),
+// order, pageIndex, pageSize (default 20).
+func parseComputerQuery(q url.Values) (computerQuery, error) {
+	cq := computerQuery{group: -1}
+	var err error
+	if cq.index, cq.size, err = paging(q, defaultComputersPageSize); err != nil {
+		return cq, err
+	}
+	if v := q.Get("lastUpdate"); v != "" {
+		if cq.lastUpdate, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return cq, badRequest("lastUpdate must be epoch milliseconds")
+		}
+	}
+	switch strings.ToUpper(q.Get("sort")) {
+	case "", "COMPUTER_NAME", "COMPUTER_DOMAIN_NAME", "DOMAIN_ID":
+		// One domain: the domain orders sort like the name.
+	case "COMPUTER_ID":
+		cq.byID = true
+	default:
+		return cq, badRequest("sort must be COMPUTER_NAME, COMPUTER_ID, COMPUTER_DOMAIN_NAME or DOMAIN_ID")
+	}
+	if cq.desc, err = descending(q); err != nil {
+		return cq, err
+	}
+	cq.name = q.Get("computerName")
+	cq.computerID = strings.ToUpper(q.Get("computer_id"))
+	cq.hardwareKey = strings.ToLower(q.Get("hardware_key"))
+	return cq, nil
+}
+
+func (m *model) computerViewLocked(c *client) wComputer {
+	g := m.groups[c.group]
+	online := 0
+	if c.checkingIn() {
+		online = 1
+	}
+	b := &m.builds[c.build]
+	v := computerTemplate
+	v.ComputerName = c.name
+	v.UniqueId = c.uid
+	v.AgentId = strings.ToUpper(c.hwKey[16:]) + c.uid[:16]
+	v.HardwareKey = c.hwKey
+	v.AgentVersion = b.version
+	v.AgentType = "105"
+	v.OnlineStatus = online
+	v.LastUpdateTime = c.lastUpdate
+	v.ProfileSerialNo = c.serial
+	srv := m.servers[c.lastServer]
+	v.LastServerName = srv.name
+	v.LastServerId = srv.id
+	v.LastSiteName = siteName
+	v.LastSiteId = m.siteID
+	v.LastConnectedIpAddr = c.ip
+	v.IpAddresses = []string{c.ip}
+	v.MacAddresses = []string{fmt.Sprintf("02-00-%s-%s-%s-%s", c.hwKey[0:2], c.hwKey[2:4], c.hwKey[4:6], c.hwKey[6:8])}
+	v.SubnetMasks = []string{"255.0.0.0"}
+	v.Gateways = []string{"127.0.0.1"}
+	v.DnsServers = []string{"127.0.0.53"}
+	v.WinServers = []string{}
+	v.OperatingSystem = osNames[c.os]
+	v.OsName = osNames[c.os]
+	v.OsFunction = "Workstation"
+	if c.os == 2 {
+		v.OsFunction = "Server"
+	}
+	v.DomainOrWorkgroup = "WORKGROUP"
+	v.CreationTime = m.created
+	v.MajorVersion, v.MinorVersion = b.major, 0
+	// Like real SEPM: the full path in name, fullPathName left empty.
+	v.Group = wGroupSummary{Id: g.id, Name: g.path, FullPathName: "", Domain: m.domain()}
+	return v
+}
+
+// computerTemplate holds the fields every computer shares.
+var computerTemplate = func() wComputer {
+	v := newWComputer()
+	v.Infected = 0
+	v.OsBitness = "x64"
+	v.OsLanguage = "en-US"
+	v.ProcessorType = "Intel64 Family 6"
+	v.LogicalCpus, v.PhysicalCpus = 4, 2
+	return v
+}()
+
+// computersPage answers a computer query; groupID (groups/{g}/computers) limits it
+// to one group.
+func (m *model) computersPage(q computerQuery, groupID string) (wPage[wComputer], error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if groupID != "" {
+		g, err := m.groupLocked(groupID)
+		if err != nil {
+			return wPage[wComputer]{}, err
+		}
+		q.group = int32(g.idx)
+	}
+	order := m.byName
+	if q.byID {
+		order = m.byID
+	}
+	var match []int32
+	switch {
+	case q.computerID != "":
+		for _, i := range order {
+			if m.clients[i].uid == q.computerID {
+				match = append(match, i)
+			}
+		}
+	case q.hardwareKey != "":
+		for _, i := range order {
+			if m.clients[i].hwKey == q.hardwareKey {
+				match = append(match, i)
+			}
+		}
+	case q.group < 0 && q.lastUpdate <= 0 && q.name == "":
+		match = order
+	default:
+		for _, i := range order {
+			c := &m.clients[i]
+			if (q.group < 0 || c.group == q.group) && c.lastUpdate > q.lastUpdate && (q.name == "" || wildcard(q.name, c.name)) {
+				match = append(match, i)
+			}
+		}
+	}
+	n := len(match)
+	return pageOf(n, q.index, q.size, func(lo, hi int) []wComputer {
+		out := make([]wComputer, 0, hi-lo)
+		for k := lo; k < hi; k++ {
+			i := k
+			if q.desc {
+				i = n - 1 - k
+			}
+			out = append(out, m.computerViewLocked(&m.clients[match[i]]))
+		}
+		return out
+	}), nil
+}
+
+// sortIndexesLocked orders the clients by name and by unique id, once: neither
+// changes.
+func (m *model) sortIndexesLocked() {
+	m.byName = make([]int32, len(m.clients))
+	for i := range m.byName {
+		m.byName[i] = int32(i)
+	}
+	m.byID = slices.Clone(m.byName)
+	slices.SortFunc(m.byName, func(a, b int32) int { return strings.Compare(m.clients[a].name, m.clients[b].name) })
+	slices.SortFunc(m.byID, func(a, b int32) int { return strings.Compare(m.clients[a].uid, m.clients[b].uid) })
+}
+
+// groupsQuery answers GET groups: fullPathName (exact, any case), sort (name, the
+// default, or any Group field among fullPathName, id, created, lastModified,
+// numberOfPhysicalComputers), order, mode (list, the default, or tree: the root
+// group, its children nested in childGroups), pageIndex, pageSize (default 25).
+func (m *model) groupsQuery(q url.Values) (wPage[wGroup], error) {
+	index, size, err := paging(q, defaultGroupsPageSize)
+	if err != nil {
+		return wPage[wGroup]{}, err
+	}
+	desc, err := descending(q)
+	if err != nil {
+		return wPage[wGroup]{}, err
+	}
+	var tree bool
+	switch strings.ToLower(q.Get("mode")) {
+	case "", "list":
+	case "tree":
+		tree = true
+	default:
+		return wPage[wGroup]{}, badRequest("mode must be list or tree")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var key func(g *group) string
+	switch strings.ToLower(q.Get("sort")) {
+	case "", "name":
+		key = func(g *group) string { return strings.ToLower(g.name) }
+	case "fullpathname":
+		key = func(g *group) string { return strings.ToLower(g.path) }
+	case "id":
+		key = func(g *group) string { return g.id }
+	case "created":
+		key = func(g *group) string { return fmt.Sprintf("%020d", g.created) }
+	case "lastmodified":
+		key = func(g *group) string { return fmt.Sprintf("%020d", g.modified) }
+	case "numberofphysicalcomputers":
+		key = func(g *group) string { return fmt.Sprintf("%020d", g.clients) }
+	default:
+		return wPage[wGroup]{}, badRequest("sort must be name, fullPathName, id, created, lastModified or numberOfPhysicalComputers")
+	}
+	sel := make([]*group, 0, len(m.groups))
+	for _, g := range m.groups {
+		if p := q.Get("fullPathName"); p != "" && !strings.EqualFold(p, g.path) {
+			continue
+		}
+		if tree && q.Get("fullPathName") == "" && g.parent >= 0 {
+			continue // the tree hangs from the root
+		}
+		sel = append(sel, g)
+	}
+	slices.SortStableFunc(sel, func(a, b *group) int {
+		c := strings.Compare(key(a), key(b))
+		if c == 0 {
+			c = strings.Compare(a.path, b.path)
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	return pageOf(len(sel), index, size, func(lo, hi int) []wGroup {
+		out := make([]wGroup, 0, hi-lo)
+		for _, g := range sel[lo:hi] {
+			if tree {
+				out = append(out, m.groupTreeLocked(g))
+			} else {
+				out = append(out, m.groupViewLocked(g))
+			}
+		}
+		return out
+	}), nil
+}
+
+// groupTreeLocked renders g with its descendants nested in childGroups (by name).
+func (m *model) groupTreeLocked(g *group) wGroup {
+	v := m.groupViewLocked(g)
+	var kids []*group
+	for _, c := range m.groups {
+		if c.parent == g.idx {
+			kids = append(kids, c)
+		}
+	}
+	slices.SortFunc(kids, func(a, b *group) int { return strings.Compare(strings.ToLower(a.name), strings.ToLower(b.name)) })
+	for _, c := range kids {
+		v.ChildGroups = append(v.ChildGroups, m.groupTreeLocked(c))
+	}
+	return v
+}
