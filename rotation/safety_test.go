@@ -204,7 +204,8 @@ func TestInterlockSettingFlipped(t *testing.T) {
 				break
 			}
 		}
-		if _, err := g.client.PatchLocationSettings(g.ctx, flipped.GroupID, flipped.LocationID, securePatch(true)); err != nil {
+		on := true // a colleague in the console
+		if err := g.site.ChangeInConsole(sim.ConsoleChange{GroupID: flipped.GroupID, LocationID: flipped.LocationID, SecureCommunications: &on}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -241,45 +242,30 @@ func TestInterlockCertOutOfTurn(t *testing.T) {
 	}
 }
 
-// TestInterlockSiteStateLost: after the certificate change, SEPM loses the bot's
-// changes (restored from a backup, or the demo's simulator restarted fresh): every
-// target shows its original settings again. The bot stops before re-enabling and
-// names the targets.
+// TestInterlockSiteStateLost: after the certificate change the simulator restarts
+// fresh with its state lost (as SEPM restored from an old backup): every target shows
+// its original settings and the server its old certificate. The bot stops before
+// re-enabling and names the targets and the server.
 func TestInterlockSiteStateLost(t *testing.T) {
 	t.Parallel()
 	g := newRig(t, rigOptions{sim: sim.Options{Clients: 100, Servers: 1, Groups: 4, Seed: 73}})
-	v := interlockCase(t, g, PlanOptions{}, "wait-cert", func(r Rotation) {
-		for _, tg := range r.Plan.GroupsToChange {
-			patch := mslPatch(tg.MSL)
-			patch.GeneralSettings = securePatch(tg.Secure).GeneralSettings
-			if _, err := g.client.PatchLocationSettings(g.ctx, tg.GroupID, tg.LocationID, patch); err != nil {
-				t.Fatal(err)
-			}
+	v := interlockCase(t, g, PlanOptions{}, "wait-cert", func(Rotation) {
+		if err := g.site.Reset(); err != nil {
+			t.Fatal(err)
 		}
 	})
 	s, _, _ := v.Rotation.Current()
 	if s.ID != "enable-secure" {
 		t.Fatalf("paused at %s, want before enable-secure: %q", s.ID, v.Rotation.LastError)
 	}
-	for _, tg := range v.Rotation.Plan.GroupsToChange[:1] {
-		if !strings.Contains(v.Rotation.LastError, targetLabel(tg)) {
-			t.Errorf("the stop does not name %s: %q", targetLabel(tg), v.Rotation.LastError)
+	for _, want := range []string{targetLabel(v.Rotation.Plan.GroupsToChange[0]), "server sepm-01 presents certificate"} {
+		if !strings.Contains(v.Rotation.LastError, want) {
+			t.Errorf("the stop does not name %q: %q", want, v.Rotation.LastError)
 		}
 	}
-}
-
-// auditKinds counts a rotation's audit records by kind.
-func (g *rig) auditKinds(id string) map[string]int {
-	g.t.Helper()
-	recs, err := g.db.Audit(context.Background(), id)
-	if err != nil {
-		g.t.Fatal(err)
+	if n := auditChanges(t, g.db, v.Rotation.ID)["enable-secure "+v.Rotation.Plan.GroupsToChange[0].Key()]; n != 0 {
+		t.Errorf("secure communication re-enabled after the site lost its state")
 	}
-	kinds := map[string]int{}
-	for _, a := range recs {
-		kinds[a.Kind]++
-	}
-	return kinds
 }
 
 func abortAndCheck(t *testing.T, g *rig, id string) {
@@ -318,7 +304,7 @@ func TestOrphanSuspectedBlocksReenable(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.site.SetClientsOnline(ids, false); err != nil { // they stop checking in
+	if _, err := g.site.BlockClients(ids, 0, true); err != nil { // they stop checking in
 		t.Fatal(err)
 	}
 	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
@@ -606,4 +592,18 @@ func TestMissingHTTPCopyReturnsToStep1(t *testing.T) {
 	if errors.Is(nil, ErrStale) {
 		t.Fatal()
 	}
+}
+
+// auditKinds counts a rotation's audit records by kind.
+func (g *rig) auditKinds(id string) map[string]int {
+	g.t.Helper()
+	recs, err := g.db.Audit(context.Background(), id)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, a := range recs {
+		kinds[a.Kind]++
+	}
+	return kinds
 }
