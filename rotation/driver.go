@@ -182,7 +182,7 @@ func (e *Engine) pass(ctx context.Context, r Rotation, d *driver) (time.Duration
 		return 0, ignoreStale(e.end(ctx, r))
 	}
 	if st.Status == StepPending {
-		_, err := e.commit(ctx, r.ID, Event{Kind: EvStart, Step: step.ID, Aborting: r.Aborting}, nil)
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvStart, Step: step.ID, Aborting: r.Aborting, NoFloor: e.noWaitFloor}, nil)
 		return 0, ignoreStale(err)
 	}
 	next, err := e.runStep(ctx, r, step, *st, d)

@@ -95,10 +95,13 @@ type Engine struct {
 	flushing   map[string]bool // rotation id -> a flush of its outbox is running
 	flushAgain map[string]bool // a flush was asked for while one ran
 	ctx        context.Context
-	started    map[string]bool          // rotations resumed by Start (not created by this process)
-	drivers    map[string]chan struct{} // rotation id -> wake channel
-	progress   map[string]*Progress
-	wg         sync.WaitGroup
+	started    map[string]bool // rotations resumed by Start (not created by this process)
+	// noWaitFloor is a test-only switch: waits end as soon as the online clients caught
+	// up. The tests use it to prove that the simulator orphans clients after a short wait.
+	noWaitFloor bool
+	drivers     map[string]chan struct{} // rotation id -> wake channel
+	progress    map[string]*Progress
+	wg          sync.WaitGroup
 
 	// asking is held while an approval request is posted and its message reference
 	// recorded, and read-held while a vote is cast: approvers see the request the

@@ -72,6 +72,9 @@ type Event struct {
 	HeartbeatSeconds int
 	// Targets, for EvRewind, replace the plan's targets (the site changed); nil keeps them.
 	Targets []Target
+	// NoFloor arms a wait with no minimum (EvStart). Only the tests that prove a short
+	// wait orphans clients set it; the engine never does.
+	NoFloor bool
 }
 
 // Touched summarises the change journal of a rotation.
@@ -340,6 +343,9 @@ func (m *machine) start(ev Event) error {
 	msg := fmt.Sprintf("▶ %s: %s", s.ID, s.Title)
 	if s.Kind == KindWait {
 		w := &WaitState{Step: s.ID, Started: m.now, Deadline: m.now.Add(time.Duration(s.WaitSeconds) * time.Second), ChangeAt: r.ChangeAt, HeartbeatSeconds: r.Plan.HeartbeatSeconds}
+		if ev.NoFloor {
+			w.Deadline = m.now
+		}
 		if w.ChangeAt == 0 {
 			w.ChangeAt = m.now.UnixMilli()
 		}

@@ -607,3 +607,50 @@ func (g *rig) auditKinds(id string) map[string]int {
 	}
 	return kinds
 }
+
+// TestShortWaitOrphans: with the wait floor removed from the engine (a test-only
+// switch), a simulator whose clients fail some policy downloads, jitter their
+// heartbeats and roam away for a few heartbeats orphans clients: the tests can tell
+// a short wait from a long one. The same site with the floor orphans fewer.
+func TestShortWaitOrphans(t *testing.T) {
+	t.Parallel()
+	opts := sim.Options{Clients: 1000, Servers: 1, Groups: 4, Seed: 90, PolicyFetch: 0.95, Jitter: 0.5, RoamingPercent: 30, Heartbeat: time.Second}
+	run := func(noFloor bool) (orphaned int) {
+		g := newRig(t, rigOptions{sim: opts})
+		g.eng.noWaitFloor = noFloor
+		r := g.rotate(PlanOptions{})
+		v, err := (&operator{g: g, id: r.ID}).run(g.ctx, 90*time.Second)
+		if err != nil {
+			t.Error(err)
+			return -1
+		}
+		for v.Rotation.Status == StatusPaused { // the orphan interlock may stop it: accept and go on
+			if _, err := g.eng.AcceptOrphans(g.ctx, "console:alice", r.ID, currentStepID(v.Rotation), opts.Clients); err != nil {
+				t.Error(err)
+				return -1
+			}
+			if v, err = (&operator{g: g, id: r.ID}).run(g.ctx, 90*time.Second); err != nil {
+				t.Error(err)
+				return -1
+			}
+		}
+		return fleet(t, g.client).Orphaned
+	}
+	var short, long int
+	var wg sync.WaitGroup
+	wg.Go(func() { short = run(true) })
+	wg.Go(func() { long = run(false) })
+	wg.Wait()
+	t.Logf("orphaned: %d with waits ended as soon as the online clients caught up, %d with the floor", short, long)
+	if short <= 0 {
+		t.Fatalf("no client orphaned without the wait floor: the simulator cannot tell a short wait from a long one")
+	}
+	if long >= short {
+		t.Errorf("the floor orphaned %d, not fewer than the short wait's %d", long, short)
+	}
+}
+
+func currentStepID(r Rotation) string {
+	s, _, _ := r.Current()
+	return s.ID
+}
