@@ -85,19 +85,22 @@ type Vote struct {
 
 // Request asks for approval of one action of one rotation.
 type Request struct {
-	ID         string    `json:"id"`         // nonce (caller supplies random hex)
-	Rotation   string    `json:"rotation"`   // rotation id
-	ActionHash string    `json:"actionHash"` // HashAction of the action asked for
-	Requester  string    `json:"requester"`  // platform-qualified user id, e.g. "console:alice", "slack:U024BE7LH"
-	MessageRef string    `json:"messageRef"` // chat message approvers react to; "" = not yet posted
-	Required   int       `json:"required"`   // distinct approvers needed
-	Created    time.Time `json:"created"`
-	Expires    time.Time `json:"expires"`
-	Votes      []Vote    `json:"votes,omitempty"`
-	State      State     `json:"state"`
-	DeniedBy   string    `json:"deniedBy,omitempty"`
-	DenyReason string    `json:"denyReason,omitempty"`
-	DecidedAt  time.Time `json:"decidedAt,omitzero"`
+	ID         string `json:"id"`         // nonce (caller supplies random hex)
+	Rotation   string `json:"rotation"`   // rotation id
+	ActionHash string `json:"actionHash"` // HashAction of the action asked for
+	Requester  string `json:"requester"`  // platform-qualified user id, e.g. "console:alice", "slack:U024BE7LH"
+	MessageRef string `json:"messageRef"` // chat message approvers react to; "" = not yet posted
+	// MessageRefs are every other message that carries the same request (posted in
+	// several places, or posted again after a restart); a vote on any of them counts.
+	MessageRefs []string  `json:"messageRefs,omitempty"`
+	Required    int       `json:"required"` // distinct approvers needed
+	Created     time.Time `json:"created"`
+	Expires     time.Time `json:"expires"`
+	Votes       []Vote    `json:"votes,omitempty"`
+	State       State     `json:"state"`
+	DeniedBy    string    `json:"deniedBy,omitempty"`
+	DenyReason  string    `json:"denyReason,omitempty"`
+	DecidedAt   time.Time `json:"decidedAt,omitzero"`
 }
 
 // New returns a pending request created at now and open for ttl (DefaultTTL
@@ -133,6 +136,11 @@ func (r Request) Expired(now time.Time) bool {
 		return !now.Before(r.Expires)
 	}
 	return false
+}
+
+// Carries reports whether the chat message ref carries this request.
+func (r Request) Carries(ref string) bool {
+	return ref != "" && (ref == r.MessageRef || slices.Contains(r.MessageRefs, ref))
 }
 
 // Approvers returns the distinct users whose approval is counted, in the
@@ -284,7 +292,7 @@ func Cast(r Request, b Ballot) (Outcome, error) {
 	if b.RequestID != "" && b.RequestID != r.ID {
 		return refuse(CodeWrongRequest, "That vote is for a different approval request; nothing changed.")
 	}
-	if b.MessageRef != "" && b.MessageRef != r.MessageRef {
+	if b.MessageRef != "" && !r.Carries(b.MessageRef) {
 		return refuse(CodeWrongMessage, "That vote was on a different message; vote on the approval request itself.")
 	}
 

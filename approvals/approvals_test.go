@@ -537,3 +537,23 @@ func FuzzCast(f *testing.F) {
 		_ = HashAction(Action{Rotation: requester, Targets: []Target{{reqID, msgRef}}, Settings: map[string]string{actionHash: msgRef}})
 	})
 }
+
+// TestVoteOnEveryMessageOfTheRequest: a request posted again (after a restart, or in
+// a second place) takes votes on each of its messages, and on no other.
+func TestVoteOnEveryMessageOfTheRequest(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	r := New("n1", "R1", "alice", "h", 2, time.Hour, now)
+	r.MessageRef, r.MessageRefs = "m1", []string{"m2"}
+	o, err := Cast(r, Ballot{User: "bob", IsApprover: true, Kind: Approve, MessageRef: "m1", ActionHash: "h", At: now})
+	if err != nil {
+		t.Fatalf("vote on the first message: %v", err)
+	}
+	o, err = Cast(o.Request, Ballot{User: "carol", IsApprover: true, Kind: Approve, MessageRef: "m2", ActionHash: "h", At: now})
+	if err != nil || o.Kind != OutcomeApproved {
+		t.Fatalf("vote on the re-posted message: %v %v", o.Kind, err)
+	}
+	var ref *Refusal
+	if _, err := Cast(r, Ballot{User: "dave", IsApprover: true, Kind: Approve, MessageRef: "m3", ActionHash: "h", At: now}); !errors.As(err, &ref) || ref.Code != CodeWrongMessage {
+		t.Fatalf("vote on another message: %v, want wrong-message", err)
+	}
+}

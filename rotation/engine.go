@@ -67,6 +67,17 @@ type Config struct {
 	ApprovalTTL time.Duration
 	// IsApprover tells whether a user may approve; the chat layer resolves roles.
 	IsApprover func(user string) bool
+	// Roles, when set, is asked again at the dangerous step whether each counted
+	// voter still holds the approver role (the chat layer resolves groups behind it).
+	// Without it IsApprover is asked.
+	Roles Roles
+	// LockSites are the sites that share this site's one-rotation-at-a-time lock
+	// (replication partners). Several engines, one per site, may share one store:
+	// each resumes and lists only its own site's rotations.
+	LockSites []string
+	// OverdueAfter is how long past the plan's expected end the bot waits before it
+	// reminds the operators every 24h that clients are exposed (default 24h).
+	OverdueAfter time.Duration
 	// PollInterval paces wait polls: at most one computers sweep per interval
 	// (default 30s; the demo and tests use about a second).
 	PollInterval time.Duration
@@ -80,11 +91,17 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	ctx      context.Context
-	drivers  map[string]chan struct{} // rotation id -> wake channel
-	progress map[string]*Progress
-	wg       sync.WaitGroup
+	mu         sync.Mutex
+	flushing   map[string]bool // rotation id -> a flush of its outbox is running
+	flushAgain map[string]bool // a flush was asked for while one ran
+	ctx        context.Context
+	started    map[string]bool // rotations resumed by Start (not created by this process)
+	// noWaitFloor is a test-only switch: waits end as soon as the online clients caught
+	// up. The tests use it to prove that the simulator orphans clients after a short wait.
+	noWaitFloor bool
+	drivers     map[string]chan struct{} // rotation id -> wake channel
+	progress    map[string]*Progress
+	wg          sync.WaitGroup
 
 	// asking is held while an approval request is posted and its message reference
 	// recorded, and read-held while a vote is cast: approvers see the request the
@@ -118,7 +135,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.IsApprover == nil {
 		cfg.IsApprover = func(string) bool { return false }
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, drivers: map[string]chan struct{}{}, progress: map[string]*Progress{}}, nil
+	if cfg.OverdueAfter <= 0 {
+		cfg.OverdueAfter = 24 * time.Hour
+	}
+	return &Engine{cfg: cfg, log: cfg.Logger, drivers: map[string]chan struct{}{}, progress: map[string]*Progress{}, started: map[string]bool{}, flushing: map[string]bool{}, flushAgain: map[string]bool{}}, nil
 }
 
 // Start reloads every rotation from the store, re-trusts the certificates active
@@ -138,6 +158,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		}
 		e.trustRotation(r)
 		e.log.Info("resuming rotation", "rotation", r.ID, "status", r.Status, "cursor", r.Cursor)
+		e.mu.Lock()
+		e.started[r.ID] = true
+		e.mu.Unlock()
 		e.spawn(r.ID)
 	}
 	return nil
@@ -226,18 +249,17 @@ func (e *Engine) Get(ctx context.Context, id string) (View, error) {
 	return v, nil
 }
 
-// List returns every stored rotation, oldest first.
+// List returns every stored rotation of this engine's site, oldest first.
 func (e *Engine) List(ctx context.Context) ([]Rotation, error) {
 	var out []Rotation
 	err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		return tx.ForEach(bucketRotations, func(_ string, val []byte) error {
-			var r Rotation
-			if err := json.Unmarshal(val, &r); err != nil {
-				return fmt.Errorf("decode rotation: %w", err)
+		all, err := listTx(tx)
+		for _, r := range all {
+			if r.Site == e.cfg.Site {
+				out = append(out, r)
 			}
-			out = append(out, r)
-			return nil
-		})
+		}
+		return err
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, err
@@ -250,6 +272,19 @@ func (e *Engine) Audit(ctx context.Context, id string) ([]store.AuditRecord, err
 		return nil, err
 	}
 	return e.cfg.Store.Audit(ctx, id)
+}
+
+func listTx(tx *store.Tx) ([]Rotation, error) {
+	var out []Rotation
+	err := tx.ForEach(bucketRotations, func(_ string, val []byte) error {
+		var r Rotation
+		if err := json.Unmarshal(val, &r); err != nil {
+			return fmt.Errorf("decode rotation: %w", err)
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
 }
 
 // ErrNotFound is returned for an unknown rotation id.
@@ -292,8 +327,11 @@ func saveApprovalTx(tx *store.Tx, req approvals.Request) error {
 	if err != nil {
 		return fmt.Errorf("approval %s: encode: %w", req.ID, err)
 	}
-	if req.MessageRef != "" {
-		if err := tx.Put(bucketMeta, "ref:"+req.MessageRef, []byte(req.ID)); err != nil {
+	for _, ref := range append([]string{req.MessageRef}, req.MessageRefs...) {
+		if ref == "" {
+			continue
+		}
+		if err := tx.Put(bucketMeta, "ref:"+ref, []byte(req.ID)); err != nil {
 			return err
 		}
 	}
@@ -358,14 +396,8 @@ func (e *Engine) Plan(ctx context.Context, opts PlanOptions) (Plan, Inventory, e
 // records its platform and channel there); its card, thread and approval request go
 // there.
 func (e *Engine) Rotate(ctx context.Context, user, home string, opts PlanOptions) (Rotation, error) {
-	rots, err := e.List(ctx)
-	if err != nil {
-		return Rotation{}, err
-	}
-	for _, r := range rots {
-		if r.Active() && r.Site == e.cfg.Site {
-			return Rotation{}, fmt.Errorf("rotation %s of %s is still %s: finish or abort it first", r.ID, r.Site, r.Status)
-		}
+	if err := e.refuseIfActive(ctx, nil); err != nil {
+		return Rotation{}, err // early answer; the check that counts runs in the creating transaction
 	}
 	plan, _, err := e.Plan(ctx, opts)
 	if err != nil {
@@ -425,6 +457,9 @@ func (e *Engine) Rotate(ctx context.Context, user, home string, opts PlanOptions
 	now := e.cfg.Now().UTC()
 	var out Rotation
 	err = e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		if err := e.refuseIfActive(ctx, tx); err != nil {
+			return err
+		}
 		seq, err := tx.NextSeq(bucketRotations)
 		if err != nil {
 			return err
@@ -432,7 +467,7 @@ func (e *Engine) Rotate(ctx context.Context, user, home string, opts PlanOptions
 		r := Rotation{
 			ID: fmt.Sprintf("R%d", seq), Site: e.cfg.Site, Requester: user, Home: home, Created: now, Updated: now,
 			Options: opts, Plan: plan, Status: StatusRunning, Steps: make([]StepState, len(plan.Steps)),
-			OldCerts: old, NewCerts: newCerts, APIServer: apiServer,
+			OldCerts: old, NewCerts: newCerts, APIServer: apiServer, ExpectedEnd: now.Add(plan.expectedDuration()),
 		}
 		for i := range r.Steps {
 			r.Steps[i].Status = StepPending
@@ -450,6 +485,48 @@ func (e *Engine) Rotate(ctx context.Context, user, home string, opts PlanOptions
 	e.announce(ctx, out)
 	e.spawn(out.ID)
 	return out, nil
+}
+
+// refuseIfActive refuses while a rotation of this site or of a site sharing its lock
+// is active. With tx nil it reads a snapshot (an early, friendly answer); Rotate
+// checks again inside the transaction that creates the rotation, so two concurrent
+// requests cannot both pass.
+func (e *Engine) refuseIfActive(ctx context.Context, tx *store.Tx) error {
+	check := func(tx *store.Tx) error {
+		all, err := listTx(tx)
+		if err != nil {
+			return err
+		}
+		for _, r := range all {
+			if r.Active() && e.sharesLock(r.Site) {
+				return fmt.Errorf("rotation %s of %s is still %s: finish or abort it first (one rotation at a time for %s)", r.ID, r.Site, r.Status, strings.Join(e.lockSites(), ", "))
+			}
+		}
+		return nil
+	}
+	if tx != nil {
+		return check(tx)
+	}
+	return e.cfg.Store.View(ctx, check)
+}
+
+func (e *Engine) lockSites() []string {
+	out := []string{e.cfg.Site}
+	for _, s := range e.cfg.LockSites {
+		if s != "" && s != e.cfg.Site {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (e *Engine) sharesLock(site string) bool {
+	for _, s := range e.lockSites() {
+		if strings.EqualFold(s, site) {
+			return true
+		}
+	}
+	return false
 }
 
 // Ballot is one vote as the chat layer sees it.
@@ -536,168 +613,81 @@ func (e *Engine) Vote(ctx context.Context, b Ballot) (approvals.Outcome, error) 
 // Done records an operator's "done" for a manual step (the driver then verifies it),
 // or ends a wait whose minimum has passed but whose clients lag (audited override).
 func (e *Engine) Done(ctx context.Context, user, id, stepID string) (string, error) {
-	id = strings.ToUpper(id)
-	var msg string
-	_, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
-		step, st, err := activeStep(r, stepID)
-		if err != nil {
-			return err
-		}
-		switch step.Kind {
-		case KindManual:
-			if st.DoneBy != "" {
-				return fmt.Errorf("%s already said done for %s; verifying", st.DoneBy, step.ID)
-			}
-			st.DoneBy = user
-			msg = fmt.Sprintf("noted: %s says %s is done; verifying", user, step.ID)
-			return e.audit(tx, r.ID, user, "operator-done", step.ID, step.Title, nil)
-		case KindWait:
-			if r.Wait == nil || e.cfg.Now().Before(r.Wait.Deadline) {
-				return fmt.Errorf("%s cannot end before its minimum wait: three heartbeats (or --min-wait) protect the clients", step.ID)
-			}
-			if step.Action == ActStraggler {
-				return fmt.Errorf("%s is a straggler window; use abort to stop it", step.ID)
-			}
-			st.Override = true
-			st.DoneBy = user
-			msg = fmt.Sprintf("%s ends %s with clients still lagging (override recorded)", user, step.ID)
-			return e.audit(tx, r.ID, user, "wait-override", step.ID, "wait ended by operator with laggards", nil)
-		default:
-			return fmt.Errorf("%s is an %s step: the bot does it, nobody needs to say done", step.ID, step.Kind)
-		}
-	})
+	id = strings.ToUpper(strings.TrimSpace(id))
+	r, err := e.commit(ctx, id, Event{Kind: EvDone, Actor: user, Step: stepID}, nil)
 	if err != nil {
-		return "", err
+		return "", userErr(err)
 	}
 	e.wake(id)
-	return msg, nil
+	if s, st, ok := r.Current(); ok && s.Kind == KindWait && st.Override {
+		return fmt.Sprintf("%s ends %s with clients still lagging (override recorded)", user, s.ID), nil
+	}
+	return fmt.Sprintf("noted: %s says %s is done; verifying", user, stepID), nil
+}
+
+// AcceptOrphans records an operator's audited decision to go on past the orphan
+// interlock at step stepID with up to n suspected orphaned clients
+// (`done R1 STEP --accept-orphans N`).
+func (e *Engine) AcceptOrphans(ctx context.Context, user, id, stepID string, n int) (string, error) {
+	id = strings.ToUpper(strings.TrimSpace(id))
+	if _, err := e.commit(ctx, id, Event{Kind: EvAcceptOrphans, Actor: user, Step: stepID, N: n}, nil); err != nil {
+		return "", userErr(err)
+	}
+	e.wake(id)
+	return fmt.Sprintf("%s accepts up to %d suspected orphaned clients at %s (audited)", user, n, stepID), nil
 }
 
 // Confirm trusts the certificate a server now presents when no fingerprint was given
 // in advance: the operator vouches that it is the one they installed (audited).
 func (e *Engine) Confirm(ctx context.Context, user, id, stepID string) (string, error) {
-	id = strings.ToUpper(id)
+	id = strings.ToUpper(strings.TrimSpace(id))
 	var fp string
-	_, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
-		step, st, err := activeStep(r, stepID)
-		if err != nil {
-			return err
+	_, err := e.commit(ctx, id, Event{Kind: EvConfirm, Actor: user, Step: stepID}, func(_ *store.Tx, r *Rotation, _ *Event) error {
+		if s, _, ok := r.Current(); ok {
+			fp = r.SeenCerts[s.Server]
 		}
-		if step.Action != ActCert {
-			return fmt.Errorf("%s is not a certificate step", step.ID)
-		}
-		fp = r.SeenCerts[step.Server]
-		if fp == "" {
-			return fmt.Errorf("%s: no new certificate is waiting for confirmation; say done after the update first", step.ID)
-		}
-		if r.NewCerts == nil {
-			r.NewCerts = map[string]string{}
-		}
-		r.NewCerts[step.Server] = fp
-		delete(r.SeenCerts, step.Server)
-		st.DoneBy = user
-		return e.audit(tx, r.ID, user, "certificate-confirmed", step.ID, "operator confirmed the presented certificate", map[string]string{"sha256": fp})
+		return nil
 	})
 	if err != nil {
-		return "", err
-	}
-	if err := e.cfg.SEPM.Trust(fp); err != nil {
-		e.log.Warn("trusting confirmed certificate", "err", err)
+		return "", userErr(err)
 	}
 	e.wake(id)
 	return fmt.Sprintf("%s confirmed certificate %s for %s; verifying", user, short(fp), stepID), nil
 }
 
-func activeStep(r *Rotation, stepID string) (PlanStep, *StepState, error) {
-	if !r.Active() {
-		return PlanStep{}, nil, fmt.Errorf("%s is %s", r.ID, r.Status)
-	}
-	step, st, ok := r.Current()
-	if !ok || st.Status != StepActive {
-		return PlanStep{}, nil, fmt.Errorf("%s has no active step", r.ID)
-	}
-	if !strings.EqualFold(step.ID, stepID) {
-		return PlanStep{}, nil, fmt.Errorf("%s is not the current step of %s (the current step is %s)", stepID, r.ID, step.ID)
-	}
-	return step, st, nil
-}
-
 // Pause stops a rotation at its next step boundary; waits keep their deadlines.
 func (e *Engine) Pause(ctx context.Context, user, id string) error {
-	id = strings.ToUpper(id)
-	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
-		if r.Status != StatusRunning {
-			return fmt.Errorf("%s is %s, not running", r.ID, r.Status)
-		}
-		r.Status, r.PausedBy = StatusPaused, user
-		return e.audit(tx, r.ID, user, "paused", "", "", nil)
-	})
-	if err != nil {
-		return err
+	id = strings.ToUpper(strings.TrimSpace(id))
+	if _, err := e.commit(ctx, id, Event{Kind: EvPause, Actor: user}, nil); err != nil {
+		return userErr(err)
 	}
-	e.post(ctx, id, fmt.Sprintf("⏸ paused by %s", user))
-	e.announce(ctx, r)
 	e.wake(id)
 	return nil
 }
 
-// Resume continues a paused rotation. An approval that expired or a failed step is
-// tried again.
+// Resume continues a paused rotation. An approval that expired or was denied is
+// asked again; a failed step is tried again; an interlock observes SEPM again.
 func (e *Engine) Resume(ctx context.Context, user, id string) error {
-	id = strings.ToUpper(id)
-	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
-		if r.Status != StatusPaused {
-			return fmt.Errorf("%s is %s, not paused", r.ID, r.Status)
-		}
-		r.Status, r.PausedBy, r.LastError = StatusRunning, "", ""
-		if step, _, ok := r.Current(); ok && step.Action == ActApproval && r.Approval != "" {
-			if req, err := loadApprovalTx(tx, r.Approval); err == nil && req.State != approvals.StateApproved && req.Expired(e.cfg.Now()) {
-				r.Approval = "" // ask again with a new request
-			}
-		}
-		return e.audit(tx, r.ID, user, "resumed", "", "", nil)
-	})
-	if err != nil {
-		return err
+	id = strings.ToUpper(strings.TrimSpace(id))
+	if _, err := e.commit(ctx, id, Event{Kind: EvResume, Actor: user}, nil); err != nil {
+		return userErr(err)
 	}
-	e.post(ctx, id, fmt.Sprintf("▶ resumed by %s", user))
-	e.announce(ctx, r)
 	e.spawn(id)
 	e.wake(id)
 	return nil
 }
 
-// Abort stops the forward steps and reverts safely: when secure communication may be
-// off, it waits for clients to take the current policy (and any new certificate),
-// re-enables secure communication, waits, re-assigns the original MSLs, waits, and
-// reports. It never leaves secure communication off.
+// Abort stops the forward steps and reverts safely, from what the change journal
+// says the rotation touched: when secure communication may be off, it waits for
+// clients to take the current policy (and any new certificate), re-enables secure
+// communication where the rotation turned it off, waits, re-assigns the original
+// MSLs where it changed them, waits, and reports. It never leaves secure
+// communication off.
 func (e *Engine) Abort(ctx context.Context, user, id, reason string) error {
-	id = strings.ToUpper(id)
-	var interrupted PlanStep
-	r, err := e.mutate(ctx, id, func(tx *store.Tx, r *Rotation) error {
-		if !r.Active() {
-			return fmt.Errorf("%s is already %s", r.ID, r.Status)
-		}
-		if r.Aborting {
-			return fmt.Errorf("%s is already aborting", r.ID)
-		}
-		interrupted, _, _ = r.Current()
-		if err := e.beginAbortTx(tx, r, user, reason); err != nil {
-			return err
-		}
-		r.Status, r.PausedBy = StatusRunning, ""
-		return nil
-	})
-	if err != nil {
-		return err
+	id = strings.ToUpper(strings.TrimSpace(id))
+	if _, err := e.commit(ctx, id, Event{Kind: EvAbort, Actor: user, Reason: reason}, nil); err != nil {
+		return userErr(err)
 	}
-	e.post(ctx, id, fmt.Sprintf("⏹ abort by %s%s: reverting safely (%d steps)", user, reasonSuffix(reason), len(r.Plan.Steps)-r.Cursor))
-	if interrupted.Action == ActCert && r.Plan.Path == PathSingle {
-		// Clients pick up whatever certificate a server presents while secure
-		// communication is off; one changed after it is back on orphans them.
-		e.post(ctx, id, fmt.Sprintf("⚠ If you already updated the certificate on %s, that is fine: clients take it during the first revert wait. Do not update it once secure communication is back on.", serverLabel(interrupted.Server)))
-	}
-	e.announce(ctx, r)
 	e.spawn(id)
 	e.wake(id)
 	return nil
@@ -710,71 +700,6 @@ func reasonSuffix(reason string) string {
 	return " (" + reason + ")"
 }
 
-// beginAbortTx replaces the remaining forward steps with the revert steps.
-func (e *Engine) beginAbortTx(tx *store.Tx, r *Rotation, user, reason string) error {
-	started := func(action string) bool {
-		for i, s := range r.Plan.Steps {
-			if s.Action == action && i <= r.Cursor && r.Steps[i].Status != StepPending {
-				return true
-			}
-		}
-		return false
-	}
-	hb := r.Plan.WaitSeconds
-	var revert []PlanStep
-	switch {
-	case started(ActDisableSecure):
-		revert = []PlanStep{
-			{ID: "revert-wait-1", Title: "Wait for clients to take the current policy before secure communication returns", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
-			{ID: "revert-enable-secure", Title: "Re-enable secure communication", Kind: KindAuto, SeedStep: "abort", Action: ActEnableSecure},
-			{ID: "revert-wait-2", Title: "Wait at least three heartbeats", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
-			{ID: "revert-restore-msl", Title: "Re-assign the original management server lists", Kind: KindAuto, SeedStep: "abort", Action: ActRestoreMSL},
-			{ID: "revert-wait-3", Title: "Wait for clients to take the original lists", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
-		}
-	case started(ActAssignHTTP):
-		revert = []PlanStep{
-			{ID: "revert-restore-msl", Title: "Re-assign the original management server lists", Kind: KindAuto, SeedStep: "abort", Action: ActRestoreMSL},
-			{ID: "revert-wait-3", Title: "Wait for clients to take the original lists", Kind: KindWait, SeedStep: "abort", Action: ActWait, WaitSeconds: hb},
-		}
-	}
-	revert = append(revert, PlanStep{ID: "revert-report", Title: "Report where the site stands", Kind: KindAuto, SeedStep: "abort", Action: ActReport})
-	now := e.cfg.Now().UTC()
-	for i := r.Cursor; i < len(r.Steps); i++ {
-		if r.Steps[i].Status != StepDone {
-			r.Steps[i].Status = StepSkipped
-			r.Steps[i].Finished = now
-		}
-	}
-	if r.Cursor >= len(r.Steps) {
-		r.Cursor = len(r.Steps)
-	} else if r.Steps[r.Cursor].Status == StepDone {
-		r.Cursor++
-	}
-	// Drop the pending tail and append the revert steps.
-	keep := r.Cursor
-	if keep < len(r.Plan.Steps) {
-		keep++ // keep the interrupted step as history
-	}
-	keep = min(keep, len(r.Plan.Steps))
-	r.Plan.Steps = append(r.Plan.Steps[:keep:keep], revert...)
-	r.Steps = r.Steps[:keep:keep]
-	for range revert {
-		r.Steps = append(r.Steps, StepState{Status: StepPending})
-	}
-	r.Cursor = keep
-	r.Wait = nil
-	r.Aborting, r.AbortBy, r.AbortReason = true, user, reason
-	if r.Approval != "" {
-		if req, err := loadApprovalTx(tx, r.Approval); err == nil && req.State == approvals.StatePending {
-			req.State = approvals.StateVoid
-			if err := saveApprovalTx(tx, req); err != nil {
-				return err
-			}
-		}
-	}
-	return e.audit(tx, r.ID, user, "abort", "", reason, map[string]string{"revert_steps": fmt.Sprint(len(revert))})
-}
-
 // ---- helpers ----
 
 func newNonce() string {
@@ -785,9 +710,27 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// action is what the approval is bound to: the exact targets and the setting written.
+// action is what the approval is bound to: everything that makes the window risky.
+// The site, the path, the exact targets, the setting written, the new certificate
+// fingerprints given with --new-cert-sha256 (or that an operator will confirm them),
+// --min-wait and the straggler window. A change to any of them voids the approval.
 func action(r Rotation) approvals.Action {
-	a := approvals.Action{Rotation: r.ID, Settings: map[string]string{"general_settings.security_settings.secure_communications": "false"}}
+	a := approvals.Action{Rotation: r.ID, Settings: map[string]string{
+		"general_settings.security_settings.secure_communications": "false",
+		"site":           r.Site,
+		"path":           r.Plan.Path,
+		"min_wait":       r.Options.MinWait.String(),
+		"straggler_secs": fmt.Sprint(r.Plan.StragglerSeconds),
+	}}
+	if r.Plan.Path == PathMulti {
+		a.Settings["general_settings.security_settings.secure_communications"] = "unchanged"
+	}
+	if len(r.Options.NewCerts) == 0 {
+		a.Settings["new_certificates"] = "confirmed by an operator when seen"
+	}
+	for name, fp := range r.Options.NewCerts {
+		a.Settings["new_certificate "+name] = strings.ToLower(fp)
+	}
 	for _, t := range r.Plan.GroupsToChange {
 		if t.Secure {
 			a.Targets = append(a.Targets, approvals.Target{GroupID: t.GroupID, LocationID: t.LocationID})

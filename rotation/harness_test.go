@@ -24,6 +24,7 @@ type recorder struct {
 	posts   []string
 	views   map[string]View
 	refs    int
+	prefix  string // of message refs, so two engines' refs differ
 	changed chan struct{}
 	out     io.Writer // optional echo
 	// onPost, when set, sees every posted text (called outside the lock).
@@ -65,7 +66,7 @@ func (r *recorder) Post(_ context.Context, id, text string) {
 func (r *recorder) RequestApproval(_ context.Context, v View) ([]string, error) {
 	r.mu.Lock()
 	r.refs++
-	ref := fmt.Sprintf("msg-%d", r.refs)
+	ref := fmt.Sprintf("%smsg-%d", r.prefix, r.refs)
 	r.mu.Unlock()
 	r.poke()
 	return []string{ref}, nil
@@ -88,6 +89,7 @@ type rig struct {
 	cancel context.CancelFunc
 	ctx    context.Context
 	newFPs map[string]string
+	cfg    Config
 }
 
 type rigOptions struct {
@@ -98,6 +100,8 @@ type rigOptions struct {
 	approvals  int
 	now        func() time.Time      // optional engine clock
 	onPost     func(id, text string) // optional hook on every post
+	roles      Roles                 // optional role resolver at the dangerous step
+	servers    []ServerRef           // optional: what the engine is configured with
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -162,11 +166,15 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.wrap != nil {
 		api = o.wrap(client)
 	}
-	eng, err := NewEngine(Config{
+	cfg := Config{
 		Store: db, SEPM: api, Notifier: rec, Site: "site-a", APIAddr: apiAddr(site), Servers: serverRefs(site),
 		Approvals: max(o.approvals, 2), IsApprover: func(u string) bool { return approvers[u] }, PollInterval: 300 * time.Millisecond,
-		Logger: testLogger(t), Now: o.now,
-	})
+		Logger: testLogger(t), Now: o.now, Roles: o.roles,
+	}
+	if o.servers != nil {
+		cfg.Servers = o.servers
+	}
+	eng, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +189,63 @@ func newRig(t *testing.T, o rigOptions) *rig {
 			newFPs[s.Name] = s.NextFingerprint
 		}
 	}
-	return &rig{t: t, site: site, client: client, db: db, eng: eng, rec: rec, cancel: cancel, ctx: ctx, newFPs: newFPs}
+	return &rig{t: t, site: site, client: client, db: db, eng: eng, rec: rec, cancel: cancel, ctx: ctx, newFPs: newFPs, cfg: cfg}
+}
+
+// restart stops the engine as a kill would (its drivers stop; nothing more is
+// written) and starts a new one on the same store, with a new notifier whose
+// message refs differ from the old ones.
+func (g *rig) restart(prefix string, before func()) {
+	g.t.Helper()
+	g.cancel()
+	g.eng.Wait()
+	if before != nil {
+		before()
+	}
+	rec := newRecorder()
+	rec.prefix = prefix
+	cfg := g.cfg
+	cfg.Notifier = rec
+	eng, err := NewEngine(cfg)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.t.Cleanup(func() { cancel(); eng.Wait() })
+	if err := eng.Start(ctx); err != nil {
+		g.t.Fatal(err)
+	}
+	g.eng, g.rec, g.ctx, g.cancel = eng, rec, ctx, cancel
+}
+
+// waitFor waits (on announcements, at most d) until cond holds for the rotation.
+func (g *rig) waitFor(id string, d time.Duration, what string, cond func(v View) bool) View {
+	g.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		v := mustGet(g.t, g, id)
+		if cond(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("%s: not reached in %s (at %s, %s)\nposts:\n%s", what, d, currentID(v.Rotation), v.Rotation.Status, strings.Join(tail(g.rec.Posts(), 12), "\n"))
+		}
+		select {
+		case <-g.rec.changed:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// posted counts the posts containing s.
+func (g *rig) posted(s string) int {
+	n := 0
+	for _, p := range g.rec.Posts() {
+		if strings.Contains(p, s) {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *rig) rotate(opts PlanOptions) Rotation {
@@ -322,6 +386,10 @@ func (o *operator) run(ctx context.Context, deadline time.Duration) (View, error
 	defer tick.Stop()
 	for {
 		done, err := o.step(ctx)
+		if err != nil && ctx.Err() != nil {
+			v, _ := o.g.eng.Get(context.Background(), o.id)
+			return v, fmt.Errorf("rotation %s did not end in %s: status %s, step %d %+v\nposts:\n%s", o.id, deadline, v.Rotation.Status, v.Rotation.Cursor, currentID(v.Rotation), strings.Join(tail(o.g.rec.Posts(), 15), "\n"))
+		}
 		if err != nil && !errors.Is(err, errStop) {
 			return View{}, err
 		}
@@ -331,7 +399,7 @@ func (o *operator) run(ctx context.Context, deadline time.Duration) (View, error
 		select {
 		case <-ctx.Done():
 			v, _ := o.g.eng.Get(context.Background(), o.id)
-			return v, fmt.Errorf("rotation %s did not end in %s: status %s, step %d %+v", o.id, deadline, v.Rotation.Status, v.Rotation.Cursor, currentID(v.Rotation))
+			return v, fmt.Errorf("rotation %s did not end in %s: status %s, step %d %+v\nposts:\n%s", o.id, deadline, v.Rotation.Status, v.Rotation.Cursor, currentID(v.Rotation), strings.Join(tail(o.g.rec.Posts(), 15), "\n"))
 		case <-o.g.rec.changed:
 		case <-tick.C:
 		}

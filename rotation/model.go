@@ -58,6 +58,32 @@ type Rotation struct {
 	PausedBy    string  `json:"paused_by,omitempty"`
 	LastError   string  `json:"last_error,omitempty"`
 	Report      *Report `json:"report,omitempty"`
+
+	// Outbox holds the messages a committed transition owes the channel. They are
+	// written in the same transaction as the transition and removed once posted, so a
+	// process killed in between posts them after its restart.
+	Outbox    []Outgoing `json:"outbox,omitempty"`
+	OutboxSeq int        `json:"outbox_seq,omitempty"`
+
+	// Exposure: since when (epoch ms) some clients use the HTTP copy of their list,
+	// and since when secure communication is off somewhere; 0 = not (any more).
+	HTTPSince      int64 `json:"http_since_ms,omitempty"`
+	SecureOffSince int64 `json:"secure_off_since_ms,omitempty"`
+	// ExpectedEnd is when the plan's steps would end if nobody waited on people.
+	ExpectedEnd time.Time `json:"expected_end,omitzero"`
+	// LastReminder is when the latest overdue (or paused-while-exposed) reminder went out.
+	LastReminder time.Time `json:"last_reminder,omitzero"`
+
+	// CertChanges counts certificate steps that finished (a server now presents its
+	// new certificate); LastCertChange is when the latest one did (epoch ms).
+	CertChanges    int   `json:"cert_changes,omitempty"`
+	LastCertChange int64 `json:"last_cert_change_ms,omitempty"`
+}
+
+// Outgoing is one message a committed transition owes the channel.
+type Outgoing struct {
+	Seq  int    `json:"seq"`
+	Text string `json:"text"`
 }
 
 // StepState is the state of one step.
@@ -71,6 +97,10 @@ type StepState struct {
 	DoneBy string `json:"done_by,omitempty"`
 	// Override lets a wait end with laggards (an operator's audited decision).
 	Override bool `json:"override,omitempty"`
+	// AcceptOrphans is how many suspected orphaned clients an operator accepted at
+	// this step (`done R1 STEP --accept-orphans N`, audited); the interlock lets the
+	// step go on while the count does not exceed it.
+	AcceptOrphans int `json:"accept_orphans,omitempty"`
 }
 
 // WaitState is the durable part of the current wait.
@@ -84,6 +114,17 @@ type WaitState struct {
 	Reminded   bool      `json:"reminded,omitempty"`
 	LastReport time.Time `json:"last_report,omitzero"`
 	Warned     bool      `json:"warned,omitempty"`
+}
+
+// Exposure is how long clients have been exposed, for the run card.
+func (r *Rotation) Exposure(now time.Time) (onHTTP, secureOff time.Duration) {
+	if r.HTTPSince > 0 {
+		onHTTP = now.Sub(time.UnixMilli(r.HTTPSince))
+	}
+	if r.SecureOffSince > 0 {
+		secureOff = now.Sub(time.UnixMilli(r.SecureOffSince))
+	}
+	return onHTTP, secureOff
 }
 
 // Progress is what a wait has observed at its latest poll.
@@ -100,13 +141,31 @@ type Progress struct {
 	DeadlineOnly     bool          `json:"deadline_only,omitempty"` // straggler window: no client criterion
 }
 
-// Report closes a rotation: who has not been seen since the change.
+// Report closes a rotation. Every client is counted in exactly one of OnNew,
+// SuspectedOrphaned, OfflineBefore and NeverSeen.
 type Report struct {
-	ClientsTotal int      `json:"clients_total"`
+	ClientsTotal int `json:"clients_total"`
+	// OnNew: checked in after the latest change (the new certificate, or the
+	// restored settings after an abort).
+	OnNew int `json:"on_new"`
+	// SuspectedOrphaned: online and checking in when a server's certificate changed,
+	// silent for more than three heartbeats since. They need the console's
+	// Communication Update Package (or a manual fix) to come back.
+	SuspectedOrphaned      int      `json:"suspected_orphaned"`
+	SuspectedOrphanedNames []string `json:"suspected_orphaned_names,omitempty"` // first 20
+	// OfflineBefore: not seen since the first change and already away when it was made.
+	OfflineBefore int `json:"offline_before"`
+	// NeverSeen: no check-in recorded at all.
+	NeverSeen int `json:"never_seen"`
+	// NotSeen (OfflineBefore + SuspectedOrphaned + NeverSeen) and NotSeenNames are
+	// kept for earlier readers.
 	NotSeen      int      `json:"not_seen"`
 	NotSeenNames []string `json:"not_seen_names,omitempty"` // first 20
-	Offline      int      `json:"offline"`
+	Offline      int      `json:"offline"`                  // offline right now
 }
+
+// Clean reports whether the rotation may read as a success: nobody suspected orphaned.
+func (r *Report) Clean() bool { return r == nil || r.SuspectedOrphaned == 0 }
 
 // Active reports whether the rotation still has work to do.
 func (r *Rotation) Active() bool {

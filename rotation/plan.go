@@ -13,8 +13,8 @@ import (
 
 // Path names the procedure a plan follows.
 const (
-	PathSingle = "single" // seed steps 1-9: HTTP MSL copy, secure communication off, update, back on
-	PathMulti  = "multi"  // seed steps 10-13: one server at a time under failover/load balancing
+	PathSingle = "single" // Broadcom steps 1-9: HTTP MSL copy, secure communication off, update, back on
+	PathMulti  = "multi"  // Broadcom steps 10-13: one server at a time under failover/load balancing
 )
 
 // Step kinds.
@@ -42,6 +42,9 @@ const (
 // DefaultStraggler is how long the multi-server path keeps the last server on the old
 // certificate so that away clients can come back (the seed's 90 days).
 const DefaultStraggler = 90 * 24 * time.Hour
+
+// MinUnapprovedStraggler is the shortest straggler window that needs no approval.
+const MinUnapprovedStraggler = 30 * 24 * time.Hour
 
 // StragglerReminder is when, inside the straggler window, the bot reminds the channel.
 const StragglerReminder = 30 * 24 * time.Hour
@@ -293,7 +296,7 @@ func MakePlan(inv Inventory, opts PlanOptions) (Plan, error) {
 		}
 	case inv.Clients142 > 0:
 		p.Path = PathSingle
-		p.Reason = fmt.Sprintf("%d clients run 14.2.x, which cannot take a new certificate through the multi-server method (seed step 10 and the KB)", inv.Clients142)
+		p.Reason = fmt.Sprintf("%d clients run 14.2.x, which cannot take a new certificate through the multi-server method (Broadcom step 10 and the KB)", inv.Clients142)
 		if mode == PathMulti {
 			p.Reason += "; --mode multi is refused"
 		}
@@ -351,6 +354,12 @@ func MakePlan(inv Inventory, opts PlanOptions) (Plan, error) {
 			straggler = DefaultStraggler
 		}
 		p.StragglerSeconds = int64(straggler / time.Second)
+		if straggler < MinUnapprovedStraggler {
+			// A short window removes the protection of away clients: approvers approve
+			// it (it is part of the approved action) before the first certificate update.
+			p.Steps = append(p.Steps, PlanStep{ID: "approval", Title: fmt.Sprintf("Two-person approval for a straggler window of %s (under %s)", humanDuration(straggler), humanDuration(MinUnapprovedStraggler)), Kind: KindApproval, SeedStep: "offline clients", Action: ActApproval})
+			p.Notes = append(p.Notes, fmt.Sprintf("The straggler window (%s) is shorter than %s: clients away longer may be orphaned, so two approvers must approve it before the first certificate update.", humanDuration(straggler), humanDuration(MinUnapprovedStraggler)))
+		}
 		for i, s := range servers {
 			last := i == len(servers)-1
 			if last {

@@ -63,13 +63,13 @@ func TestPlanner(t *testing.T) {
 		{
 			name: "two servers with load balancing observed", inv: inventory(2, nil), opts: PlanOptions{Straggler: 10 * time.Second, StragglerSet: true},
 			wantPath: PathMulti, wantReason: "2 different servers",
-			wantSteps: []string{"cert-sepm-01", "wait-sepm-01", "straggler", "cert-sepm-02", "wait-sepm-02", "report"},
+			wantSteps: []string{"approval", "cert-sepm-01", "wait-sepm-01", "straggler", "cert-sepm-02", "wait-sepm-02", "report"},
 			check: func(t *testing.T, p Plan) {
 				if p.StragglerSeconds != 10 {
 					t.Errorf("straggler = %ds, want 10", p.StragglerSeconds)
 				}
 				for _, s := range p.Steps {
-					if s.Kind == KindApproval || s.Action == ActDisableSecure {
+					if s.Action == ActDisableSecure {
 						t.Errorf("multi path must not disable secure communication: %+v", s)
 					}
 				}

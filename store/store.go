@@ -27,6 +27,12 @@ const (
 	BucketDelivered = "delivered" // delivery id -> 8-byte big-endian Unix nanoseconds
 	BucketTimers    = "timers"    // timer key -> encoded absolute deadline
 	BucketMeta      = "meta"      // store metadata (schema version) and caller settings
+	// BucketJournal holds the change journal: one record per SEPM change a rotation
+	// makes, keyed by rotation || 0x00 || "%020d" seq so a rotation's records are
+	// contiguous and in order. The intent is written (and committed) before the change
+	// and the result after SEPM confirmed it, so a record without a result is a change
+	// that may or may not have happened.
+	BucketJournal = "journal"
 )
 
 // Internal index buckets, also created by Open and refused to Put and Delete.
@@ -46,7 +52,7 @@ const maxPrunePerDeliver = 256
 const openTimeout = 2 * time.Second
 
 var allBuckets = []string{
-	BucketRotations, BucketApprovals, BucketAudit, BucketDelivered, BucketTimers, BucketMeta,
+	BucketRotations, BucketApprovals, BucketAudit, BucketDelivered, BucketTimers, BucketMeta, BucketJournal,
 	bucketDeliveredByTime, bucketAuditByRotation,
 }
 
@@ -273,6 +279,27 @@ func (tx *Tx) ForEach(bucket string, fn func(key string, val []byte) error) erro
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if v == nil { // a nested bucket; the store creates none
+			continue
+		}
+		if err := fn(string(k), bytes.Clone(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForEachPrefix calls fn, in ascending byte order, for every key of bucket that
+// starts with prefix, with a copy of the value. It stops at, and returns unwrapped,
+// the first error fn returns; fn must not modify the bucket.
+func (tx *Tx) ForEachPrefix(bucket, prefix string, fn func(key string, val []byte) error) error {
+	b, err := tx.bucket(bucket)
+	if err != nil {
+		return fmt.Errorf("store: foreach %s: %w", bucket, err)
+	}
+	p := []byte(prefix)
+	c := b.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if v == nil {
 			continue
 		}
 		if err := fn(string(k), bytes.Clone(v)); err != nil {

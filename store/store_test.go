@@ -712,3 +712,34 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "commits/s")
 }
+
+func TestForEachPrefixAndJournalBucket(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if err := db.Update(ctx, func(tx *Tx) error {
+		for _, k := range []string{"R1\x00002", "R1\x00001", "R10\x00001", "R2\x00001"} {
+			if err := tx.Put(BucketJournal, k, []byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := db.View(ctx, func(tx *Tx) error {
+		return tx.ForEachPrefix(BucketJournal, "R1\x00", func(k string, _ []byte) error {
+			got = append(got, k)
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != "R1\x00001" || got[1] != "R1\x00002" {
+		t.Fatalf("prefix scan = %q, want R1's two records in order", got)
+	}
+}

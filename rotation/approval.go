@@ -1,0 +1,190 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"sepmbot/approvals"
+	"sepmbot/store"
+)
+
+// Roles resolves, at the dangerous step, whether a user still holds the approver
+// role. The chat layer implements it (groups and all); rotation/ does not change
+// when it does.
+type Roles interface {
+	IsApprover(ctx context.Context, user string) (bool, error)
+}
+
+func (e *Engine) stillApprover(ctx context.Context, user string) (bool, error) {
+	if e.cfg.Roles != nil {
+		return e.cfg.Roles.IsApprover(ctx, user)
+	}
+	return e.cfg.IsApprover(user), nil
+}
+
+func (e *Engine) loadApproval(ctx context.Context, id string) (approvals.Request, error) {
+	var req approvals.Request
+	err := e.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		req, err = loadApprovalTx(tx, id)
+		return err
+	})
+	return req, err
+}
+
+// checkApprovalStillBinds refuses the dangerous step unless the current approval is
+// approved, young enough, bound to exactly this action, every counted voter still an
+// approver, and the targets SEPM shows now the approved ones. Otherwise the rotation
+// goes back (the pure layer's rewind) and it returns false.
+func (e *Engine) checkApprovalStillBinds(ctx context.Context, r Rotation, step PlanStep) (bool, error) {
+	req, err := e.loadApproval(ctx, r.Approval)
+	if err != nil || req.State != approvals.StateApproved || req.ActionHash != actionHash(r) || req.Rotation != r.ID {
+		return false, permanent(fmt.Errorf("secure communication stays on: no valid approval binds this action"))
+	}
+	rewind := func(to, kind, why string, targets []Target) (bool, error) {
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvRewind, Step: step.ID, To: to, Note: kind, Reason: why, Targets: targets}, nil)
+		return false, ignoreStale(err)
+	}
+	if age := e.cfg.Now().Sub(req.DecidedAt); age > e.cfg.ApprovalTTL {
+		// Approved, then paused (or failing) for longer than an approval lives: the
+		// approvers said yes to a site as it was then. Ask again.
+		return rewind("approval", "approval-stale", fmt.Sprintf("⌛ The approval was given %s ago, longer than an approval lives (%s): secure communication stays on and approval is asked again.", humanDuration(age), humanDuration(e.cfg.ApprovalTTL)), nil)
+	}
+	for _, u := range req.Approvers() {
+		ok, err := e.stillApprover(ctx, u)
+		if err != nil {
+			return false, fmt.Errorf("checking that %s still holds the approver role: %w", u, err)
+		}
+		if !ok {
+			return rewind("approval", "approver-revoked", fmt.Sprintf("⚠ %s approved, but no longer holds the approver role: that vote no longer counts. Secure communication stays on and approval is asked again.", u), nil)
+		}
+	}
+	if step.Action != ActDisableSecure {
+		return true, nil
+	}
+	groups, err := e.cfg.SEPM.Groups(ctx)
+	if err != nil {
+		return false, fmt.Errorf("re-reading groups before disabling secure communication: %w", err)
+	}
+	targets, err := readTargets(ctx, e.cfg.SEPM, groups)
+	if err != nil {
+		return false, err
+	}
+	if sameTargets(targets, r.Plan.GroupsToChange) {
+		return true, nil
+	}
+	// The site changed since the plan: votes are void; plan again and ask again.
+	// New targets need the HTTP copy of their list (Broadcom step 5: all groups and
+	// locations) before secure communication goes off, so the cursor goes back to
+	// the assignment (or to the copy when a new list is in use), not to the approval.
+	merged := mergeTargets(r.Plan.GroupsToChange, targets)
+	msls := map[string]bool{}
+	for _, t := range r.Plan.GroupsToChange {
+		msls[t.MSL] = true
+	}
+	to := "approval"
+	for i, t := range merged {
+		// A new target that already uses the HTTP copy of a known list: its original
+		// (restored at the end) is that list, never the HTTP copy.
+		for m := range msls {
+			if m != "" && t.MSL == HTTPCopyName(m, r.Plan.HTTPPort) {
+				merged[i].MSL = m
+			}
+		}
+	}
+	if r.Plan.StepIndex("assign-http") >= 0 {
+		to = "assign-http"
+		for _, t := range merged {
+			if t.MSL != "" && !msls[t.MSL] && r.Plan.StepIndex("http-msl") >= 0 {
+				to = "http-msl"
+			}
+		}
+	}
+	return rewind(to, "plan-changed", "⚠ The site's groups or locations changed since the approval, so the votes no longer bind the action. The plan now lists the current targets; new ones get the HTTP copy of their list first, then approval is asked again.", merged)
+}
+
+func (e *Engine) runApproval(ctx context.Context, r Rotation, step PlanStep, d *driver) (time.Duration, error) {
+	var req approvals.Request
+	have := false
+	if r.Approval != "" {
+		if q, err := e.loadApproval(ctx, r.Approval); err == nil {
+			req, have = q, true
+		}
+	}
+	if !have || req.State == approvals.StateVoid {
+		q := approvals.New(newNonce(), r.ID, r.Requester, actionHash(r), e.cfg.Approvals, e.cfg.ApprovalTTL, e.cfg.Now().UTC())
+		if _, err := e.commit(ctx, r.ID, Event{Kind: EvApprovalAsked, Step: step.ID, Request: &q}, nil); err != nil {
+			return 0, err
+		}
+		delete(d.announced, step.ID)
+		return 0, nil
+	}
+	switch req.State {
+	case approvals.StateApproved:
+		if r.Plan.Path == PathMulti {
+			// The multi path asks approval only for a short straggler window; the
+			// gate still checks that each voter holds the role.
+			if ok, err := e.checkApprovalStillBinds(ctx, r, step); err != nil || !ok {
+				return 0, err
+			}
+		}
+		return 0, e.complete(ctx, r, step.ID, Event{Note: "approved by " + strings.Join(req.Approvers(), " and ")})
+	case approvals.StateRejected:
+		reason := fmt.Sprintf("denied by %s", req.DeniedBy)
+		if req.DenyReason != "" {
+			reason += ": " + req.DenyReason
+		}
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvDeny, Step: step.ID, Actor: req.DeniedBy, Reason: reason}, nil)
+		return 0, err
+	}
+	if req.Expired(e.cfg.Now()) {
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvExpired, Step: step.ID}, nil)
+		return 0, err
+	}
+	if req.MessageRef == "" || !d.announced[step.ID] {
+		posted, err := e.askApproval(ctx, r.ID, req)
+		if posted {
+			d.announced[step.ID] = true
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return max(req.Expires.Sub(e.cfg.Now()), time.Millisecond), nil
+}
+
+// askApproval posts the approval request req and records every message that carries
+// it (a re-post after a restart adds to the earlier ones: votes on any count). Votes
+// wait meanwhile: an approver may react the instant the message shows, and that vote
+// must not be refused as one on an unknown message.
+func (e *Engine) askApproval(ctx context.Context, id string, req approvals.Request) (bool, error) {
+	e.asking.Lock()
+	defer e.asking.Unlock()
+	v, _ := e.Get(ctx, id)
+	refs, err := e.cfg.Notifier.RequestApproval(ctx, v)
+	if err != nil {
+		return false, fmt.Errorf("posting the approval request: %w", err)
+	}
+	if len(refs) == 0 {
+		return false, errors.New("posting the approval request: the chat layer returned no message")
+	}
+	return true, e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		cur, err := loadApprovalTx(tx, req.ID)
+		if err != nil {
+			return err
+		}
+		for _, ref := range refs {
+			switch {
+			case ref == "" || cur.Carries(ref):
+			case cur.MessageRef == "":
+				cur.MessageRef = ref
+			default:
+				cur.MessageRefs = append(cur.MessageRefs, ref)
+			}
+		}
+		return saveApprovalTx(tx, cur)
+	})
+}

@@ -1,0 +1,352 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"sepmbot/sepm"
+	"sepmbot/store"
+)
+
+// outage tracks SEPM being unreachable during a wait (this process only).
+type outage struct {
+	since   time.Time
+	fails   int
+	alerted bool
+}
+
+// poll sweeps the groups and computers once and measures how many online clients
+// have taken their group's current policy since changeAt.
+func (e *Engine) poll(ctx context.Context, changeAt int64) (Progress, error) {
+	groups, err := e.cfg.SEPM.Groups(ctx)
+	if err != nil {
+		return Progress{}, fmt.Errorf("reading group serials: %w", err)
+	}
+	serial := make(map[string]string, len(groups))
+	for _, g := range groups {
+		serial[g.ID] = g.PolicySerialNumber
+	}
+	var p Progress
+	err = e.cfg.SEPM.EachComputerPage(ctx, sepm.ComputerQuery{PageSize: 1000}, func(page []sepm.Computer) error {
+		for _, c := range page {
+			if c.OnlineStatus != 1 {
+				p.Offline++
+				continue
+			}
+			p.Online++
+			if c.ProfileSerialNo == serial[c.Group.ID] && c.LastUpdateTime > changeAt {
+				p.OnNewPolicy++
+			} else if len(p.Laggards) < 10 {
+				p.Laggards = append(p.Laggards, c.ComputerName)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Progress{}, fmt.Errorf("sweeping computers: %w", err)
+	}
+	p.Observed = e.cfg.Now().UTC()
+	return p, nil
+}
+
+// Poll measures progress once for an arbitrary change time (exported for benchmarks
+// and the status command).
+func (e *Engine) Poll(ctx context.Context, changeAt time.Time) (Progress, error) {
+	return e.poll(ctx, changeAt.UnixMilli())
+}
+
+func (e *Engine) setProgress(id string, p Progress) {
+	e.mu.Lock()
+	e.progress[id] = &p
+	e.mu.Unlock()
+}
+
+// runWait polls until the wait's deadline has passed and every online client has
+// taken the current policy (or an operator ended it). An observation error never
+// pauses a wait: it retries with back-off, posts one alert once SEPM has been
+// unreachable for two poll intervals and one message when it answers again.
+func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st StepState, d *driver) (time.Duration, error) {
+	w := r.Wait
+	if w == nil || w.Step != step.ID {
+		return 0, permanent(errors.New("wait state missing"))
+	}
+	p, err := e.poll(ctx, w.ChangeAt)
+	if err != nil {
+		if authRejected(err) || ctx.Err() != nil {
+			return 0, err
+		}
+		return e.pollFailed(ctx, r, step, d, err), nil
+	}
+	if d.outage.alerted {
+		down := e.cfg.Now().Sub(d.outage.since)
+		e.auditOnly(ctx, r.ID, "sepm-reachable", step.ID, fmt.Sprintf("SEPM answers again after %s", humanDuration(down)))
+		e.post(ctx, r.ID, fmt.Sprintf("✅ SEPM answers again (unreachable for about %s). %s goes on; its deadline did not move.", humanDuration(down), step.ID))
+	}
+	d.outage = outage{}
+	now := e.cfg.Now()
+	hb := time.Duration(max(w.HeartbeatSeconds, 1)) * time.Second
+	p.Step = step.ID
+	p.HeartbeatsNeeded = 3
+	p.HeartbeatsDone = min(3, int(now.Sub(w.Started)/hb))
+	p.Left = max(0, w.Deadline.Sub(now))
+	e.setProgress(r.ID, p)
+	if v, err := e.Get(ctx, r.ID); err == nil {
+		e.cfg.Notifier.Update(ctx, v)
+	}
+	caughtUp := p.OnNewPolicy == p.Online
+	if !now.Before(w.Deadline) && (caughtUp || st.Override) {
+		note := fmt.Sprintf("%d/%d online clients on the new policy, %d offline", p.OnNewPolicy, p.Online, p.Offline)
+		if !caughtUp {
+			note += fmt.Sprintf("; ended by %s with %d lagging", st.DoneBy, p.Online-p.OnNewPolicy)
+		}
+		return 0, e.complete(ctx, r, step.ID, Event{Note: note})
+	}
+	if !now.Before(w.Deadline.Add(3*hb)) && !caughtUp && !w.Warned {
+		if _, err := e.mutate(ctx, r.ID, func(tx *store.Tx, r *Rotation) error {
+			if r.Wait != nil {
+				r.Wait.Warned = true
+			}
+			return e.audit(tx, r.ID, "sepmbot", "wait-laggards", step.ID, fmt.Sprintf("%d online clients lag", p.Online-p.OnNewPolicy), nil)
+		}); err != nil {
+			return 0, &storeError{err: err}
+		}
+		e.post(ctx, r.ID, fmt.Sprintf("⚠ %d online clients have not taken the new policy three heartbeats after the deadline (%s). The bot keeps waiting; an operator may end the wait with `done %s %s` (audited).", p.Online-p.OnNewPolicy, strings.Join(p.Laggards, ", "), r.ID, step.ID))
+	}
+	next := e.cfg.PollInterval
+	if left := w.Deadline.Sub(now); left > 0 && left < next {
+		next = left
+	}
+	return next, nil
+}
+
+// pollFailed books one failed observation and returns when to try again.
+func (e *Engine) pollFailed(ctx context.Context, r Rotation, step PlanStep, d *driver, err error) time.Duration {
+	now := e.cfg.Now()
+	if d.outage.since.IsZero() {
+		d.outage.since = now
+	}
+	d.outage.fails++
+	e.log.Warn("observing SEPM during a wait failed; retrying", "rotation", r.ID, "step", step.ID, "err", err)
+	if !d.outage.alerted && now.Sub(d.outage.since) >= 2*e.cfg.PollInterval {
+		d.outage.alerted = true
+		e.auditOnly(ctx, r.ID, "sepm-unreachable", step.ID, err.Error())
+		e.post(ctx, r.ID, fmt.Sprintf("⚠ SEPM has not answered for %s (%v). The certificate update restarts SEPM's services, so this can be expected; %s keeps its deadline and the bot keeps trying. Nothing is paused.", humanDuration(now.Sub(d.outage.since)), err, step.ID))
+	}
+	return min(e.cfg.PollInterval/4*time.Duration(1<<min(d.outage.fails, 6)), e.cfg.PollInterval)
+}
+
+func (e *Engine) auditOnly(ctx context.Context, id, kind, step, detail string) {
+	if err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		return e.audit(tx, id, "sepmbot", kind, step, detail, nil)
+	}); err != nil {
+		e.log.Warn("audit", "rotation", id, "kind", kind, "err", err)
+	}
+}
+
+// stragglerDue decides what a straggler window owes the channel at now: the one
+// reminder at StragglerReminder, and a report every 24 hours.
+func stragglerDue(now, started, lastReport time.Time, reminded bool) (remind, report bool) {
+	remind = !reminded && !now.Before(started.Add(StragglerReminder))
+	last := lastReport
+	if last.IsZero() {
+		last = started
+	}
+	report = !now.Before(last.Add(24 * time.Hour))
+	return remind, report
+}
+
+func (e *Engine) runStraggler(ctx context.Context, r Rotation, step PlanStep) (time.Duration, error) {
+	w := r.Wait
+	if w == nil {
+		return 0, permanent(errors.New("wait state missing"))
+	}
+	now := e.cfg.Now()
+	p := Progress{Step: step.ID, Left: max(0, w.Deadline.Sub(now)), DeadlineOnly: true, Observed: now.UTC()}
+	e.setProgress(r.ID, p)
+	if !now.Before(w.Deadline) {
+		return 0, e.complete(ctx, r, step.ID, Event{Note: "straggler window over"})
+	}
+	remind, report := stragglerDue(now, w.Started, w.LastReport, w.Reminded)
+	if remind || report {
+		rep, err := e.report(ctx, r)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := e.mutate(ctx, r.ID, func(tx *store.Tx, r *Rotation) error {
+			if r.Wait == nil {
+				return nil
+			}
+			if remind {
+				r.Wait.Reminded = true
+			}
+			if report {
+				r.Wait.LastReport = now.UTC()
+			}
+			return e.audit(tx, r.ID, "sepmbot", "straggler-report", step.ID, fmt.Sprintf("%d not seen", rep.NotSeen), nil)
+		}); err != nil {
+			return 0, err
+		}
+		text := fmt.Sprintf("📋 %d of %d clients have not checked in since the first certificate change; %s stays on the old certificate until %s.", rep.NotSeen, rep.ClientsTotal, step.Server, w.Deadline.Format(time.DateOnly))
+		if remind {
+			text = "⏰ Reminder: the straggler window is a third over. " + text
+		}
+		e.post(ctx, r.ID, text)
+	}
+	next := min(w.Deadline.Sub(now), time.Hour)
+	return max(next, time.Millisecond), nil
+}
+
+// report counts where every client stands: on the new settings (a check-in after the
+// latest change), suspected orphaned, offline since before the change, never seen.
+func (e *Engine) report(ctx context.Context, r Rotation) (Report, error) {
+	since := r.FirstChange
+	if since == 0 {
+		since = r.Created.UnixMilli()
+	}
+	latest := max(r.LastCertChange, r.ChangeAt, since)
+	ws, err := e.watches(ctx, r.ID)
+	if err != nil {
+		return Report{}, err
+	}
+	last := map[string]int64{}
+	var all []sepm.Computer
+	err = e.cfg.SEPM.EachComputerPage(ctx, sepm.ComputerQuery{PageSize: 1000}, func(page []sepm.Computer) error {
+		for _, c := range page {
+			last[c.UniqueID] = c.LastUpdateTime
+			all = append(all, sepm.Computer{UniqueID: c.UniqueID, ComputerName: c.ComputerName, OnlineStatus: c.OnlineStatus, LastUpdateTime: c.LastUpdateTime})
+		}
+		return nil
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("report: %w", err)
+	}
+	sus := map[string]bool{}
+	for _, s := range suspectsOf(ws, last, e.cfg.Now().UnixMilli()) {
+		sus[s.ID] = true
+	}
+	return countReport(all, sus, since, latest), nil
+}
+
+// countReport is the pure count behind report.
+func countReport(all []sepm.Computer, suspected map[string]bool, since, latest int64) Report {
+	var rep Report
+	sort.Slice(all, func(i, j int) bool { return all[i].ComputerName < all[j].ComputerName })
+	for _, c := range all {
+		rep.ClientsTotal++
+		if c.OnlineStatus != 1 {
+			rep.Offline++
+		}
+		switch {
+		case suspected[c.UniqueID]:
+			rep.SuspectedOrphaned++
+			if len(rep.SuspectedOrphanedNames) < 20 {
+				rep.SuspectedOrphanedNames = append(rep.SuspectedOrphanedNames, c.ComputerName)
+			}
+		case c.LastUpdateTime > latest:
+			rep.OnNew++
+			continue
+		case c.LastUpdateTime == 0:
+			rep.NeverSeen++
+		default:
+			rep.OfflineBefore++
+		}
+		if c.LastUpdateTime <= since || suspected[c.UniqueID] {
+			rep.NotSeen++
+			if len(rep.NotSeenNames) < 20 {
+				rep.NotSeenNames = append(rep.NotSeenNames, c.ComputerName)
+			}
+		}
+	}
+	return rep
+}
+
+// remindIfExposed posts the exposure reminder when it is due: past the plan's
+// expected end plus --overdue-after, or paused, while clients are on HTTP or secure
+// communication is off, every 24 hours. It returns how long until the next one.
+func (e *Engine) remindIfExposed(ctx context.Context, r Rotation) (time.Duration, error) {
+	if r.SecureOffSince == 0 && r.HTTPSince == 0 {
+		return forever, nil
+	}
+	now := e.cfg.Now()
+	due, ok := reminderDue(r, now, e.cfg.OverdueAfter)
+	if !ok {
+		return forever, nil
+	}
+	if now.Before(due) {
+		return due.Sub(now), nil
+	}
+	onHTTP, off := r.Exposure(now)
+	var b strings.Builder
+	fmt.Fprintf(&b, "⏰ %s is %s", r.ID, r.Status)
+	if r.Status == StatusPaused && r.LastError != "" {
+		fmt.Fprintf(&b, " (%s)", r.LastError)
+	}
+	b.WriteString(" and clients are exposed:")
+	if off > 0 {
+		fmt.Fprintf(&b, " secure communication has been off for %s;", humanDuration(off))
+	}
+	if onHTTP > 0 {
+		fmt.Fprintf(&b, " clients have used the HTTP copy of their list for %s;", humanDuration(onHTTP))
+	}
+	fmt.Fprintf(&b, " the plan expected to end at %s. Operators: %s. Finish the rotation, or `abort %s` to put everything back.", r.ExpectedEnd.Format("2006-01-02 15:04 MST"), strings.Join(operators(r), ", "), r.ID)
+	_, err := e.commit(ctx, r.ID, Event{Kind: EvRemind, Reason: b.String()}, nil)
+	return 24 * time.Hour, err
+}
+
+// reminderDue is when the next exposure reminder is due; ok=false when none is.
+func reminderDue(r Rotation, now time.Time, overdueAfter time.Duration) (time.Time, bool) {
+	if r.SecureOffSince == 0 && r.HTTPSince == 0 {
+		return time.Time{}, false
+	}
+	var first time.Time
+	switch {
+	case r.Status == StatusPaused && r.SecureOffSince > 0:
+		first = r.Updated.Add(24 * time.Hour)
+	case !r.ExpectedEnd.IsZero():
+		first = r.ExpectedEnd.Add(overdueAfter)
+	default:
+		return time.Time{}, false
+	}
+	if !r.LastReminder.IsZero() {
+		next := r.LastReminder.Add(24 * time.Hour)
+		if next.After(first) {
+			first = next
+		}
+	}
+	return first, true
+}
+
+// operators are the people who drove the rotation: the requester and whoever said
+// done, paused or aborted.
+func operators(r Rotation) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(u string) {
+		if u != "" && u != "sepmbot" && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	add(r.Requester)
+	for _, st := range r.Steps {
+		add(st.DoneBy)
+	}
+	add(r.PausedBy)
+	add(r.AbortBy)
+	return out
+}
+
+// expectedDuration is how long the plan takes when nobody keeps it waiting.
+func (p Plan) expectedDuration() time.Duration {
+	var d time.Duration
+	for _, s := range p.Steps {
+		if s.Kind == KindWait && s.Action != ActStraggler {
+			d += time.Duration(s.WaitSeconds) * time.Second
+		}
+	}
+	return d
+}
