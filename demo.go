@@ -130,7 +130,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 	// rehearsal of the two-person rule, never one (the guide says so).
 	con := console.New(in, out, console.Options{As: "alice", MultiUser: true, Hook: simHook(site), SeqFile: filepath.Join(dir, "console.seq")})
 	spec := siteSpec{Name: flags.SiteName, Client: client, APIAddr: hostOf(site.URL()), Servers: servers}
-	w, err := startSites(ctx, g, flags, roles, []siteSpec{spec}, db, con, c.AdminListen)
+	w, err := startSites(ctx, g, flags, roles, []siteSpec{spec}, db, []chatOutlet{{Platform: con}}, c.AdminListen)
 	if err != nil {
 		return err
 	}

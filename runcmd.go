@@ -120,7 +120,7 @@ func (c *RunCmd) Run(g *Globals) error {
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
 	con := console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})
-	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, con, c.AdminListen)
+	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, []chatOutlet{{Platform: con}}, c.AdminListen)
 	if err != nil {
 		return err
 	}

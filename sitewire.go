@@ -121,7 +121,8 @@ type running struct {
 	mux      *sites.Mux
 	notifier *bot.Notifier
 	router   *bot.Router
-	platform bot.Platform // the chat platform, instrumented: serve the router on it
+	platform  bot.Platform   // the first chat platform, instrumented: serve the router on it
+	platforms []bot.Platform // every chat platform, instrumented, in --chat order
 	admin    *admin.Server
 	adminURL string // "" when not listening
 }
@@ -136,23 +137,45 @@ func (r *running) wait() {
 	}
 }
 
+// chatOutlet is one chat platform the bot runs on, and where a rotation with no
+// recorded home lives there.
+type chatOutlet struct {
+	Platform       bot.Platform
+	DefaultChannel string
+}
+
 // startSites builds one engine per site over db, resumes every stored rotation,
 // and starts the admin listener on adminListen ("" for none).
-func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, specs []siteSpec, db *store.DB, p bot.Platform, adminListen string) (*running, error) {
+func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, specs []siteSpec, db *store.DB, chats []chatOutlet, adminListen string) (*running, error) {
 	log := g.Log
 	metrics := admin.NewMetrics(log)
-	chat := metrics.InstrumentPlatform(p, config.Secrets)
 	channels, links, err := f.places()
 	if err != nil {
 		return nil, err
 	}
-	n := bot.NewNotifier(db, log, bot.Outlet{Platform: chat, DefaultChannel: "sepm", Pacing: bot.Pacing{CardInterval: f.CardInterval}})
+	if len(chats) == 0 {
+		return nil, fmt.Errorf("no chat platform")
+	}
+	var outs []bot.Outlet
+	var plats []bot.Platform
+	var adminChats []admin.Chat
+	for _, c := range chats {
+		chat := metrics.InstrumentPlatform(c.Platform, config.Secrets)
+		ch := c.DefaultChannel
+		if ch == "" {
+			ch = "sepm"
+		}
+		outs = append(outs, bot.Outlet{Platform: chat, DefaultChannel: ch, Pacing: bot.Pacing{CardInterval: f.CardInterval}})
+		plats = append(plats, chat)
+		adminChats = append(adminChats, chat)
+	}
+	n := bot.NewNotifier(db, log, outs...)
 	steps := g.Steps
 	if steps == nil {
 		steps = &logs.Steps{}
 	}
 	notify := &stepNotifier{Notifier: n, steps: steps, log: log}
-	run := &running{notifier: n, platform: chat}
+	run := &running{notifier: n, platform: plats[0], platforms: plats}
 	var muxSites []sites.Site
 	var insts []*admin.SEPM
 	byName := map[string]admin.Rotations{}
@@ -198,7 +221,7 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 		}
 	}
 	run.router = &bot.Router{Engine: mux, Deliveries: db, Roles: roles, Approvals: f.Approvals, Sites: mux.Names(), Channels: channels, Links: links, Messages: n, Log: log}
-	run.admin = &admin.Server{Metrics: metrics, Store: db, Chats: []admin.Chat{chat}, SEPM: insts, Engines: byName, Log: log}
+	run.admin = &admin.Server{Metrics: metrics, Store: db, Chats: adminChats, SEPM: insts, Engines: byName, Log: log}
 	interval := max(f.PollInterval, time.Second)
 	for _, inst := range insts {
 		go inst.Watch(ctx, interval)
