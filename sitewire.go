@@ -117,14 +117,14 @@ func siteRoles(f BotFlags, specs []siteSpec) (bot.Roles, error) {
 // running is a started bot: one engine per site behind a mux, one notifier, the
 // router, and the admin listener.
 type running struct {
-	engines  []*rotation.Engine
-	mux      *sites.Mux
-	notifier *bot.Notifier
-	router   *bot.Router
+	engines   []*rotation.Engine
+	mux       *sites.Mux
+	notifier  *bot.Notifier
+	router    *bot.Router
 	platform  bot.Platform   // the first chat platform, instrumented: serve the router on it
 	platforms []bot.Platform // every chat platform, instrumented, in --chat order
-	admin    *admin.Server
-	adminURL string // "" when not listening
+	admin     *admin.Server
+	adminURL  string // "" when not listening
 }
 
 // first is the first site's engine (the demo has one site).
