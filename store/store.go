@@ -27,6 +27,10 @@ const (
 	BucketDelivered = "delivered" // delivery id -> 8-byte big-endian Unix nanoseconds
 	BucketTimers    = "timers"    // timer key -> encoded absolute deadline
 	BucketMeta      = "meta"      // store metadata (schema version) and caller settings
+	// BucketInbox holds inbound chat envelopes recorded before they are acknowledged
+	// (the adapters' dedupe records and their not-yet-handled events), keys prefixed
+	// by platform: "slack/...".
+	BucketInbox = "inbox"
 )
 
 // Internal index buckets, also created by Open and refused to Put and Delete.
@@ -46,7 +50,7 @@ const maxPrunePerDeliver = 256
 const openTimeout = 2 * time.Second
 
 var allBuckets = []string{
-	BucketRotations, BucketApprovals, BucketAudit, BucketDelivered, BucketTimers, BucketMeta,
+	BucketRotations, BucketApprovals, BucketAudit, BucketDelivered, BucketTimers, BucketMeta, BucketInbox,
 	bucketDeliveredByTime, bucketAuditByRotation,
 }
 
