@@ -37,14 +37,14 @@ func (f *fakePlatform) rec(s string, newMessage bool) string {
 	return ref
 }
 func (f *fakePlatform) Post(_ context.Context, _ string, m Message) (string, error) {
-	return f.rec("post REF "+firstLine(m.Text), true), nil
+	return f.rec("post REF "+firstLine(RenderText(m)), true), nil
 }
 func (f *fakePlatform) Edit(_ context.Context, _, ref string, m Message) error {
-	f.rec("edit "+ref+" "+firstLine(m.Text), false)
+	f.rec("edit "+ref+" "+firstLine(RenderText(m)), false)
 	return nil
 }
 func (f *fakePlatform) Reply(_ context.Context, _, ref string, m Message) (string, error) {
-	return f.rec("reply "+ref+" "+firstLine(m.Text), true), nil
+	return f.rec("reply "+ref+" "+firstLine(RenderText(m)), true), nil
 }
 func (f *fakePlatform) React(_ context.Context, _, ref, emoji string) error {
 	f.rec("react "+ref+" "+emoji, false)
@@ -88,7 +88,7 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	db := openStore(t)
 	fp := &fakePlatform{}
 	ctx := context.Background()
-	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}})
 	n.Update(ctx, view(rotation.StatusRunning, 0))
 	n.Update(ctx, view(rotation.StatusRunning, 0)) // same state: no edit
 	n.Post(ctx, "R1", "step started")
@@ -107,14 +107,14 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	for _, c := range fp.Log() {
 		if strings.HasPrefix(c, "edit ") {
 			edits++
-			if !strings.HasPrefix(c, "edit 1 *R1*") {
+			if !strings.HasPrefix(c, "edit 1 *R1 ") {
 				t.Errorf("edit of another message: %q", c)
 			}
 			continue
 		}
 		calls = append(calls, c)
 	}
-	want := []string{"post 1 *R1*", "reply 1 step started", "post 3 🔐", "react 3 ✅", "react 3 ❌", "reply 1 🔐 approval requested"}
+	want := []string{"post 1 *R1 · site-a", "reply 1 step started", "post 3 *🔐 Approval needed: R1", "react 3 ✅", "react 3 ❌", "reply 1 🔐 approval requested"}
 	if len(calls) != len(want) {
 		t.Fatalf("calls:\n%s", strings.Join(calls, "\n"))
 	}
@@ -126,11 +126,11 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	if edits != 1 {
 		t.Errorf("%d edits, want 1 (the repeated state is not edited again)", edits)
 	}
-	if len(refs) != 1 || refs[0] != "3" {
+	if len(refs) != 1 || refs[0] != "fake|sepm|3" {
 		t.Errorf("approval refs %q", refs)
 	}
 	// A restarted bot edits the card it posted before.
-	n2 := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n2 := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}})
 	n2.Update(ctx, view(rotation.StatusPaused, 2))
 	n2.Close()
 	log := fp.Log()
@@ -148,4 +148,69 @@ func openStore(t *testing.T) *store.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// TestNotifierDecidedRequestShowsVerdict: once the approval request is decided, its
+// message is edited to the verdict with no live buttons, once, also after a restart;
+// a restarted notifier still replies in the rotation's thread.
+func TestNotifierDecidedRequestShowsVerdict(t *testing.T) {
+	db := openStore(t)
+	fp := newTimedPlatform("fake")
+	ctx := context.Background()
+	n := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "ops", Pacing: Pacing{CardInterval: time.Millisecond}})
+	v := view(rotation.StatusRunning, 2)
+	v.Rotation.Home = "fake|ops"
+	req := approvals.New("nonce", "R1", "console:alice", "h", 2, time.Hour, time.Now())
+	v.Approval = &req
+	n.Update(ctx, v)
+	refs, err := n.RequestApproval(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := ParseRef(refs[0])
+	if !n.IsApprovalMessage(ctx, refs[0]) || n.IsApprovalMessage(ctx, "fake|other|"+ref.ID) {
+		t.Error("IsApprovalMessage does not tell the request's message from another channel's")
+	}
+	decided := req
+	decided.State = approvals.StateApproved
+	decided.Votes = []approvals.Vote{{User: "console:bob"}, {User: "console:carol"}}
+	v.Approval = &decided
+	v.Rotation.Updated = time.Now()
+	n.Update(ctx, v)
+	n.Update(ctx, v)
+	n.Close()
+	verdicts := 0
+	for _, c := range fp.log() {
+		if c.op == "edit" && c.ref == ref.ID {
+			verdicts++
+			if !strings.Contains(c.text, "✅ approved") || strings.Contains(c.text, "[Approve]") {
+				t.Errorf("verdict edit: %s", c.text)
+			}
+		}
+	}
+	if verdicts != 1 {
+		t.Errorf("%d verdict edits, want 1", verdicts)
+	}
+	// Restarted: the verdict is not shown again, and a post still goes to the thread.
+	fp2 := newTimedPlatform("fake")
+	n2 := NewNotifier(db, nil, Outlet{Platform: fp2, DefaultChannel: "elsewhere"})
+	n2.Post(ctx, "R1", "resumed R1 at step approval")
+	v.Rotation.Updated = time.Now()
+	n2.Update(ctx, v)
+	n2.Close()
+	for _, c := range fp2.log() {
+		if c.op == "edit" && c.ref == ref.ID {
+			t.Errorf("verdict shown again after restart: %+v", c)
+		}
+		if c.op == "reply" && c.channel != "ops" {
+			t.Errorf("post after restart went to %q, not the rotation's home", c.channel)
+		}
+	}
+	resumed := false
+	for _, c := range fp2.log() {
+		resumed = resumed || c.op == "reply" && strings.Contains(c.text, "resumed R1")
+	}
+	if !resumed {
+		t.Errorf("no resumed reply after restart: %+v", fp2.log())
+	}
 }
