@@ -98,8 +98,9 @@ type Adapter struct {
 
 	handledQ *queue[string]
 
-	startOnce sync.Once
+	wg        sync.WaitGroup
 	mu        sync.Mutex
+	cancel    context.CancelFunc
 	err       error // why the transport stopped
 	server    *http.Server
 	addr      string
@@ -178,8 +179,13 @@ func (a *Adapter) Start(ctx context.Context) error {
 		return fmt.Errorf("slack: auth.test: %w", err)
 	}
 	a.team, a.botUser = id.TeamID, id.UserID
+	ctx, cancel := context.WithCancel(ctx)
+	a.mu.Lock()
+	a.cancel = cancel
+	a.mu.Unlock()
 	pending, err := a.inbox.pending(ctx, a.now())
 	if err != nil {
+		cancel()
 		return err
 	}
 	var replay []*delivery
@@ -193,14 +199,15 @@ func (a *Adapter) Start(ctx context.Context) error {
 	var ln func(context.Context) error
 	if a.cfg.Listen != "" {
 		if ln, err = a.listen(); err != nil {
+			cancel()
 			return err
 		}
 	}
-	go a.runRecorder(ctx)
-	go a.runDispatcher(ctx)
-	go a.runHandled(ctx)
-	go a.runPrune(ctx)
-	go func() {
+	a.wg.Go(func() { a.runRecorder(ctx) })
+	a.wg.Go(func() { a.runDispatcher(ctx) })
+	a.wg.Go(func() { a.runHandled(ctx) })
+	a.wg.Go(func() { a.runPrune(ctx) })
+	a.wg.Go(func() {
 		var err error
 		if ln != nil {
 			err = ln(ctx)
@@ -214,9 +221,13 @@ func (a *Adapter) Start(ctx context.Context) error {
 			a.mu.Unlock()
 			a.stop()
 		}
-	}()
+	})
 	return nil
 }
+
+// Wait returns once the adapter has stopped (its context done, or Err) and every
+// answered envelope is marked so in the store.
+func (a *Adapter) Wait() { a.wg.Wait() }
 
 // stopper cancels the intake when the transport fails fatally.
 func (a *Adapter) stop() {
@@ -250,6 +261,13 @@ func (a *Adapter) runHandled(ctx context.Context) {
 	for {
 		keys, ok := a.handledQ.take(ctx, maxBatch)
 		if !ok {
+			// Stopping: what was answered is marked before Wait returns.
+			keys, ok = a.handledQ.take(closedCtx, 0)
+			if ok {
+				if err := a.inbox.handled(context.WithoutCancel(ctx), keys); err != nil {
+					a.log.Warn("slack: marking envelopes handled", "err", err)
+				}
+			}
 			return
 		}
 		if err := a.inbox.handled(context.WithoutCancel(ctx), keys); err != nil {
@@ -257,6 +275,13 @@ func (a *Adapter) runHandled(ctx context.Context) {
 		}
 	}
 }
+
+// closedCtx is done from the start: take with it returns only what is queued.
+var closedCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // runPrune drops expired dedupe records now and then.
 func (a *Adapter) runPrune(ctx context.Context) {

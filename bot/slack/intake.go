@@ -20,8 +20,8 @@ import (
 type delivery struct {
 	rec record
 	// ack answers the transport: Socket Mode's envelope ack, HTTP mode's response.
-	// payload nil acks with no body. Nil for records replayed after a restart.
-	ack func(payload any)
+	// Nil for records replayed after a restart.
+	ack *acker
 	// silent deliveries (reconciled reactions) answer nobody.
 	silent bool
 }
@@ -86,9 +86,7 @@ func (a *Adapter) runRecorder(ctx context.Context) {
 			// Not acked: Slack delivers again, and the bot may be able to record it then.
 			a.log.Error("slack: recording envelopes failed; not acknowledging them", "n", len(batch), "err", err)
 			for _, d := range batch {
-				if d.ack != nil {
-					d.ack(errNotRecorded)
-				}
+				d.ack.send(errNotRecorded)
 			}
 			continue
 		}
@@ -96,14 +94,11 @@ func (a *Adapter) runRecorder(ctx context.Context) {
 		for i, d := range batch {
 			if !fresh[i] {
 				a.log.Info("slack: dropping a repeated delivery", "key", d.rec.Key)
-				if d.ack != nil {
-					d.ack(nil)
-				}
+				d.ack.send(nil)
 				continue
 			}
-			if !d.rec.Event.Command && d.ack != nil {
-				d.ack(nil) // events and clicks: the answer, if any, follows by the Web API
-				d.ack = nil
+			if !d.rec.Event.Command {
+				d.ack.send(nil) // events and clicks: the answer, if any, follows by the Web API
 			}
 			out = append(out, d)
 		}

@@ -94,7 +94,7 @@ func (p *pacer) post(ctx context.Context, channel string, send func() error) err
 	for {
 		p.mu.Lock()
 		now := p.now()
-		slot := max(now, p.nextPost[channel])
+		slot := later(now, p.nextPost[channel])
 		p.nextPost[channel] = slot.Add(time.Duration(float64(PostInterval) * paceMargin))
 		p.mu.Unlock()
 		if err := p.sleep(ctx, slot.Sub(now)); err != nil {
@@ -106,7 +106,7 @@ func (p *pacer) post(ctx context.Context, channel string, send func() error) err
 			return err
 		}
 		p.mu.Lock()
-		p.nextPost[channel] = max(p.nextPost[channel], p.now().Add(wait+jitter()))
+		p.nextPost[channel] = later(p.nextPost[channel], p.now().Add(wait+jitter()))
 		p.mu.Unlock()
 	}
 }
@@ -157,7 +157,14 @@ func (p *pacer) edit(ctx context.Context, key string, send func() error) error {
 			return err
 		}
 		p.mu.Lock()
-		p.nextEdit = max(p.nextEdit, p.now().Add(wait+jitter()))
+		p.nextEdit = later(p.nextEdit, p.now().Add(wait+jitter()))
 		p.mu.Unlock()
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
