@@ -46,13 +46,13 @@ func TestLimitsAnsweredWith429AndRetryAfter(t *testing.T) {
 		now = now.Add(time.Second)
 	}
 	_, _, _, err = c.UpdateMessageContext(ctx, "C2", tsA, slack.MsgOptionText("edit", false))
-	if !errors.As(err, &rl) || rl.RetryAfter != 51*time.Second {
+	if !errors.As(err, &rl) || rl.RetryAfter != 50*time.Second {
 		t.Fatalf("11th update in a minute: %v", err)
 	}
 	if s.RateLimited() != 2 {
 		t.Fatalf("429s counted %d", s.RateLimited())
 	}
-	now = now.Add(51 * time.Second)
+	now = now.Add(50 * time.Second)
 	if _, _, _, err := c.UpdateMessageContext(ctx, "C2", tsA, slack.MsgOptionText("edit", false)); err != nil {
 		t.Fatal(err)
 	}
