@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"sepmbot/bot"
@@ -63,12 +64,21 @@ type wiring struct {
 
 // startBot builds the engine, notifier and router on one platform and resumes every
 // stored rotation. The caller serves the router and closes the notifier.
-func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Client, db *store.DB, p bot.Platform, apiAddr string, servers []rotation.ServerRef, log *slog.Logger) (*wiring, error) {
+// More platforms (`--chat console,slack`) share the engine and router; each gets
+// its own outlet.
+func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Client, db *store.DB, p bot.Platform, apiAddr string, servers []rotation.ServerRef, log *slog.Logger, more ...outletPlatform) (*wiring, error) {
 	channels, links, err := f.places()
 	if err != nil {
 		return nil, err
 	}
-	n := bot.NewNotifier(db, log, bot.Outlet{Platform: p, DefaultChannel: "sepm", Pacing: bot.Pacing{CardInterval: f.CardInterval}})
+	outs := []bot.Outlet{{Platform: p, DefaultChannel: "sepm", Pacing: bot.Pacing{CardInterval: f.CardInterval}}}
+	for _, m := range more {
+		outs = append(outs, bot.Outlet{Platform: m.p, DefaultChannel: m.channel, Pacing: bot.Pacing{CardInterval: f.CardInterval}})
+	}
+	if len(more) > 0 && p == nil {
+		outs = outs[1:]
+	}
+	n := bot.NewNotifier(db, log, outs...)
 	probe := rotation.Prober(sepm.ProbeCertificate)
 	eng, err := rotation.NewEngine(rotation.Config{
 		Store: db, SEPM: client, Probe: probe, Notifier: n, Site: f.SiteName, APIAddr: apiAddr, Servers: servers,
@@ -88,7 +98,8 @@ func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Cli
 type RunCmd struct {
 	SEPMFlags `embed:""`
 	BotFlags  `embed:""`
-	Chat      string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
+	Chat       []string `default:"console" enum:"console,slack" help:"Chat platforms, several at once (console, slack)." env:"SEPMBOT_CHAT"`
+	SlackFlags `embed:""`
 	Data      string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
 	As        string `default:"operator" help:"Console: the user of lines without @user."`
 }
@@ -121,10 +132,20 @@ func (c *RunCmd) Run(g *Globals) error {
 	defer db.Close()
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
+	if !slices.Contains(c.Chat, "console") {
+		return c.runChats(ctx, g, roles, client, db, apiAddr, servers)
+	}
 	con := console.New(g.In, g.Out, console.Options{As: c.As, SeqFile: filepath.Join(c.Data, "console.seq")})
-	w, err := startBot(ctx, c.BotFlags, roles, client, db, con, apiAddr, servers, g.Log)
+	sl, more, err := c.chatPlatforms(ctx, db, roles, g.Log)
 	if err != nil {
 		return err
+	}
+	w, err := startBot(ctx, c.BotFlags, roles, client, db, con, apiAddr, servers, g.Log, more...)
+	if err != nil {
+		return err
+	}
+	if sl != nil {
+		go w.router.Serve(ctx, sl)
 	}
 	w.router.HelpExtra = console.Help
 	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s; type `/sepm help`.\n", shortVersion(), c.SiteName)
