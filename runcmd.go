@@ -96,12 +96,12 @@ func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Cli
 
 // RunCmd runs the bot.
 type RunCmd struct {
-	SEPMFlags `embed:""`
-	BotFlags  `embed:""`
+	SEPMFlags  `embed:""`
+	BotFlags   `embed:""`
 	Chat       []string `default:"console" enum:"console,slack" help:"Chat platforms, several at once (console, slack)." env:"SEPMBOT_CHAT"`
 	SlackFlags `embed:""`
-	Data      string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
-	As        string `default:"operator" help:"Console: the user of lines without @user."`
+	Data       string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	As         string `default:"operator" help:"Console: the user of lines without @user."`
 }
 
 // Run starts the bot and serves until interrupted or, on the console, end of input.

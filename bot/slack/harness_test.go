@@ -122,3 +122,21 @@ func newFake(t *testing.T, o slackfake.Options) *slackfake.Server {
 	}
 	return f
 }
+
+func openStoreB(b *testing.B) *store.DB {
+	b.Helper()
+	db, err := store.Open(filepath.Join(b.TempDir(), "sepmbot.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+func inboxCountB(b *testing.B, db *store.DB) int {
+	n := 0
+	_ = db.View(context.Background(), func(tx *store.Tx) error {
+		return tx.ForEach(store.BucketInbox, func(string, []byte) error { n++; return nil })
+	})
+	return n
+}

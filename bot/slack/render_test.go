@@ -87,4 +87,6 @@ func TestFakeRefusesOverLimitBlocks(t *testing.T) {
 	}
 }
 
-func urlEscape(s string) string { return strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", "#", "%23").Replace(s) }
+func urlEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", "#", "%23").Replace(s)
+}

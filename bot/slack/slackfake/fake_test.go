@@ -9,7 +9,9 @@ import (
 	"github.com/slack-go/slack"
 )
 
-func client(s *Server) *slack.Client { return slack.New(s.Options().BotToken, slack.OptionAPIURL(s.APIURL())) }
+func client(s *Server) *slack.Client {
+	return slack.New(s.Options().BotToken, slack.OptionAPIURL(s.APIURL()))
+}
 
 func TestLimitsAnsweredWith429AndRetryAfter(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
