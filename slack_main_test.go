@@ -52,7 +52,7 @@ func slackRotation(t *testing.T, httpMode bool, budget int) {
 	defer site.Close()
 	fake := slackfake.New(slackfake.Options{UpdateBudget: budget})
 	defer fake.Close()
-	for _, u := range []string{"UALICE", "UBOB", "UCAROL"} {
+	for _, u := range []string{"UALICE", "UBOB", "UCAROL", "UDAVE"} {
 		fake.AddUser(u, "", strings.ToLower(u[1:]))
 	}
 	db, err := store.Open(filepath.Join(t.TempDir(), "sepmbot.db"))
@@ -68,7 +68,7 @@ func slackRotation(t *testing.T, httpMode bool, budget int) {
 	for _, s := range site.Servers() {
 		servers = append(servers, rotation.ServerRef{Name: s.Name, ClientAddr: s.ClientAddr})
 	}
-	flags := BotFlags{SiteName: "site-a", Operators: []string{"slack:UALICE"}, Approvers: []string{"slack:UBOB,slack:UCAROL"}, Viewers: []string{"*"},
+	flags := BotFlags{SiteName: "site-a", Operators: []string{"slack:UALICE"}, Approvers: []string{"slack:UALICE,slack:UBOB,slack:UCAROL"}, Viewers: []string{"*"},
 		Approvals: 2, ApprovalTTL: time.Hour, PollInterval: 500 * time.Millisecond, CardInterval: time.Second, Channel: []string{"slack:C1"}}
 	roles, err := flags.roles()
 	if err != nil {
@@ -179,6 +179,7 @@ func slackRotation(t *testing.T, httpMode bool, budget int) {
 			}
 			requestTS = ref.ID
 			done[step.ID] = true
+			refusedVotes(t, ctx, fake, w.engine, id, ref.ID)
 			if httpMode {
 				if err := fake.React("UBOB", "C1", ref.ID, "white_check_mark"); err != nil {
 					t.Fatal(err)
@@ -235,5 +236,61 @@ func waitFor(t *testing.T, ctx context.Context, ok func() bool, what string) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// refusedVotes: a reaction or a click from a non-approver (dave), from the
+// requester (alice), and a vote on another message (bob on the card) change
+// nothing, and each person gets an ephemeral reason. (The bot's own ✅ ❌ seeds
+// reached the adapter as reaction_added events too, and counted for nothing.)
+func refusedVotes(t *testing.T, ctx context.Context, fake *slackfake.Server, eng *rotation.Engine, id, requestTS string) {
+	t.Helper()
+	var card string
+	for _, m := range fake.Messages("C1") {
+		if m.ThreadTS == "" && m.TS != requestTS {
+			card = m.TS
+			break
+		}
+	}
+	if card == "" {
+		t.Fatal("no card in C1")
+	}
+	before := map[string]int{}
+	for _, u := range []string{"UDAVE", "UALICE", "UBOB"} {
+		before[u] = len(fake.Ephemerals(u))
+	}
+	if err := fake.React("UDAVE", "C1", requestTS, "white_check_mark"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fake.Click("UDAVE", "C1", requestTS, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fake.Click("UALICE", "C1", requestTS, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.React("UALICE", "C1", requestTS, "white_check_mark"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.React("UBOB", "C1", card, "white_check_mark"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, func() bool {
+		return len(fake.Ephemerals("UDAVE")) >= before["UDAVE"]+2 && len(fake.Ephemerals("UALICE")) >= before["UALICE"]+2 &&
+			len(fake.Ephemerals("UBOB")) >= before["UBOB"]+1
+	}, "a reason for each refused vote")
+	for _, u := range []string{"UDAVE", "UALICE", "UBOB"} {
+		for _, e := range fake.Ephemerals(u)[before[u]:] {
+			t.Logf("%s was told: %s", u, e.Text)
+		}
+	}
+	v, err := eng.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(v.Approval.Approvers()); n != 0 {
+		t.Fatalf("refused votes counted: %d approvals", n)
+	}
+	if err := fake.Unreact("UBOB", "C1", card, "white_check_mark"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -446,11 +446,14 @@ func (s *Server) update(w http.ResponseWriter, f url.Values) {
 }
 
 func (s *Server) reactionsAdd(w http.ResponseWriter, f url.Values) {
-	if code := s.addReaction(s.opts.BotUserID, f.Get("channel"), f.Get("timestamp"), f.Get("name")); code != "" {
+	ch, ts, name := f.Get("channel"), f.Get("timestamp"), f.Get("name")
+	if code := s.addReaction(s.opts.BotUserID, ch, ts, name); code != "" {
 		s.fail(w, code)
 		return
 	}
 	reply(w, map[string]any{})
+	// Slack tells the app about its own reactions too; the bot must ignore them.
+	go func() { _, _ = s.SendEvent(s.ReactionEvent(s.opts.BotUserID, ch, ts, name, true), 0) }()
 }
 
 // addReaction records a reaction; it returns a Slack error code or "".
