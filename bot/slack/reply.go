@@ -25,7 +25,9 @@ type acker struct {
 func (a *Adapter) newAcker(fn func(payload any), command bool) *acker {
 	k := &acker{fn: fn}
 	if command {
+		k.mu.Lock()
 		k.timer = time.AfterFunc(a.cfg.AckWait, func() { k.send(nil) })
+		k.mu.Unlock()
 	}
 	return k
 }
