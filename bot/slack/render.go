@@ -84,14 +84,15 @@ func joinFit(lines []string, n int) string {
 // plain notification text that goes with it.
 func render(m bot.Message) ([]slack.Block, string) {
 	var blocks []slack.Block
-	if m.Title != "" {
-		blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, plain(m.Title, maxHeaderText), true, false)))
+	// Slack refuses empty texts: a part that is empty once made printable is left out.
+	if t := strings.TrimSpace(plain(m.Title, maxHeaderText)); t != "" {
+		blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, t, true, false)))
 	}
-	if m.Status != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(esc(m.Status, maxSectionText, false)), nil, nil))
+	if t := strings.TrimSpace(esc(m.Status, maxSectionText, false)); t != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
 	}
-	if t := strings.TrimRight(m.Text, "\n"); t != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(esc(t, maxSectionText, true)), nil, nil))
+	if t := strings.TrimSpace(esc(strings.TrimRight(m.Text, "\n"), maxSectionText, true)); t != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
 	}
 	if len(m.Fields) > 0 {
 		var fs []*slack.TextBlockObject
@@ -127,7 +128,7 @@ func render(m bot.Message) ([]slack.Block, string) {
 	if len(m.Context) > 0 {
 		var els []slack.MixedElement
 		for _, c := range bot.Fit(m.Context, maxContextItems) {
-			if c = esc(c, maxSectionText, true); c != "" {
+			if c = strings.TrimSpace(esc(c, maxSectionText, true)); c != "" {
 				els = append(els, mrkdwn(c))
 			}
 		}
@@ -189,19 +190,26 @@ func buttons(in []bot.Button) []slack.BlockElement {
 		if b.Disabled || len(out) == 5 {
 			continue
 		}
+		label := strings.TrimSpace(plain(b.Label, maxButtonText))
+		if label == "" {
+			label = plain(b.ActionID, maxButtonText)
+		}
+		if b.ActionID == "" || label == "" {
+			continue
+		}
 		btn := slack.NewButtonBlockElement(plain(b.ActionID, 255), bot.Clip(b.Value, maxButtonValue),
-			slack.NewTextBlockObject(slack.PlainTextType, plain(b.Label, maxButtonText), true, false))
+			slack.NewTextBlockObject(slack.PlainTextType, label, true, false))
 		switch b.Style {
 		case "primary":
 			btn = btn.WithStyle(slack.StylePrimary)
 		case "danger":
 			btn = btn.WithStyle(slack.StyleDanger)
 		}
-		if b.Confirm != "" {
+		if strings.TrimSpace(plain(b.Confirm, maxConfirmText)) != "" {
 			btn = btn.WithConfirm(slack.NewConfirmationBlockObject(
-				slack.NewTextBlockObject(slack.PlainTextType, plain(b.Label+"?", maxConfirmTitle), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, plain(label+"?", maxConfirmTitle), false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, plain(b.Confirm, maxConfirmText), false, false),
-				slack.NewTextBlockObject(slack.PlainTextType, plain("Yes, "+strings.ToLower(b.Label), maxConfirmBtn), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, plain("Yes, "+strings.ToLower(label), maxConfirmBtn), false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
 			))
 		}

@@ -90,3 +90,15 @@ func TestFakeRefusesOverLimitBlocks(t *testing.T) {
 func urlEscape(s string) string {
 	return strings.NewReplacer("%", "%25", "&", "%26", "+", "%2B", "#", "%23").Replace(s)
 }
+
+// TestRendererLeavesOutWhatIsEmptyOncePrintable: a title of control characters,
+// a blank status and a label-less button would be invalid_blocks.
+func TestRendererLeavesOutWhatIsEmptyOncePrintable(t *testing.T) {
+	fake := newFake(t, slackfake.Options{})
+	h := start(t, fake, openStore(t), false, nil)
+	m := bot.Message{Title: "\x1b\x07\u202e", Status: "  ", Text: "\n\n", Context: []string{"", "\x00"},
+		Fields: []bot.Field{{Label: "", Value: ""}}, Buttons: []bot.Button{{ActionID: "approve", Value: "A1"}}}
+	if _, err := h.a.Post(context.Background(), "C1", m); err != nil {
+		t.Fatalf("post: %v (%v)", err, fake.Refusals())
+	}
+}
