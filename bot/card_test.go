@@ -466,62 +466,6 @@ func TestRenderApprovalRequest(t *testing.T) {
 	}
 }
 
-// TestRenderApproval200Groups: a request over 200 groups is cut to the console's
-// limit with "…and N more", and stays within every line limit.
-func TestRenderApproval200Groups(t *testing.T) {
-	p := cardPlan(t, false, cardTargets(200, 0))
-	r := cardRotation(p)
-	doneUpTo(&r, p.StepIndex("approval"))
-	activate(&r, cardT0.Add(2*time.Minute))
-	m := RenderApprovalRequest(rotation.View{Rotation: r, Approval: cardApproval()})
-	if len(m.List) != 200 {
-		t.Fatalf("model lists %d groups, want all 200 (renderers cut)", len(m.List))
-	}
-	text := RenderText(m)
-	checkGolden(t, "approval_request_200_groups", text)
-	if !strings.Contains(text, "in 200 groups/locations") || !strings.Contains(text, "…and 186 more") {
-		t.Errorf("200 groups not truncated as expected:\n%s", text)
-	}
-	if n := strings.Count(text, "\n  • "); n != ConsoleLimits.List {
-		t.Errorf("%d list lines, want %d", n, ConsoleLimits.List)
-	}
-}
-
-// TestRenderApprovalDecided: a decided request shows its verdict first and keeps no
-// live button.
-func TestRenderApprovalDecided(t *testing.T) {
-	p := cardPlan(t, false, cardTargets(3, 0))
-	r := cardRotation(p)
-	doneUpTo(&r, p.StepIndex("approval"))
-	activate(&r, cardT0.Add(2*time.Minute))
-	a := cardApproval("console:bob", "console:carol")
-	a.DecidedAt = cardT0.Add(4 * time.Minute)
-	v := rotation.View{Rotation: r, Approval: a}
-	if !ApprovalDecided(v, cardT0) {
-		t.Fatal("an approved request is not decided")
-	}
-	m := RenderApprovalDecided(v, cardT0.Add(5*time.Minute))
-	text := RenderText(m)
-	checkGolden(t, "approval_decided", text)
-	if !strings.Contains(text, "✅ approved") || !strings.Contains(text, "approved by bob and carol") || strings.Contains(text, "[Approve]") {
-		t.Errorf("decided request:\n%s", text)
-	}
-	for _, b := range m.Buttons {
-		if !b.Disabled {
-			t.Errorf("live button on a decided request: %+v", b)
-		}
-	}
-	d := cardApproval()
-	d.State, d.DeniedBy, d.DenyReason = approvals.StateRejected, "console:carol", "not during the audit"
-	if text := RenderText(RenderApprovalDecided(rotation.View{Rotation: r, Approval: d}, cardT0)); !strings.Contains(text, "❌ denied by carol: not during the audit") {
-		t.Errorf("denied request:\n%s", text)
-	}
-	e := cardApproval()
-	if !ApprovalDecided(rotation.View{Approval: e}, e.Expires.Add(time.Second)) || ApprovalDecided(rotation.View{Approval: e}, e.Expires.Add(-time.Second)) {
-		t.Error("expiry does not decide a pending request exactly at its end")
-	}
-}
-
 func TestDurationAndThousands(t *testing.T) {
 	durs := map[time.Duration]string{
 		-time.Second:                    "0s",
@@ -586,15 +530,5 @@ func TestRenderText(t *testing.T) {
 	long := Message{Context: []string{strings.Repeat("x", 1000)}}
 	if got := RenderText(long); len([]rune(got)) != ConsoleLimits.Line || !strings.HasSuffix(got, "…") {
 		t.Errorf("a long line is not clipped to %d runes: %d", ConsoleLimits.Line, len([]rune(got)))
-	}
-}
-
-// TestRenderTextPrintable: control and bidi characters from SEPM or a user never
-// reach the terminal; the body keeps its line breaks, a single line does not.
-func TestRenderTextPrintable(t *testing.T) {
-	m := Message{Title: "R1\x1b[2J", Text: "line one\nline\u202etwo", Context: []string{"group\nname\x07 \u2066x\u2069"}}
-	got := RenderText(m)
-	if want := "*R1[2J*\nline one\nlinetwo\ngroupname x"; got != want {
-		t.Errorf("RenderText = %q, want %q", got, want)
 	}
 }

@@ -168,8 +168,11 @@ func TestNotifierDecidedRequestShowsVerdict(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref, _ := ParseRef(refs[0])
-	if !n.IsApprovalMessage(ctx, refs[0]) || n.IsApprovalMessage(ctx, "fake|other|"+ref.ID) {
-		t.Error("IsApprovalMessage does not tell the request's message from another channel's")
+	if h, ok := n.ApprovalHome(ctx, refs[0]); !ok || h.String() != "fake|ops" {
+		t.Errorf("ApprovalHome(%s) = %v %v", refs[0], h, ok)
+	}
+	if _, ok := n.ApprovalHome(ctx, "fake|other|"+ref.ID); ok {
+		t.Error("ApprovalHome does not tell the request's message from another channel's")
 	}
 	decided := req
 	decided.State = approvals.StateApproved
