@@ -112,6 +112,10 @@ func slackRotation(t *testing.T, httpMode bool, budget int) {
 	for _, s := range site.Servers() {
 		pins = append(pins, "--new-cert-sha256 "+s.Name+"="+s.NextFingerprint)
 	}
+	// Outside --slack-channel: refused with a reason, to the user only.
+	if a, err := fake.Command("UALICE", "C2", "rotate site-a"); err != nil || !strings.Contains(a.Text, "only in C1") || !a.Ephemeral() {
+		t.Fatalf("rotate in C2: %+v %v", a, err)
+	}
 	a, err := fake.Command("UALICE", "C1", "rotate site-a "+strings.Join(pins, " ")+" --straggler 3s")
 	if err != nil || a.Status != 200 {
 		t.Fatalf("rotate: %+v %v", a, err)
@@ -207,6 +211,9 @@ func slackRotation(t *testing.T, httpMode bool, budget int) {
 		t.Fatalf("%d clients orphaned", f.Orphaned)
 	}
 	w.notifier.Close() // the last card edit
+	if n := len(fake.Messages("C2")); n != 0 {
+		t.Fatalf("%d messages in C2, where nothing was accepted", n)
+	}
 	if n := fake.RateLimited(); n != 0 {
 		t.Fatalf("Slack answered %d requests with 429", n)
 	}

@@ -33,6 +33,9 @@ func TestSameEventThreeTimesActsOnce(t *testing.T) {
 				if err != nil || a.Status != http.StatusOK {
 					t.Fatalf("delivery %d: %v %+v", retry, err, a)
 				}
+				if retry == 0 && inboxCount(t, h.db) != 1 { // acked only once durable
+					t.Fatal("acked before its dedupe record was in the store")
+				}
 			}
 			got := h.next()
 			if got.Kind != bot.EventReactionAdded || got.User != "UALICE" || got.Reaction != bot.EmojiApprove || got.MessageRef != ts || got.Channel != "C1" {

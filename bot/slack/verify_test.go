@@ -1,9 +1,13 @@
 package slack
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,11 +61,15 @@ func inboxCount(t *testing.T, db *store.DB) int {
 func TestSignedEndpointsRefuseForgeries(t *testing.T) {
 	fake := newFake(t, slackfake.Options{})
 	db := openStore(t)
-	clock := docTime.Add(10 * time.Second)
+	var clockNS atomic.Int64
+	clockNS.Store(docTime.Add(10 * time.Second).UnixNano())
+	var logs syncBuffer
 	h := start(t, fake, db, true, func(c *Config) {
 		c.SigningSecret = docSecret
-		c.Now = func() time.Time { return clock }
+		c.Now = func() time.Time { return time.Unix(0, clockNS.Load()) }
+		c.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	})
+	clock := docTime.Add(10 * time.Second)
 	handler := h.a.Handler()
 	send := func(path string, hdr http.Header, body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
@@ -94,7 +102,7 @@ func TestSignedEndpointsRefuseForgeries(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, path := range []string{"/slack/commands", "/slack/interactivity", "/slack/events"} {
-			clock = c.now
+			clockNS.Store(c.now.UnixNano())
 			w := send(path, c.hdr, c.body)
 			if w.Code != http.StatusUnauthorized {
 				t.Errorf("%s on %s: %d, want 401", c.name, path, w.Code)
@@ -104,7 +112,15 @@ func TestSignedEndpointsRefuseForgeries(t *testing.T) {
 			}
 		}
 	}
-	clock = docTime
+	clockNS.Store(docTime.UnixNano())
+	for _, secret := range []string{"xyzz0WbapA4vBCDEFasx0q6G", "roadrunner", "webhook-collect", "hooks.slack.com", docSecret} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("the log shows part of a refused request (%s):\n%s", secret, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "signature mismatch") {
+		t.Fatalf("refusals not logged with their reason:\n%s", logs.String())
+	}
 	if n := inboxCount(t, db); n != 0 {
 		t.Fatalf("%d envelopes recorded from refused requests", n)
 	}
@@ -136,4 +152,21 @@ func TestURLVerificationAnswered(t *testing.T) {
 	if a.Status != http.StatusUnauthorized {
 		t.Fatalf("unsigned url_verification answered %d", a.Status)
 	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
