@@ -78,6 +78,8 @@ func TestFakeRefusesOverLimitBlocks(t *testing.T) {
 		`[{"type":"header","text":{"type":"plain_text","text":"` + strings.Repeat("a", 151) + `"}}]`,
 		`[{"type":"actions","elements":[{"type":"button","action_id":"a","text":{"type":"plain_text","text":"` + strings.Repeat("a", 76) + `"}}]}]`,
 		`[` + strings.Repeat(`{"type":"divider"},`, 50) + `{"type":"divider"}]`,
+		`[{"type":"section","fields":[` + strings.Repeat(`{"type":"mrkdwn","text":"f"},`, 10) + `{"type":"mrkdwn","text":"f"}]}]`,
+		`[{"type":"section","fields":[{"type":"mrkdwn","text":"` + strings.Repeat("a", 2001) + `"}]}]`,
 	} {
 		a, err := fake.PostSigned(fake.APIURL()+"chat.postMessage", "", "application/x-www-form-urlencoded",
 			[]byte("token=xoxb-test&channel=C1&blocks="+urlEscape(raw)), 0)
