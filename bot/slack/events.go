@@ -147,3 +147,13 @@ func (a *Adapter) markHandled(d *delivery) {
 	}
 	a.handledQ.push(d.rec.Key)
 }
+
+// GroupsOf returns the configured user groups (S…) user belongs to, as the role
+// check sees them (cached GroupTTL; none after a failed refresh). A role resolver
+// that is given only a user key ("slack:U…") can ask it.
+func (a *Adapter) GroupsOf(ctx context.Context, user string) []string {
+	if len(a.cfg.Groups) == 0 {
+		return nil
+	}
+	return a.grp.of(ctx, user)
+}

@@ -201,3 +201,33 @@ func TestOtherDropsReconnect(t *testing.T) {
 		t.Fatal(h.a.Err())
 	}
 }
+
+// TestReaderNeverWaitsForTheRouter: with the router stalled, far more envelopes
+// than any buffer holds are all acknowledged (Slack would otherwise redeliver
+// them), and the router gets every one once it reads again, in order.
+func TestReaderNeverWaitsForTheRouter(t *testing.T) {
+	fake := newFake(t, slackfake.Options{})
+	h := start(t, fake, openStore(t), false, nil)
+	ts := postAnchor(t, h, "C1")
+	const n = 300
+	for i := range n {
+		name := "white_check_mark"
+		if i%2 == 1 {
+			name = "x"
+		}
+		a, err := fake.SendEvent(fake.ReactionEvent("UALICE", "C1", ts, name, i%4 < 2), 0)
+		if err != nil || a.Status != http.StatusOK {
+			t.Fatalf("envelope %d not acknowledged while the router is stalled: %v", i, err)
+		}
+	}
+	for i := range n {
+		ev := h.next()
+		want := bot.EmojiApprove
+		if i%2 == 1 {
+			want = bot.EmojiDeny
+		}
+		if ev.Reaction != want {
+			t.Fatalf("event %d out of order: %s", i, ev.Reaction)
+		}
+	}
+}
