@@ -37,18 +37,41 @@ var Limits = bot.Limits{Title: maxHeaderText, Text: maxSectionText, Line: 500, L
 func runes(s string) int { return utf8.RuneCountInString(s) }
 
 // esc makes text from SEPM or a person inert mrkdwn (no mention, no link) and
-// printable, cut to n runes after escaping.
+// printable, cut to n runes after escaping: a multi-line text loses whole lines
+// first and says how many ("…and 12 more lines"). Linear in the text's length.
 func esc(s string, n int, keepNewlines bool) string {
 	s = bot.Printable(s, keepNewlines)
+	if !keepNewlines {
+		return escLine(s, n)
+	}
+	lines := strings.Split(s, "\n")
+	size := -1 // no newline before the first line
+	for k, l := range lines {
+		e := bot.EscapeSlack(l)
+		lines[k] = e
+		size += runes(e) + 1
+		if size <= n {
+			continue
+		}
+		// Keep lines[:k] if the tail fits after them, else fewer.
+		for k > 0 {
+			head := strings.Join(lines[:k], "\n")
+			tail := "\n" + bot.AndMore(len(lines)-k) + " lines"
+			if runes(head)+runes(tail) <= n {
+				return head + tail
+			}
+			k--
+		}
+		return escLine(l, n)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// escLine escapes one line and cuts it to n runes after escaping.
+func escLine(s string, n int) string {
 	k := n
 	for {
-		var cut string
-		if keepNewlines {
-			cut = bot.ClipLines(s, k)
-		} else {
-			cut = bot.Clip(s, k)
-		}
-		e := bot.EscapeSlack(cut)
+		e := bot.EscapeSlack(bot.Clip(s, k))
 		if over := runes(e) - n; over > 0 && k > 1 {
 			k = max(1, k-over)
 			continue
@@ -142,11 +165,33 @@ func render(m bot.Message) ([]slack.Block, string) {
 	if len(blocks) > maxBlocks {
 		blocks = append(blocks[:maxBlocks-1], slack.NewContextBlock("", mrkdwn(bot.AndMore(len(blocks)-(maxBlocks-1))+" parts")))
 	}
-	fallback := esc(bot.RenderTextWith(m, Limits), maxFallback, true)
-	if fallback == "" {
-		fallback = " "
+	return blocks, fallbackText(m)
+}
+
+// fallbackText is the plain text Slack shows in notifications: the title and
+// status, then the body; a message without a body falls back to its plain form.
+func fallbackText(m bot.Message) string {
+	var parts []string
+	for _, p := range []string{m.Title, m.Status} {
+		if p = strings.TrimSpace(esc(p, maxHeaderText, false)); p != "" {
+			parts = append(parts, p)
+		}
 	}
-	return blocks, fallback
+	head := strings.Join(parts, " · ")
+	body := m.Text
+	if strings.TrimSpace(body) == "" && len(m.Steps)+len(m.Fields)+len(m.List)+len(m.Context) > 0 {
+		body = bot.RenderTextWith(bot.Message{Fields: m.Fields, Steps: m.Steps, Progress: m.Progress, Context: m.Context}, Limits)
+	}
+	if body = strings.TrimSpace(esc(body, maxFallback-runes(head)-1, true)); body != "" {
+		if head != "" {
+			head += "\n"
+		}
+		head += body
+	}
+	if head == "" {
+		return " "
+	}
+	return head
 }
 
 // stepBlocks puts the step list into sections of at most 3,000 runes each.

@@ -104,3 +104,20 @@ func TestRendererLeavesOutWhatIsEmptyOncePrintable(t *testing.T) {
 		t.Fatalf("post: %v (%v)", err, fake.Refusals())
 	}
 }
+
+func TestEscCutsWholeLinesAndSaysHowMany(t *testing.T) {
+	var lines []string
+	for i := range 500 {
+		lines = append(lines, fmt.Sprintf("line %03d <@U1> & more", i))
+	}
+	got := esc(strings.Join(lines, "\n"), 3000, true)
+	if runes(got) > 3000 || !strings.HasSuffix(got, " more lines") || strings.Contains(got, "<@") {
+		t.Fatalf("cut: %d runes, ends %q", runes(got), got[len(got)-30:])
+	}
+	if got := esc(strings.Repeat("<", 5000), 3000, false); runes(got) > 3000 || strings.Contains(got, "<") {
+		t.Fatalf("one long line: %d runes", runes(got))
+	}
+	if got := esc("short <!here>", 3000, true); got != "short &lt;!here&gt;" {
+		t.Fatalf("short: %q", got)
+	}
+}
