@@ -105,6 +105,7 @@ type Adapter struct {
 	server    *http.Server
 	addr      string
 	connected chan struct{} // closed and replaced on every Socket Mode connect
+	open      map[string]bool // open approval requests (store keys), loaded on first use
 }
 
 // New builds the adapter; Start connects it.

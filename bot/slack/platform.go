@@ -93,16 +93,34 @@ func (a *Adapter) Pacing() bot.Pacing {
 }
 
 // Open approval requests are remembered in the store so their reactions can be
-// read again after a reconnect, across restarts too.
-const requestPrefix = "slack-open-request:"
+// read again after a reconnect, across restarts too; an entry older than
+// requestKeep is dropped (no approval request stays open that long).
+const (
+	requestPrefix = "slack-open-request:"
+	requestKeep   = 7 * 24 * time.Hour
+)
 
 func (a *Adapter) rememberRequest(ctx context.Context, channel, ts string, open bool) {
 	key := requestPrefix + channel + "/" + ts
+	a.mu.Lock()
+	if a.open == nil {
+		a.open = map[string]bool{}
+		for _, r := range a.openRequests(ctx) {
+			a.open[requestPrefix+r[0]+"/"+r[1]] = true
+		}
+	}
+	if a.open[key] == open {
+		a.mu.Unlock()
+		return // a card edit: nothing to write
+	}
+	if open {
+		a.open[key] = true
+	} else {
+		delete(a.open, key)
+	}
+	a.mu.Unlock()
 	err := a.cfg.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		if open {
-			if tx.Get(store.BucketMeta, key) != nil {
-				return nil
-			}
 			return tx.Put(store.BucketMeta, key, []byte(a.now().UTC().Format(time.RFC3339)))
 		}
 		return tx.Delete(store.BucketMeta, key)
@@ -115,16 +133,33 @@ func (a *Adapter) rememberRequest(ctx context.Context, channel, ts string, open 
 // openRequests lists (channel, ts) of the approval requests with live buttons.
 func (a *Adapter) openRequests(ctx context.Context) [][2]string {
 	var out [][2]string
+	var old []string
 	_ = a.cfg.Store.View(ctx, func(tx *store.Tx) error {
-		return tx.ForEach(store.BucketMeta, func(k string, _ []byte) error {
-			if rest, ok := strings.CutPrefix(k, requestPrefix); ok {
-				if ch, ts, ok := strings.Cut(rest, "/"); ok {
-					out = append(out, [2]string{ch, ts})
-				}
+		return tx.ForEach(store.BucketMeta, func(k string, v []byte) error {
+			rest, ok := strings.CutPrefix(k, requestPrefix)
+			if !ok {
+				return nil
+			}
+			if t, err := time.Parse(time.RFC3339, string(v)); err == nil && a.now().Sub(t) > requestKeep {
+				old = append(old, k)
+				return nil
+			}
+			if ch, ts, ok := strings.Cut(rest, "/"); ok {
+				out = append(out, [2]string{ch, ts})
 			}
 			return nil
 		})
 	})
+	if len(old) > 0 {
+		_ = a.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+			for _, k := range old {
+				if err := tx.Delete(store.BucketMeta, k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	return out
 }
 
