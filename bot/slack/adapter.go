@@ -104,7 +104,7 @@ type Adapter struct {
 	err       error // why the transport stopped
 	server    *http.Server
 	addr      string
-	connected chan struct{} // closed and replaced on every Socket Mode connect
+	connected chan struct{}   // closed and replaced on every Socket Mode connect
 	open      map[string]bool // open approval requests (store keys), loaded on first use
 }
 
