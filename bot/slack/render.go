@@ -250,10 +250,14 @@ func buttons(in []bot.Button) []slack.BlockElement {
 		case "danger":
 			btn = btn.WithStyle(slack.StyleDanger)
 		}
-		if strings.TrimSpace(plain(b.Confirm, maxConfirmText)) != "" {
+		confirm := b.Confirm
+		if strings.TrimSpace(confirm) == "" && b.ActionID == "deny" {
+			confirm = "Deny this request? Secure communication stays on, and the rotation does not go on without a new request."
+		}
+		if strings.TrimSpace(plain(confirm, maxConfirmText)) != "" {
 			btn = btn.WithConfirm(slack.NewConfirmationBlockObject(
 				slack.NewTextBlockObject(slack.PlainTextType, plain(label+"?", maxConfirmTitle), false, false),
-				slack.NewTextBlockObject(slack.PlainTextType, plain(b.Confirm, maxConfirmText), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, plain(confirm, maxConfirmText), false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, plain("Yes, "+strings.ToLower(label), maxConfirmBtn), false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
 			))

@@ -54,7 +54,7 @@ func TestRendererKeepsBlockKitLimits(t *testing.T) {
 		t.Fatal("nothing says what was cut")
 	}
 	btns := slackfake.Buttons(got.Blocks)
-	if len(btns) != 2 || btns[0].Confirm == "" || btns[0].ActionID != "approve" || btns[0].Value != "req-1" {
+	if len(btns) != 2 || btns[0].Confirm == "" || btns[1].Confirm == "" || btns[0].ActionID != "approve" || btns[0].Value != "req-1" {
 		t.Fatalf("buttons %+v", btns)
 	}
 	// Decided: the same message edited to its verdict keeps no live button.
