@@ -123,8 +123,16 @@ func (a *Adapter) toEvent(ctx context.Context, d *delivery) (bot.Event, bool) {
 	kind := bot.EventKind(in.Kind)
 	if kind == bot.EventReactionAdded || kind == bot.EventReactionRemoved {
 		team, err := a.users.team(ctx, in.User)
-		if err != nil || team != a.team {
-			a.log.Warn("slack: ignoring a reaction of a user outside the workspace (or unreadable)", "user", in.User, "team", team, "err", err)
+		if err != nil {
+			// Fail closed, but say so: the person can react again.
+			a.log.Warn("slack: could not check a reacting user's workspace; the reaction does not count", "user", in.User, "err", err)
+			if !d.silent && (in.Reaction == bot.EmojiApprove || in.Reaction == bot.EmojiDeny) {
+				a.refuse(ctx, in.Channel, in.User, "your reaction was not counted: sepmbot could not check your Slack account just now; remove it and react again in a minute")
+			}
+			return bot.Event{}, false
+		}
+		if team != a.team {
+			a.log.Warn("slack: ignoring a reaction of a user from another workspace", "user", in.User, "team", team)
 			a.markHandled(d)
 			return bot.Event{}, false
 		}
