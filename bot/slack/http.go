@@ -166,8 +166,13 @@ func (a *Adapter) httpInteraction(w http.ResponseWriter, r *http.Request, body [
 func (a *Adapter) httpEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 	ev, err := slackevents.ParseEvent(json.RawMessage(body), slackevents.OptionNoVerifyToken())
 	if err != nil {
-		http.Error(w, "malformed event", http.StatusBadRequest)
+		// Signed by Slack, so a retry would bring the same: take it and say so.
+		a.log.Warn("slack: an event the bot cannot read was dropped", "err", err)
+		w.WriteHeader(http.StatusOK)
 		return
+	}
+	if ev.Type == slackevents.AppRateLimited {
+		a.log.Warn("slack: Slack is rate-limiting this app's events (app_rate_limited); some reactions may arrive late")
 	}
 	if ev.Type == slackevents.URLVerification {
 		uv, ok := ev.Data.(*slackevents.EventsAPIURLVerificationEvent)
