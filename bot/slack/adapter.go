@@ -306,6 +306,7 @@ type countingTransport struct {
 	c    Counters
 }
 
+// RoundTrip makes the call and counts it (and a 429) by Web API method.
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	if t.c != nil {
