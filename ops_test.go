@@ -148,10 +148,10 @@ func grepLines(s, sub string) string {
 
 // fakeSecrets are chat secrets configured as fakes (their platforms do not run).
 var fakeSecrets = map[string]string{
-	"SEPMBOT_SLACK_BOT_TOKEN":      "xoxb-1111-2222-FAKEbotTOKEN",
-	"SEPMBOT_SLACK_APP_TOKEN":      "xapp-1-A111-FAKEappTOKEN",
-	"SEPMBOT_SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyFAKE",
-	"SEPMBOT_DISCORD_TOKEN":        "MTk4NjIyNDgzNDcxOTI1MjQ4.FAKE.discordTOKEN",
+	"SLACK_BOT_TOKEN":      "xoxb-1111-2222-FAKEbotTOKEN",
+	"SLACK_APP_TOKEN":      "xapp-1-A111-FAKEappTOKEN",
+	"SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyFAKE",
+	"DISCORD_BOT_TOKEN":    "MTk4NjIyNDgzNDcxOTI1MjQ4.FAKE.discordTOKEN",
 }
 
 // TestNoSecretInDebugLog: a full demo run at debug level, with the chat secrets
@@ -171,7 +171,7 @@ func TestNoSecretInDebugLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An adapter that logged its configuration carelessly is still redacted.
-	log.Debug("slack adapter settings", "bot", fakeSecrets["SEPMBOT_SLACK_BOT_TOKEN"], "sig", fakeSecrets["SEPMBOT_SLACK_SIGNING_SECRET"])
+	log.Debug("slack adapter settings", "bot", fakeSecrets["SLACK_BOT_TOKEN"], "sig", fakeSecrets["SLACK_SIGNING_SECRET"])
 	out := &syncBuffer{}
 	g := &Globals{Ctx: context.Background(), Log: log, Out: out, In: strings.NewReader(""), Steps: steps, LogLevel: slog.LevelDebug, LogLevelSet: true}
 	demo := demoCmd(2, "14.3=90,12.1=10")

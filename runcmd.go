@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -65,7 +66,8 @@ func (f BotFlags) roles() (bot.Roles, error) {
 type RunCmd struct {
 	SEPMFlags   `embed:""`
 	BotFlags    `embed:""`
-	Chat        string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
+	Chat        []string `default:"console" enum:"console,slack" help:"Chat platforms, several at once (console, slack)." env:"SEPMBOT_CHAT"`
+	SlackFlags  `embed:""`
 	Data        string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
 	AdminListen string `name:"admin-listen" default:"127.0.0.1:9090" help:"Admin listener (/healthz, /readyz, /metrics); empty for none." env:"SEPMBOT_ADMIN_LISTEN"`
 
@@ -101,9 +103,12 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	who, err := c.consoleUser()
-	if err != nil {
-		return err
+	onConsole := slices.Contains(c.Chat, "console")
+	who := ""
+	if onConsole {
+		if who, err = c.consoleUser(); err != nil {
+			return err
+		}
 	}
 	roles, err := siteRoles(c.BotFlags, specs)
 	if err != nil {
@@ -119,21 +124,67 @@ func (c *RunCmd) Run(g *Globals) error {
 	defer db.Close()
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
-	con := console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})
-	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, []chatOutlet{{Platform: con}}, c.AdminListen)
+	var chats []chatOutlet
+	if onConsole {
+		chats = append(chats, chatOutlet{Platform: console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})})
+	}
+	sl, err := c.slackOutlet(ctx, db, roles, g.Log)
 	if err != nil {
 		return err
 	}
-	w.router.HelpExtra = console.Help
-	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", shortVersion(), strings.Join(w.mux.Names(), ", "), who)
-	w.router.Serve(ctx, w.platform) // returns at end of input
+	if sl != nil {
+		chats = append(chats, chatOutlet{Platform: sl, DefaultChannel: c.SlackFlags.defaultChannel()})
+	}
+	if len(chats) == 0 {
+		return errors.New("--chat names no platform")
+	}
+	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, chats, c.AdminListen)
+	if err != nil {
+		return err
+	}
+	// Every platform but the console is served in the background; one that stops on
+	// its own (a revoked token) stops the bot.
+	stopped := make(chan struct{}, len(w.platforms))
+	for i, p := range w.platforms {
+		if onConsole && i == 0 {
+			continue
+		}
+		go func() { w.router.Serve(ctx, p); stopped <- struct{}{} }()
+	}
+	sites := strings.Join(w.mux.Names(), ", ")
+	if sl != nil {
+		mode := "Socket Mode"
+		if c.SlackListen != "" {
+			mode = "HTTP mode on " + sl.Addr()
+		}
+		fmt.Fprintf(g.Out, "sepmbot %s on Slack (%s, workspace %s) for %s.\n", shortVersion(), mode, sl.Team(), sites)
+	}
+	if onConsole {
+		w.router.HelpExtra = console.Help
+		fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", shortVersion(), sites, who)
+		w.router.Serve(ctx, w.platforms[0]) // returns at end of input
+	}
 	if ctx.Err() == nil {
-		// Input ended (a pipe, or Ctrl-D): keep driving rotations until interrupted.
-		<-g.Ctx.Done()
+		// Input ended (a pipe, or Ctrl-D), or no console: keep driving rotations until
+		// interrupted or a platform stops the bot.
+		select {
+		case <-g.Ctx.Done():
+		case <-stopped:
+		}
+	}
+	var stopErr error
+	if sl != nil {
+		stopErr = sl.Err()
 	}
 	g.Log.Info("stopping: letting the step in progress commit, then closing the store")
 	cancel()
 	w.wait()
 	w.notifier.Close()
+	if sl != nil {
+		sl.Wait()
+	}
+	if stopErr != nil {
+		return fmt.Errorf("slack stopped the bot: %w", stopErr)
+	}
 	return nil
 }

@@ -137,6 +137,12 @@ func (r *running) wait() {
 	}
 }
 
+// groupLister is a chat platform that can tell a user's groups now (Slack's user
+// groups), for the approver re-check at the dangerous step.
+type groupLister interface {
+	GroupsOf(ctx context.Context, user string) []string
+}
+
 // chatOutlet is one chat platform the bot runs on, and where a rotation with no
 // recorded home lives there.
 type chatOutlet struct {
@@ -182,6 +188,14 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 	// The role resolver answers, for the engine, whether a voter still holds the
 	// approver role now.
 	resolver := roles.Resolver()
+	resolver.Groups = func(ctx context.Context, platform, id string) ([]string, error) {
+		for _, c := range chats {
+			if gl, ok := c.Platform.(groupLister); ok && c.Platform.Name() == platform {
+				return gl.GroupsOf(ctx, id), nil
+			}
+		}
+		return nil, fmt.Errorf("%s: no chat platform resolves its groups", platform)
+	}
 	for _, s := range specs {
 		inst := metrics.InstrumentSEPM(s.Name, s.Client)
 		insts = append(insts, inst)
@@ -189,6 +203,7 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 			Store: db, SEPM: inst, Probe: rotation.Prober(sepm.ProbeCertificate), Notifier: notify, Site: s.Name, APIAddr: s.APIAddr, Servers: s.Servers,
 			Approvals: f.Approvals, ApprovalTTL: f.ApprovalTTL, PollInterval: f.PollInterval, Logger: log.With("site", s.Name),
 			IsApprover: func(u string) bool { ok, err := resolver.IsApprover(ctx, u); return ok && err == nil },
+			Roles:      resolver, LockSites: s.LockWith,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("site %s: %w", s.Name, err)

@@ -93,11 +93,11 @@ func Secret(env, file string) (string, error) {
 // as NAME_FILE). The chat adapters read theirs through Secret with these names.
 var SecretEnvs = []string{
 	"SEPMBOT_SEPM_PASSWORD",
-	"SEPMBOT_SLACK_BOT_TOKEN",
-	"SEPMBOT_SLACK_APP_TOKEN",
-	"SEPMBOT_SLACK_SIGNING_SECRET",
-	"SEPMBOT_DISCORD_TOKEN",
-	"SEPMBOT_DISCORD_PUBLIC_KEY",
+	"SLACK_BOT_TOKEN",
+	"SLACK_APP_TOKEN",
+	"SLACK_SIGNING_SECRET",
+	"DISCORD_BOT_TOKEN",
+	"DISCORD_PUBLIC_KEY",
 }
 
 // LoadSecretEnvs reads every secret sepmbot knows from the environment (so they are

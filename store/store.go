@@ -33,6 +33,10 @@ const (
 	// and the result after SEPM confirmed it, so a record without a result is a change
 	// that may or may not have happened.
 	BucketJournal = "journal"
+	// BucketInbox holds inbound chat envelopes recorded before they are acknowledged
+	// (the adapters' dedupe records and their not-yet-handled events), keys prefixed
+	// by platform: "slack/...".
+	BucketInbox = "inbox"
 )
 
 // Internal index buckets, also created by Open and refused to Put and Delete.
@@ -52,7 +56,7 @@ const maxPrunePerDeliver = 256
 const openTimeout = 2 * time.Second
 
 var allBuckets = []string{
-	BucketRotations, BucketApprovals, BucketAudit, BucketDelivered, BucketTimers, BucketMeta, BucketJournal,
+	BucketRotations, BucketApprovals, BucketAudit, BucketDelivered, BucketTimers, BucketMeta, BucketJournal, BucketInbox,
 	bucketDeliveredByTime, bucketAuditByRotation,
 }
 

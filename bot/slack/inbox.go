@@ -1,0 +1,155 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"sepmbot/store"
+)
+
+// DedupeTTL is how long an envelope's dedupe record is kept: Slack retries an
+// unacknowledged delivery at once, after 1 minute and after 5 minutes, with the
+// same event_id.
+const DedupeTTL = 15 * time.Minute
+
+// inboxPrefix keeps the adapter's records apart from other platforms' in the
+// store's inbox bucket.
+const inboxPrefix = "slack/"
+
+// record is one inbound envelope as kept in the store: its dedupe key, when it
+// arrived, whether the bot has answered it, and the event it carries (already
+// verified and translated; no token, no response_url).
+type record struct {
+	Key      string    `json:"key"`
+	Received time.Time `json:"received"`
+	Handled  bool      `json:"handled,omitempty"`
+	Event    inEvent   `json:"event"`
+}
+
+// inEvent is the platform part of a bot.Event, as stored.
+type inEvent struct {
+	Kind       int    `json:"kind"`
+	User       string `json:"user"`
+	Channel    string `json:"channel"`
+	Text       string `json:"text,omitempty"`
+	Reaction   string `json:"reaction,omitempty"`
+	MessageRef string `json:"ref,omitempty"`
+	ActionID   string `json:"action,omitempty"`
+	Value      string `json:"value,omitempty"`
+	Command    bool   `json:"command,omitempty"` // a slash command: its ack carries the answer
+}
+
+// inbox is the durable side of the intake: it records envelopes before they are
+// acknowledged and says which ones were seen before.
+type inbox interface {
+	// record stores each record whose key is not already stored (within
+	// DedupeTTL) in one durable commit; fresh[i] says whether recs[i] is new.
+	record(ctx context.Context, recs []record) (fresh []bool, err error)
+	// handled marks records answered, so a restart does not hand them out again.
+	handled(ctx context.Context, keys []string) error
+	// pending lists the records not yet answered, oldest first, and drops records
+	// older than DedupeTTL.
+	pending(ctx context.Context, now time.Time) ([]record, error)
+}
+
+// storeInbox keeps the records in the store's inbox bucket.
+type storeInbox struct {
+	db *store.DB
+}
+
+func (s storeInbox) record(ctx context.Context, recs []record) ([]bool, error) {
+	fresh := make([]bool, len(recs))
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		seen := map[string]bool{}
+		for i, r := range recs {
+			key := inboxPrefix + r.Key
+			if seen[key] {
+				continue // the same envelope twice in one batch
+			}
+			seen[key] = true
+			if old := tx.Get(store.BucketInbox, key); old != nil {
+				var prev record
+				if json.Unmarshal(old, &prev) == nil && r.Received.Sub(prev.Received) < DedupeTTL {
+					continue
+				}
+			}
+			raw, err := json.Marshal(r)
+			if err != nil {
+				return fmt.Errorf("encoding %s: %w", r.Key, err)
+			}
+			if err := tx.Put(store.BucketInbox, key, raw); err != nil {
+				return err
+			}
+			fresh[i] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slack: recording %d envelopes: %w", len(recs), err)
+	}
+	return fresh, nil
+}
+
+func (s storeInbox) handled(ctx context.Context, keys []string) error {
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		for _, k := range keys {
+			old := tx.Get(store.BucketInbox, inboxPrefix+k)
+			var r record
+			if old == nil || json.Unmarshal(old, &r) != nil || r.Handled {
+				continue
+			}
+			r.Handled = true
+			raw, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(store.BucketInbox, inboxPrefix+k, raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("slack: marking %d envelopes handled: %w", len(keys), err)
+	}
+	return nil
+}
+
+func (s storeInbox) pending(ctx context.Context, now time.Time) ([]record, error) {
+	var out []record
+	var old []string
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		err := tx.ForEach(store.BucketInbox, func(k string, v []byte) error {
+			if !strings.HasPrefix(k, inboxPrefix) {
+				return nil
+			}
+			var r record
+			if json.Unmarshal(v, &r) != nil || now.Sub(r.Received) >= DedupeTTL {
+				old = append(old, k)
+				return nil
+			}
+			if !r.Handled {
+				out = append(out, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := tx.Delete(store.BucketInbox, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("slack: reading pending envelopes: %w", err)
+	}
+	slices.SortStableFunc(out, func(a, b record) int { return a.Received.Compare(b.Received) })
+	return out, nil
+}

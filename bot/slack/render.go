@@ -1,0 +1,291 @@
+package slack
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"sepmbot/bot"
+)
+
+// Block Kit limits the renderer keeps (Slack refuses more with invalid_blocks).
+const (
+	maxBlocks       = 50
+	maxSectionText  = 3000
+	maxHeaderText   = 150
+	maxFields       = 10
+	maxFieldText    = 2000
+	maxButtonText   = 75
+	maxButtonValue  = 2000
+	maxContextItems = 10
+	maxConfirmTitle = 100
+	maxConfirmText  = 300
+	maxConfirmBtn   = 30
+	maxStepSections = 20
+	// maxFallback bounds the notification text that goes with the blocks.
+	maxFallback = 3000
+	// maxAckPayload keeps a Socket Mode ack well under Slack's 20 KiB.
+	maxAckPayload = 16 << 10
+)
+
+// Limits are Slack's, for the plain fallback text.
+var Limits = bot.Limits{Title: maxHeaderText, Text: maxSectionText, Line: 500, List: 40, Steps: 60, Fields: maxFields, Context: maxContextItems, Buttons: 5, ButtonLabel: maxButtonText}
+
+func runes(s string) int { return utf8.RuneCountInString(s) }
+
+// esc makes text from SEPM or a person inert mrkdwn (no mention, no link) and
+// printable, cut to n runes after escaping: a multi-line text loses whole lines
+// first and says how many ("…and 12 more lines"). Linear in the text's length.
+func esc(s string, n int, keepNewlines bool) string {
+	s = bot.Printable(s, keepNewlines)
+	if !keepNewlines {
+		return escLine(s, n)
+	}
+	lines := strings.Split(s, "\n")
+	size := -1 // no newline before the first line
+	for k, l := range lines {
+		e := bot.EscapeSlack(l)
+		lines[k] = e
+		size += runes(e) + 1
+		if size <= n {
+			continue
+		}
+		// Keep lines[:k] if the tail fits after them, else fewer.
+		for k > 0 {
+			head := strings.Join(lines[:k], "\n")
+			tail := "\n" + bot.AndMore(len(lines)-k) + " lines"
+			if runes(head)+runes(tail) <= n {
+				return head + tail
+			}
+			k--
+		}
+		return escLine(l, n)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// escLine escapes one line and cuts it to n runes after escaping.
+func escLine(s string, n int) string {
+	k := n
+	for {
+		e := bot.EscapeSlack(bot.Clip(s, k))
+		if over := runes(e) - n; over > 0 && k > 1 {
+			k = max(1, k-over)
+			continue
+		}
+		return e
+	}
+}
+
+// plain is text for plain_text objects (shown as typed: no escaping needed).
+func plain(s string, n int) string { return bot.Clip(bot.Printable(s, false), n) }
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+// joinFit joins lines into at most n runes, cutting whole lines and saying how
+// many: "…and 185 more".
+func joinFit(lines []string, n int) string {
+	total := strings.Join(lines, "\n")
+	if runes(total) <= n {
+		return total
+	}
+	for k := len(lines) - 1; k >= 1; k-- {
+		s := strings.Join(lines[:k], "\n") + "\n" + bot.AndMore(len(lines)-k)
+		if runes(s) <= n {
+			return s
+		}
+	}
+	return bot.Clip(total, n)
+}
+
+// render turns the neutral message into Block Kit within Slack's limits, and the
+// plain notification text that goes with it.
+func render(m bot.Message) ([]slack.Block, string) {
+	var blocks []slack.Block
+	// Slack refuses empty texts: a part that is empty once made printable is left out.
+	if t := strings.TrimSpace(plain(m.Title, maxHeaderText)); t != "" {
+		blocks = append(blocks, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, t, true, false)))
+	}
+	if t := strings.TrimSpace(esc(m.Status, maxSectionText, false)); t != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
+	}
+	if t := strings.TrimSpace(esc(strings.TrimRight(m.Text, "\n"), maxSectionText, true)); t != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
+	}
+	if len(m.Fields) > 0 {
+		var fs []*slack.TextBlockObject
+		for i, f := range m.Fields {
+			if i == maxFields {
+				break
+			}
+			label := esc(f.Label, 200, false)
+			fs = append(fs, mrkdwn("*"+label+"*\n"+esc(f.Value, maxFieldText-runes(label)-3, true)))
+		}
+		blocks = append(blocks, slack.NewSectionBlock(nil, fs, nil))
+	}
+	if len(m.List) > 0 {
+		lines := make([]string, len(m.List))
+		for i, item := range m.List {
+			lines[i] = "• " + esc(item, 300, false)
+		}
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(joinFit(lines, maxSectionText)), nil, nil))
+	}
+	blocks = append(blocks, stepBlocks(m.Steps)...)
+	if p := m.Progress; p != nil {
+		lines := []string{}
+		if l := p.Line(); l != "" {
+			lines = append(lines, esc(l, 500, false))
+		}
+		for _, n := range p.Notes {
+			lines = append(lines, esc(n, 500, false))
+		}
+		if len(lines) > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(mrkdwn(joinFit(lines, maxSectionText)), nil, nil))
+		}
+	}
+	if len(m.Context) > 0 {
+		var els []slack.MixedElement
+		for _, c := range bot.Fit(m.Context, maxContextItems) {
+			if c = strings.TrimSpace(esc(c, maxSectionText, true)); c != "" {
+				els = append(els, mrkdwn(c))
+			}
+		}
+		if len(els) > 0 {
+			blocks = append(blocks, slack.NewContextBlock("", els...))
+		}
+	}
+	if bs := buttons(m.Buttons); len(bs) > 0 {
+		blocks = append(blocks, slack.NewActionBlock("actions", bs...))
+	}
+	if len(blocks) > maxBlocks {
+		blocks = append(blocks[:maxBlocks-1], slack.NewContextBlock("", mrkdwn(bot.AndMore(len(blocks)-(maxBlocks-1))+" parts")))
+	}
+	return blocks, fallbackText(m)
+}
+
+// fallbackText is the plain text Slack shows in notifications: the title and
+// status, then the body; a message without a body falls back to its plain form.
+func fallbackText(m bot.Message) string {
+	var parts []string
+	for _, p := range []string{m.Title, m.Status} {
+		if p = strings.TrimSpace(esc(p, maxHeaderText, false)); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	head := strings.Join(parts, " · ")
+	body := m.Text
+	if strings.TrimSpace(body) == "" && len(m.Steps)+len(m.Fields)+len(m.List)+len(m.Context) > 0 {
+		body = bot.RenderTextWith(bot.Message{Fields: m.Fields, Steps: m.Steps, Progress: m.Progress, Context: m.Context}, Limits)
+	}
+	if body = strings.TrimSpace(esc(body, maxFallback-runes(head)-1, true)); body != "" {
+		if head != "" {
+			head += "\n"
+		}
+		head += body
+	}
+	if head == "" {
+		return " "
+	}
+	return head
+}
+
+// stepBlocks puts the step list into sections of at most 3,000 runes each.
+func stepBlocks(steps []bot.Step) []slack.Block {
+	if len(steps) == 0 {
+		return nil
+	}
+	var out []slack.Block
+	var cur []string
+	size := 0
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, slack.NewSectionBlock(mrkdwn(strings.Join(cur, "\n")), nil, nil))
+			cur, size = nil, 0
+		}
+	}
+	for i, s := range steps {
+		s.Title = esc(s.Title, 300, false)
+		s.Detail = esc(s.Detail, 600, false)
+		s.ID = esc(s.ID, 100, false)
+		line := bot.StepLine(s)
+		if size+runes(line)+1 > maxSectionText {
+			flush()
+		}
+		if len(out) == maxStepSections-1 && size+runes(line)+1 > maxSectionText-40 {
+			cur = append(cur, fmt.Sprintf("%s steps", bot.AndMore(len(steps)-i)))
+			break
+		}
+		cur = append(cur, line)
+		size += runes(line) + 1
+	}
+	flush()
+	return out
+}
+
+// buttons renders the live buttons (a disabled one is left out: Slack cannot grey
+// a button, and a decided request must keep none that could be clicked).
+func buttons(in []bot.Button) []slack.BlockElement {
+	var out []slack.BlockElement
+	for _, b := range in {
+		if b.Disabled || len(out) == 5 {
+			continue
+		}
+		label := strings.TrimSpace(plain(b.Label, maxButtonText))
+		if label == "" {
+			label = plain(b.ActionID, maxButtonText)
+		}
+		if b.ActionID == "" || label == "" {
+			continue
+		}
+		btn := slack.NewButtonBlockElement(plain(b.ActionID, 255), bot.Clip(b.Value, maxButtonValue),
+			slack.NewTextBlockObject(slack.PlainTextType, label, true, false))
+		switch b.Style {
+		case "primary":
+			btn = btn.WithStyle(slack.StylePrimary)
+		case "danger":
+			btn = btn.WithStyle(slack.StyleDanger)
+		}
+		confirm := b.Confirm
+		if strings.TrimSpace(confirm) == "" && b.ActionID == "deny" {
+			confirm = "Deny this request? Secure communication stays on, and the rotation does not go on without a new request."
+		}
+		if strings.TrimSpace(plain(confirm, maxConfirmText)) != "" {
+			btn = btn.WithConfirm(slack.NewConfirmationBlockObject(
+				slack.NewTextBlockObject(slack.PlainTextType, plain(label+"?", maxConfirmTitle), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, plain(confirm, maxConfirmText), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, plain("Yes, "+strings.ToLower(label), maxConfirmBtn), false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false),
+			))
+		}
+		out = append(out, btn)
+	}
+	return out
+}
+
+// liveVote reports whether m carries live approve/deny buttons: an open approval
+// request, whose reactions are read again after a reconnect.
+func liveVote(m bot.Message) bool {
+	for _, b := range m.Buttons {
+		if !b.Disabled && (b.ActionID == "approve" || b.ActionID == "deny") {
+			return true
+		}
+	}
+	return false
+}
+
+// ackPayload is a slash command's ephemeral answer carried by its ack; ok is false
+// when it is too large for an ack (it then goes by chat.postEphemeral).
+func ackPayload(m bot.Message) (map[string]any, bool) {
+	blocks, text := render(m)
+	p := map[string]any{"response_type": "ephemeral", "text": text, "blocks": blocks}
+	raw, err := json.Marshal(p)
+	if err != nil || len(raw) >= maxAckPayload {
+		return nil, false
+	}
+	return p, true
+}
