@@ -208,11 +208,6 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 		if err != nil {
 			return nil, fmt.Errorf("site %s: %w", s.Name, err)
 		}
-		if len(specs) > 1 {
-			if err := ownsOnlyItsSite(ctx, eng, s.Name); err != nil {
-				return nil, err
-			}
-		}
 		run.engines = append(run.engines, eng)
 		metrics.AddSite(s.Name, eng)
 		byName[s.Name] = eng
@@ -254,20 +249,6 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 	return run, nil
 }
 
-// ownsOnlyItsSite refuses several sites with an engine that would resume another
-// site's rotations (an engine that lists every rotation of the store).
-func ownsOnlyItsSite(ctx context.Context, eng *rotation.Engine, site string) error {
-	rots, err := eng.List(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range rots {
-		if r.Site != site && r.Active() {
-			return fmt.Errorf("refusing to start several sites: the engine of %s would also resume rotation %s of %s (this build's engine does not keep sites apart)", site, r.ID, r.Site)
-		}
-	}
-	return nil
-}
 
 // stepNotifier remembers each rotation's current step for the log handler, and
 // logs every thread message with the rotation and its step.
