@@ -249,7 +249,6 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 	return run, nil
 }
 
-
 // stepNotifier remembers each rotation's current step for the log handler, and
 // logs every thread message with the rotation and its step.
 type stepNotifier struct {
