@@ -53,8 +53,11 @@
 // jitter, nobody roams); `sepmbot sim` and the demo turn the realistic model on
 // (0.7, +-50%, 10%).
 //
-// Replies use the wire types of package sepm and follow the shapes of Broadcom's
-// Swagger document (contract_test.go checks every reply against it). Like real SEPM,
+// Replies carry every field of Broadcom's Swagger document for their schema (the
+// types of wire_gen.go are generated from testdata/openapi-full.json), the spec's
+// statuses, default page sizes and orders, and honour its query filters
+// (contract_test.go checks every reply against the document). Requests are decoded
+// with package sepm's types. Like real SEPM,
 // a computer's group carries the full path in name and leaves fullPathName empty.
 // Orphaned clients report onlineStatus 0, as SEPM shows a client that no longer
 // checks in. The same seed gives the same fleet (ids, names, groups, versions, offline

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // The state file (Options.StateFile, `sepmbot sim --state FILE`) keeps the site
@@ -326,6 +327,9 @@ type stateFile struct {
 
 func openState(path string) (*stateFile, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("sim: state file %s is in use by another simulator: %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sim: open state file %s: %w", path, err)
 	}

@@ -96,6 +96,17 @@ func TestStateRefusesAnotherSite(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// A second simulator on a file in use is refused at once, with the reason.
+	inUse := startWithState(t, o)
+	if s, err := Start(context.Background(), o); err == nil {
+		s.Close()
+		t.Fatal("two simulators share a state file")
+	} else if !strings.Contains(err.Error(), "in use by another simulator") {
+		t.Fatalf("error: %v", err)
+	}
+	if err := inUse.Close(); err != nil {
+		t.Fatal(err)
+	}
 	o.Seed = 4
 	if s, err := Start(context.Background(), o); err == nil {
 		s.Close()
