@@ -233,6 +233,16 @@ func (r *Router) command(ctx context.Context, ev Event) Message {
 		}
 		return r.cast(ctx, ev, rotation.Ballot{Rotation: cmd.ID, Kind: kind, Reason: cmd.Reason})
 	case "done":
+		if cmd.AcceptOrphansSet {
+			ao, ok := r.Engine.(interface {
+				AcceptOrphans(ctx context.Context, user, id, step string, n int) (string, error)
+			})
+			if !ok {
+				return answer("", errors.New("this engine cannot accept suspected orphans"))
+			}
+			msg, err := ao.AcceptOrphans(ctx, user, cmd.ID, cmd.Step, cmd.AcceptOrphans)
+			return answer(msg, err)
+		}
 		msg, err := r.Engine.Done(ctx, user, cmd.ID, cmd.Step)
 		return answer(msg, err)
 	case "confirm":
