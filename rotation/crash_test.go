@@ -103,7 +103,7 @@ func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
 		cmd, lines, exited := start()
 		// A scheduled step is killed 5-35 ms after it became active (its PATCHes are
 		// slowed to 25 ms each in the child, so the kill lands while it changes SEPM);
-		// a random kill lands 0-1.2 s after the engine is up.
+		// for half the starts, a random kill lands 0-2 s after the engine is up instead.
 		ready := false
 		step, status := "start-up", ""
 		var timer <-chan time.Time
@@ -121,8 +121,8 @@ func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
 				}
 				if l == "READY" {
 					ready = true
-					if len(pending) == 0 || rng.IntN(3) == 0 {
-						timer = time.After(time.Duration(rng.IntN(1200)) * time.Millisecond)
+					if len(pending) == 0 || rng.IntN(2) == 0 {
+						timer = time.After(time.Duration(rng.IntN(2000)) * time.Millisecond)
 					}
 				}
 			case <-timer:
