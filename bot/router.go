@@ -395,6 +395,15 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 			return r.cast(ctx, ev, rotation.Ballot{Rotation: cmd.ID, Kind: kind, Reason: cmd.Reason})
 		}
 	case "done":
+		if cmd.AcceptOrphansSet {
+			ao, ok := r.Engine.(OrphanAccepter)
+			if !ok {
+				return answer("", errors.New("this engine cannot accept suspected orphans")), nil
+			}
+			return Message{}, func(ctx context.Context) Message {
+				return answer(ao.AcceptOrphans(ctx, user, cmd.ID, cmd.Step, cmd.AcceptOrphans))
+			}
+		}
 		return Message{}, func(ctx context.Context) Message { return answer(r.Engine.Done(ctx, user, cmd.ID, cmd.Step)) }
 	case "confirm":
 		return Message{}, func(ctx context.Context) Message { return answer(r.Engine.Confirm(ctx, user, cmd.ID, cmd.Step)) }
@@ -418,6 +427,12 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 		}
 	}
 	return toUser("unknown command " + cmd.Name), nil
+}
+
+// OrphanAccepter is an Engine that takes an operator's audited decision to go on
+// despite N suspected orphaned clients (`done R1 STEP --accept-orphans N`).
+type OrphanAccepter interface {
+	AcceptOrphans(ctx context.Context, user, id, step string, n int) (string, error)
 }
 
 // SiteEngine is an Engine that runs several sites (sites.Mux): plan and rotate then

@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -71,6 +72,9 @@ type Command struct {
 	NewCerts     []CertPin // rotate: every --new-cert-sha256, in the order given; nil when none
 	Damaged      bool      // plan, rotate: --damaged-but-valid (the certificate is damaged but valid)
 	Topic        string    // help: the subcommand asked about, lower case; "" for the full help
+	// AcceptOrphans is done's --accept-orphans N, valid when AcceptOrphansSet.
+	AcceptOrphans    int
+	AcceptOrphansSet bool
 }
 
 // Role returns the role the command needs (see the package documentation). A Command
@@ -114,6 +118,9 @@ func (c Command) String() string {
 	}
 	if c.Damaged {
 		parts = append(parts, "--damaged-but-valid")
+	}
+	if c.AcceptOrphansSet {
+		parts = append(parts, "--accept-orphans", strconv.Itoa(c.AcceptOrphans))
 	}
 	add(c.Reason)
 	return strings.Join(parts, " ")
@@ -378,6 +385,12 @@ func (s *subcommand) parseFlag(c *Command, words []string, seen map[string]bool)
 			}
 			return 0, s.errorf("%s", msg)
 		}
+	case flagCount:
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 || n > 10_000_000 {
+			return 0, s.errorf("--%s takes a count of clients (0 or more), not %s", f.name, quote(val))
+		}
+		c.AcceptOrphans, c.AcceptOrphansSet = n, true
 	case flagMinWait, flagStraggle:
 		d, err := ParseDuration(val)
 		if err != nil {
@@ -434,6 +447,8 @@ func flagExample(f *flag) string {
 		return "--straggler 90d"
 	case flagDamaged:
 		return "--damaged-but-valid"
+	case flagCount:
+		return "--accept-orphans 3"
 	}
 	return "--new-cert-sha256 sepm-01=<64 hex digits>"
 }

@@ -331,3 +331,15 @@ func TestNormalizeFingerprint(t *testing.T) {
 		}
 	}
 }
+
+func TestDoneAcceptOrphans(t *testing.T) {
+	c, err := Parse("done R7 enable-secure --accept-orphans 3", []string{"site-a"})
+	if err != nil || !c.AcceptOrphansSet || c.AcceptOrphans != 3 || c.Step != "enable-secure" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, bad := range []string{"done R7 enable-secure --accept-orphans -1", "done R7 enable-secure --accept-orphans x", "done R7 enable-secure --accept-orphans"} {
+		if _, err := Parse(bad, []string{"site-a"}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -12,7 +12,7 @@
 //	/sepm list
 //	/sepm approve <id>
 //	/sepm deny <id> [reason...]
-//	/sepm done <id> <step>
+//	/sepm done <id> <step> [--accept-orphans N]
 //	/sepm confirm <id> <step>
 //	/sepm pause <id>
 //	/sepm resume <id>

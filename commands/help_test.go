@@ -102,7 +102,7 @@ func TestUsageMatchesGrammar(t *testing.T) {
 		"list":    "/sepm list",
 		"approve": "/sepm approve <id>",
 		"deny":    "/sepm deny <id> [reason...]",
-		"done":    "/sepm done <id> <step>",
+		"done":    "/sepm done <id> <step> [--accept-orphans N]",
 		"confirm": "/sepm confirm <id> <step>",
 		"pause":   "/sepm pause <id>",
 		"resume":  "/sepm resume <id>",

@@ -44,6 +44,7 @@ const (
 	flagStraggle                     // a duration
 	flagCertPin                      // FP or NAME=FP, repeatable
 	flagDamaged                      // a switch: takes no value
+	flagCount                        // a count of clients (0 or more)
 )
 
 // flag is one flag a subcommand accepts.
@@ -76,6 +77,8 @@ var (
 		help: "multi-server path: how long the last server stays on the old certificate so away clients can come back (default 90d; whole d/h/m/s units, such as 60d); a window under 30d shortens the protection for away clients, so it is part of what approvers approve: it needs the two-person approval before the first certificate update"}
 	flagCertSpec = flag{name: "new-cert-sha256", metavar: "FP", kind: flagCertPin, repeatable: true,
 		help: "SHA-256 fingerprint of the new certificate, or NAME=FP for one server; the bot trusts it and verifies each update against it (repeatable)"}
+	flagAcceptOrphansSpec = flag{name: "accept-orphans", metavar: "N", kind: flagCount,
+		help: "done: go on past the orphan interlock with up to N clients suspected orphaned (audited; they stay cut off until recovered in the console)"}
 	flagDamagedSpec = flag{name: "damaged-but-valid", kind: flagDamaged,
 		help: "the current certificate is damaged but still valid: the plan then stops and recommends disaster recovery instead of a rotation"}
 )
@@ -167,8 +170,9 @@ var table = []subcommand{
 	{
 		name: "done", role: Operator,
 		args:     []arg{{name: "id", kind: argID}, {name: "step", kind: argStep}},
+		flags:    []flag{flagAcceptOrphansSpec},
 		summary:  "report a manual step as done; the bot verifies it before moving on",
-		examples: []string{"/sepm done R7 http-msl", "/sepm done R7 cert-sepm-01"},
+		examples: []string{"/sepm done R7 http-msl", "/sepm done R7 cert-sepm-01", "/sepm done R7 enable-secure --accept-orphans 3"},
 	},
 	{
 		name: "confirm", role: Operator,

@@ -16,8 +16,13 @@ func (e *Engine) runCert(ctx context.Context, r Rotation, step PlanStep, st Step
 	if st.DoneBy == "" {
 		if !d.announced[step.ID] {
 			// Before asking for the update (and, on the multi path, before moving to
-			// the next server): SEPM must be as the bot left it, nobody orphaned.
-			stop, err := e.interlock(ctx, r, step)
+			// the next server): SEPM must be as the bot left it, nobody orphaned. The
+			// check ran just before the step started, unless this process resumed it.
+			var stop bool
+			var err error
+			if !d.observed[step.ID] {
+				stop, err = e.interlock(ctx, r, step)
+			}
 			var ut *sepm.UntrustedCertError
 			if errors.As(err, &ut) && step.Server == r.APIServer && r.NewCerts[step.Server] == "" {
 				// The API presents this step's server certificate, already updated and

@@ -28,17 +28,35 @@ type crashConfig struct {
 	APIFP   string            `json:"api_fp"`
 	Servers []ServerRef       `json:"servers"`
 	NewFPs  map[string]string `json:"new_fps"`
+	// AbortAt, when set, has the operator abort when that step is active.
+	AbortAt string `json:"abort_at,omitempty"`
 }
 
-// TestCrashRecovery runs the engine in a child process and SIGKILLs it at 20 random
-// points of a rotation, restarting it each time on the same bbolt file. The rotation
-// must complete with nobody orphaned and no SEPM change applied twice.
+// TestCrashRecovery runs the engine in a child process and SIGKILLs it, restarting it
+// each time on the same bbolt file: once in every SEPM-changing step of the forward
+// path, and, in a second run aborted after the certificate change, in every revert
+// step, plus kills at random points. The schedule is asserted: each of those steps
+// took a kill while it was changing SEPM. The rotation must end (completed, or
+// aborted) with nobody orphaned, every target as it must be, and no PATCH sent
+// twice: the simulator's own count of PATCHes per target and field equals the
+// changes the journal applied.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
-		t.Skip("slow: runs a rotation across 20 process kills")
+		t.Skip("slow: runs rotations across process kills")
 	}
-	site := startSim(t, sim.Options{Clients: 500, Servers: 1, Groups: 6, OfflinePercent: 5, Seed: 31, Heartbeat: 3 * time.Second})
-	cfg := crashConfig{DB: filepath.Join(t.TempDir(), "sepmbot.db"), URL: site.URL(), APIFP: site.APIFingerprint(), Servers: serverRefs(site), NewFPs: map[string]string{}}
+	t.Run("forward", func(t *testing.T) {
+		t.Parallel()
+		crashRun(t, "", []string{"assign-http", "disable-secure", "enable-secure", "restore-msl"}, StatusCompleted)
+	})
+	t.Run("abort", func(t *testing.T) {
+		t.Parallel()
+		crashRun(t, "wait-cert", []string{"disable-secure", "revert-enable-secure", "revert-restore-msl"}, StatusAborted)
+	})
+}
+
+func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
+	site := startSim(t, sim.Options{Clients: 300, Servers: 1, Groups: 6, OfflinePercent: 5, Seed: 31, Heartbeat: time.Second})
+	cfg := crashConfig{DB: filepath.Join(t.TempDir(), "sepmbot.db"), URL: site.URL(), APIFP: site.APIFingerprint(), Servers: serverRefs(site), NewFPs: map[string]string{}, AbortAt: abortAt}
 	for _, s := range site.Servers() {
 		cfg.NewFPs[s.Name] = s.NextFingerprint
 	}
@@ -73,22 +91,21 @@ func TestCrashRecovery(t *testing.T) {
 		return cmd, lines, exited
 	}
 
-	kills, finished := 0, false
+	pending := map[string]bool{} // scheduled steps not yet killed in
+	for _, s := range schedule {
+		pending[s] = true
+	}
+	const randomKills = 6
+	kills, random, finished := 0, 0, false
 	var transcript, killedAt []string
-	for kills < 20 && !finished {
+	hit := map[string]int{}
+	for (len(pending) > 0 || random < randomKills) && !finished && kills < 40 {
 		cmd, lines, exited := start()
-		// Kill either right after the k-th announcement plus a short random delay (a
-		// point just after a transition) or at a random time after the start (a point
-		// in the middle of a step, a wait, or the start-up itself).
-		// Kill points are counted from the moment the child's engine is up (READY):
-		// after a random 0-1.2 s (inside steps and waits), or, for half the runs,
-		// sooner when the k-th announcement comes: up to 40 ms after it (just after a
-		// transition, while the next step acts).
-		wantLines := 1 + rng.IntN(3)
-		delay := time.Duration(rng.IntN(40)) * time.Millisecond
-		byTime := rng.IntN(2) == 0
+		// A scheduled step is killed 5-35 ms after it became active (its PATCHes are
+		// slowed to 25 ms each in the child, so the kill lands while it changes SEPM);
+		// for half the starts, a random kill lands 0-2 s after the engine is up instead.
 		ready := false
-		step := "start-up"
+		step, status := "start-up", ""
 		var timer <-chan time.Time
 		deadline := time.After(60 * time.Second)
 	wait:
@@ -96,24 +113,30 @@ func TestCrashRecovery(t *testing.T) {
 			select {
 			case l := <-lines:
 				transcript = append(transcript, l)
-				if f := strings.Fields(l); len(f) >= 4 && f[0] == "UPDATE" {
-					step = f[3]
+				if f := strings.Fields(l); len(f) >= 5 && f[0] == "UPDATE" {
+					step, status = f[3], f[4]
+					if pending[step] && status == StepActive && ready {
+						timer = time.After(time.Duration(5+rng.IntN(30)) * time.Millisecond)
+					}
 				}
-				switch {
-				case l == "READY":
+				if l == "READY" {
 					ready = true
-					timer = time.After(time.Duration(rng.IntN(1200)) * time.Millisecond)
-				case ready && !byTime && strings.HasPrefix(l, "EVENT "):
-					wantLines--
-					if wantLines == 0 {
-						timer = time.After(delay)
+					if len(pending) == 0 || rng.IntN(2) == 0 {
+						timer = time.After(time.Duration(rng.IntN(2000)) * time.Millisecond)
 					}
 				}
 			case <-timer:
 				_ = cmd.Process.Signal(syscall.SIGKILL)
 				<-exited
 				kills++
-				killedAt = append(killedAt, step)
+				at := step + "/" + status
+				killedAt = append(killedAt, at)
+				if pending[step] && status == StepActive {
+					delete(pending, step)
+					hit[step]++
+				} else {
+					random++
+				}
 				break wait
 			case err := <-exited:
 				if err != nil {
@@ -127,23 +150,25 @@ func TestCrashRecovery(t *testing.T) {
 			}
 		}
 	}
-	if kills < 20 {
-		t.Fatalf("the rotation finished after only %d kills; the test must kill it 20 times", kills)
+	if len(pending) > 0 {
+		t.Fatalf("the kills missed the SEPM-changing steps %v (killed during: %s)", keys(pending), strings.Join(killedAt, " "))
 	}
 	// Let it run to the end.
-	_, lines, exited := start()
-	deadline := time.After(120 * time.Second)
-	for done := false; !done; {
-		select {
-		case l := <-lines:
-			transcript = append(transcript, l)
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("final child failed: %v\n%s", err, strings.Join(tail(transcript, 40), "\n"))
+	if !finished {
+		_, lines, exited := start()
+		deadline := time.After(120 * time.Second)
+		for done := false; !done; {
+			select {
+			case l := <-lines:
+				transcript = append(transcript, l)
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("final child failed: %v\n%s", err, strings.Join(tail(transcript, 40), "\n"))
+				}
+				done = true
+			case <-deadline:
+				t.Fatalf("final child did not finish\n%s", strings.Join(tail(transcript, 40), "\n"))
 			}
-			done = true
-		case <-deadline:
-			t.Fatalf("final child did not finish\n%s", strings.Join(tail(transcript, 40), "\n"))
 		}
 	}
 	db, err := store.Open(cfg.DB)
@@ -152,28 +177,58 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	defer db.Close()
 	var r Rotation
+	var recs []JournalRecord
 	if err := db.View(context.Background(), func(tx *store.Tx) error {
 		var err error
-		r, err = loadTx(tx, "R1")
+		if r, err = loadTx(tx, "R1"); err != nil {
+			return err
+		}
+		recs, err = loadJournalTx(tx, "R1")
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != StatusCompleted {
-		t.Fatalf("status %s: %s", r.Status, r.LastError)
+	if r.Status != want {
+		t.Fatalf("status %s, want %s: %s", r.Status, want, r.LastError)
 	}
 	changes := auditChanges(t, db, "R1")
 	for k, n := range changes {
 		if n != 1 {
-			t.Errorf("SEPM change %s applied %d times", k, n)
+			t.Errorf("SEPM change %s audited %d times", k, n)
 		}
 	}
 	client := clientFor(t, site)
-	if f := fleet(t, client); f.Orphaned != 0 {
+	f := fleet(t, client)
+	if f.Orphaned != 0 {
 		t.Errorf("orphaned = %d after %d kills", f.Orphaned, kills)
 	}
+	// SEPM's side: every PATCH the simulator accepted is one change the journal applied.
+	applied := map[string]int{}
+	for _, j := range recs {
+		if j.State == JournalApplied {
+			applied[j.TargetKey()]++
+		}
+	}
+	sent := 0
+	for _, p := range f.Patches {
+		sent += p.Count
+		if k := p.GroupID + "/" + p.LocationID; p.Count != applied[k] {
+			t.Errorf("%s / %s: the simulator accepted %d PATCHes, the journal applied %d changes", p.Group, p.Location, p.Count, applied[k])
+		}
+	}
+	if sent == 0 {
+		t.Errorf("the simulator counted no PATCH at all")
+	}
 	assertRestored(t, client, r)
-	t.Logf("rotation completed across %d SIGKILLs (during: %s); %d SEPM changes, none twice", kills, strings.Join(killedAt, " "), len(changes))
+	t.Logf("rotation %s across %d SIGKILLs (during: %s); %d PATCHes, none twice", r.Status, kills, strings.Join(killedAt, " "), sent)
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func tail(s []string, n int) []string {
@@ -265,7 +320,7 @@ func TestCrashChild(t *testing.T) {
 	approvers := map[string]bool{"console:bob": true, "console:carol": true}
 	notifier := &lineNotifier{changed: make(chan struct{}, 1)}
 	eng, err := NewEngine(Config{
-		Store: db, SEPM: client, Notifier: notifier, Site: "site-a", APIAddr: strings.TrimPrefix(cfg.URL, "https://"),
+		Store: db, SEPM: slowPatches{client}, Notifier: notifier, Site: "site-a", APIAddr: strings.TrimPrefix(cfg.URL, "https://"),
 		Servers: cfg.Servers, IsApprover: func(u string) bool { return approvers[u] }, PollInterval: 300 * time.Millisecond,
 	})
 	if err != nil {
@@ -298,11 +353,17 @@ func TestCrashChild(t *testing.T) {
 		}
 		r := v.Rotation
 		if !r.Active() {
-			if r.Status != StatusCompleted {
+			if want := map[bool]string{false: StatusCompleted, true: StatusAborted}[cfg.AbortAt != ""]; r.Status != want {
 				t.Fatalf("rotation ended %s: %s", r.Status, r.LastError)
 			}
 			fmt.Println("FINISHED", r.Status)
 			return
+		}
+		if step, st, ok := r.Current(); ok && cfg.AbortAt == step.ID && st.Status == StepActive && !r.Aborting {
+			if err := eng.Abort(ctx, "console:alice", r.ID, "crash test"); err != nil {
+				t.Logf("abort: %v", err)
+			}
+			continue
 		}
 		if step, st, ok := r.Current(); ok && st.Status == StepActive && r.Status == StatusRunning {
 			if err := actAsOperator(ctx, eng, con, r, v, step, *st, acted); err != nil {
@@ -315,4 +376,13 @@ func TestCrashChild(t *testing.T) {
 		}
 	}
 	t.Fatal("rotation did not finish in 100s")
+}
+
+// slowPatches makes each PATCH take 25 ms, as a real SEPM's does, so that a kill aimed
+// at a settings step lands while it changes SEPM.
+type slowPatches struct{ *sepm.Client }
+
+func (s slowPatches) PatchLocationSettings(ctx context.Context, g, l string, p sepm.Configuration) (sepm.Settings, error) {
+	time.Sleep(25 * time.Millisecond)
+	return s.Client.PatchLocationSettings(ctx, g, l, p)
 }

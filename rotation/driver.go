@@ -72,6 +72,7 @@ const maxStoreBackoff = 30 * time.Second
 // driver is one rotation's executor state that lives only in this process.
 type driver struct {
 	announced map[string]bool // per step: instruction or approval posted by this process
+	observed  map[string]bool // per step: the interlock passed just before it started
 	outage    outage
 }
 
@@ -79,7 +80,7 @@ type driver struct {
 // rotation and acts on its current step, so a restart resumes exactly where the
 // store says the rotation is.
 func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
-	d := &driver{announced: map[string]bool{}}
+	d := &driver{announced: map[string]bool{}, observed: map[string]bool{}}
 	failures, storeFailures := 0, 0
 	refreshed := false
 	for ctx.Err() == nil {
@@ -182,6 +183,14 @@ func (e *Engine) pass(ctx context.Context, r Rotation, d *driver) (time.Duration
 		return 0, ignoreStale(e.end(ctx, r))
 	}
 	if st.Status == StepPending {
+		if dangerous(step) && !r.Aborting {
+			// Observe before the step is even announced: nobody is asked to act, and
+			// nothing is changed, while SEPM differs from what the bot left.
+			if stop, err := e.interlock(ctx, r, step); err != nil || stop {
+				return 0, ignoreStale(err)
+			}
+			d.observed[step.ID] = true
+		}
 		_, err := e.commit(ctx, r.ID, Event{Kind: EvStart, Step: step.ID, Aborting: r.Aborting, NoFloor: e.noWaitFloor}, nil)
 		return 0, ignoreStale(err)
 	}
@@ -229,10 +238,11 @@ func (e *Engine) runStep(ctx context.Context, r Rotation, step PlanStep, st Step
 		}
 		return forever, nil
 	case ActEnableSecure, ActRestoreMSL:
-		if !r.Aborting {
+		if !r.Aborting && !d.observed[step.ID] { // resumed mid-step (restart): observe again
 			if stop, err := e.interlock(ctx, r, step); err != nil || stop {
 				return 0, err
 			}
+			d.observed[step.ID] = true
 		}
 		return 0, e.applySettings(ctx, r, step)
 	case ActAssignHTTP, ActDisableSecure:
@@ -253,6 +263,11 @@ func (e *Engine) runStep(ctx context.Context, r Rotation, step PlanStep, st Step
 		return 0, e.complete(ctx, r, step.ID, Event{Note: rep.Summary() + namesSuffix(rep), Report: &rep})
 	}
 	return 0, permanent(fmt.Errorf("unknown step action %q", step.Action))
+}
+
+// dangerous reports a step before which the interlocks observe SEPM.
+func dangerous(s PlanStep) bool {
+	return s.Action == ActCert || s.Action == ActEnableSecure || s.Action == ActRestoreMSL
 }
 
 func namesSuffix(rep Report) string {

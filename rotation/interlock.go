@@ -32,7 +32,24 @@ func (e *Engine) interlock(ctx context.Context, r Rotation, step PlanStep) (bool
 			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(problems)-10))
 		}
 		reason := fmt.Sprintf("SEPM is not as the bot left it (%d difference(s)): %s.", len(problems), strings.Join(shown, "; "))
-		_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason}, nil)
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: true}, nil)
+		return true, ignoreStale(err)
+	}
+	if r.Drifted {
+		// SEPM is as the bot left it again, but clients of the changed targets may
+		// have taken the other setting meanwhile: the wait before this step starts over.
+		to, wait := step.ID, ""
+		for i := r.Cursor - 1; i >= 0; i-- {
+			if ps := r.Plan.Steps[i]; ps.Kind == KindWait && ps.Action == ActWait {
+				to, wait = ps.ID, ps.ID
+				break
+			}
+		}
+		msg := fmt.Sprintf("✅ SEPM is as the bot left it again. Clients may have taken the other setting meanwhile, so %s starts over before %s.", wait, step.ID)
+		if wait == "" {
+			msg = fmt.Sprintf("✅ SEPM is as the bot left it again; %s starts over.", step.ID)
+		}
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvRewind, Step: step.ID, To: to, Note: "drift-cleared", Reason: msg, KeepApproval: true, Aborting: r.Aborting}, nil)
 		return true, ignoreStale(err)
 	}
 	sus, err := e.suspects(ctx, r)

@@ -75,6 +75,11 @@ type Event struct {
 	// NoFloor arms a wait with no minimum (EvStart). Only the tests that prove a short
 	// wait orphans clients set it; the engine never does.
 	NoFloor bool
+	// Drift marks an EvInterlock about SEPM's state (not about orphans).
+	Drift bool
+	// KeepApproval: an EvRewind that does not void the approval (it goes back to a
+	// wait after the dangerous step was done).
+	KeepApproval bool
 }
 
 // Touched summarises the change journal of a rotation.
@@ -164,6 +169,16 @@ func (m *machine) onActive(ev Event) (PlanStep, *StepState, error) {
 	return s, st, nil
 }
 
+// onCurrent is onActive, but a pending current step counts too (the interlocks run
+// before a dangerous step starts).
+func (m *machine) onCurrent(ev Event) (PlanStep, *StepState, error) {
+	s, st, ok := m.r.Current()
+	if !ok || !m.r.Active() || (st.Status != StepActive && st.Status != StepPending) || m.r.Aborting != ev.Aborting || (ev.Step != "" && s.ID != ev.Step) {
+		return PlanStep{}, nil, ErrStale
+	}
+	return s, st, nil
+}
+
 func (m *machine) apply(ev Event) error {
 	r := m.r
 	switch ev.Kind {
@@ -182,6 +197,9 @@ func (m *machine) apply(ev Event) error {
 		return m.finish(ev)
 	case EvFail, EvInterlock:
 		s, _, err := m.onActive(ev)
+		if ev.Kind == EvInterlock {
+			s, _, err = m.onCurrent(ev)
+		}
 		if err != nil || r.Status != StatusRunning {
 			return ErrStale
 		}
@@ -190,6 +208,7 @@ func (m *machine) apply(ev Event) error {
 			m.audit("sepmbot", "step-failed", s.ID, ev.Reason, nil)
 			m.post("⚠ %s failed: %s. The rotation is paused; fix the cause, then `resume %s` (or `abort %s`).", s.ID, ev.Reason, r.ID, r.ID)
 		} else {
+			r.Drifted = r.Drifted || ev.Drift
 			m.audit("sepmbot", "interlock", s.ID, ev.Reason, nil)
 			m.post("🛑 %s stopped before %s: %s The rotation is paused; `resume %s` checks again, `abort %s` reverts.", r.ID, s.ID, ev.Reason, r.ID, r.ID)
 		}
@@ -220,14 +239,26 @@ func (m *machine) apply(ev Event) error {
 	case EvAbort:
 		return m.abort(ev)
 	case EvRewind:
-		if _, _, err := m.onActive(ev); err != nil {
+		if _, _, err := m.onCurrent(ev); err != nil {
 			return err
 		}
 		idx := r.Plan.StepIndex(ev.To)
 		if idx < 0 || idx > r.Cursor {
 			return fmt.Errorf("rotation: rewind to %q: not a step before the current one", ev.To)
 		}
+		approval := r.Approval
 		m.rewind(idx)
+		if ev.KeepApproval {
+			r.Approval = approval
+			kept := m.effects[:0]
+			for _, f := range m.effects {
+				if f.Kind != EffVoidRequest {
+					kept = append(kept, f)
+				}
+			}
+			m.effects = kept
+		}
+		r.Drifted = false
 		if ev.Targets != nil {
 			r.Plan.GroupsToChange = append([]Target(nil), ev.Targets...)
 		}
@@ -265,7 +296,7 @@ func (m *machine) apply(ev Event) error {
 	case EvDone:
 		return m.done(ev)
 	case EvAcceptOrphans:
-		s, st, err := m.activeFor(ev.Step)
+		s, st, err := m.currentFor(ev.Step)
 		if err != nil {
 			return err
 		}
@@ -410,6 +441,23 @@ func (m *machine) finish(ev Event) error {
 	}
 	m.post("%s", text)
 	return nil
+}
+
+// currentFor is the current step, active or about to start, when it is stepID (an
+// interlock stops a dangerous step before it starts).
+func (m *machine) currentFor(stepID string) (PlanStep, *StepState, error) {
+	r := m.r
+	if !r.Active() {
+		return PlanStep{}, nil, refuseUser("%s is %s", r.ID, r.Status)
+	}
+	s, st, ok := r.Current()
+	if !ok {
+		return PlanStep{}, nil, refuseUser("%s has no current step", r.ID)
+	}
+	if !strings.EqualFold(s.ID, stepID) {
+		return PlanStep{}, nil, refuseUser("%s is not the current step of %s (the current step is %s)", stepID, r.ID, s.ID)
+	}
+	return s, st, nil
 }
 
 // activeFor is the current active step when it is stepID (operators' commands).

@@ -78,6 +78,9 @@ type Rotation struct {
 	// new certificate); LastCertChange is when the latest one did (epoch ms).
 	CertChanges    int   `json:"cert_changes,omitempty"`
 	LastCertChange int64 `json:"last_cert_change_ms,omitempty"`
+	// Drifted is set while the rotation is stopped because SEPM was not as the bot
+	// left it; once it is again, the wait before the stopped step starts over.
+	Drifted bool `json:"drifted,omitempty"`
 }
 
 // Outgoing is one message a committed transition owes the channel.

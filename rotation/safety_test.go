@@ -223,7 +223,29 @@ func TestInterlockSettingFlipped(t *testing.T) {
 	if !strings.Contains(v.Rotation.LastError, targetLabel(flipped)) {
 		t.Errorf("resume did not check again: %q", v.Rotation.LastError)
 	}
-	abortAndCheck(t, g, v.Rotation.ID)
+	// Put right in the console, resumed: the wait before the certificate starts over
+	// (clients of that location may have taken secure communication on meanwhile).
+	off := false
+	if err := g.site.ChangeInConsole(sim.ConsoleChange{GroupID: flipped.GroupID, LocationID: flipped.LocationID, SecureCommunications: &off}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.eng.Resume(g.ctx, "console:alice", v.Rotation.ID); err != nil {
+		t.Fatal(err)
+	}
+	v = g.waitFor(v.Rotation.ID, 30*time.Second, "wait-disable again", stopAt("wait-disable"))
+	if v.Rotation.Status != StatusRunning || v.Rotation.Approval == "" || g.posted("wait-disable starts over before cert-sepm-01") != 1 {
+		t.Fatalf("after the fix: %s %s approval %q", currentID(v.Rotation), v.Rotation.Status, v.Rotation.Approval)
+	}
+	v, err := (&operator{g: g, id: v.Rotation.ID}).run(g.ctx, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Rotation.Status != StatusCompleted {
+		t.Fatalf("status %s: %s", v.Rotation.Status, v.Rotation.LastError)
+	}
+	if f := fleet(t, g.client); f.Orphaned != 0 {
+		t.Errorf("orphaned = %d", f.Orphaned)
+	}
 }
 
 // TestInterlockCertOutOfTurn: a server's certificate changes before its turn; the

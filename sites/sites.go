@@ -349,6 +349,22 @@ func (m *Mux) Done(ctx context.Context, user, id, step string) (string, error) {
 	return s.Engine.Done(ctx, user, id, step)
 }
 
+// AcceptOrphans implements bot.OrphanAccepter: the operator's audited decision to
+// go on despite n suspected orphaned clients, sent to the rotation's own site.
+func (m *Mux) AcceptOrphans(ctx context.Context, user, id, step string, n int) (string, error) {
+	s, err := m.operatorSite(ctx, user, id)
+	if err != nil {
+		return "", err
+	}
+	ao, ok := s.Engine.(interface {
+		AcceptOrphans(ctx context.Context, user, id, step string, n int) (string, error)
+	})
+	if !ok {
+		return "", fmt.Errorf("site %s: this engine cannot accept suspected orphans", s.Name)
+	}
+	return ao.AcceptOrphans(ctx, user, id, step, n)
+}
+
 // Confirm implements bot.Engine.
 func (m *Mux) Confirm(ctx context.Context, user, id, step string) (string, error) {
 	s, err := m.operatorSite(ctx, user, id)
