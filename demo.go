@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"sepmbot/bot"
 	"sepmbot/bot/console"
 	"sepmbot/rotation"
 	"sepmbot/sepm"
@@ -30,6 +32,20 @@ type DemoCmd struct {
 	Straggler    time.Duration `default:"5s" help:"Straggler window of the multi-server path in the demo."`
 	CardInterval time.Duration `name:"card-interval" default:"2s" help:"Least time between two edits of a run card."`
 	Timeout      time.Duration `default:"3m" help:"--auto gives up after this long."`
+	LogFile      string        `name:"log-file" type:"path" help:"Write the logs (info level) to this file; without it only warnings and errors go to stderr, so the chat stays readable."`
+}
+
+// logger is the demo's own: warnings and errors on stderr, or everything from info up
+// in --log-file. Log lines never mix into the chat on stdout.
+func (c *DemoCmd) logger() (*slog.Logger, func(), error) {
+	if c.LogFile == "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), func() {}, nil
+	}
+	f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-file: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo})), func() { f.Close() }, nil
 }
 
 const demoPassword = "demo-password"
@@ -38,8 +54,13 @@ const demoPassword = "demo-password"
 func (c *DemoCmd) Run(g *Globals) error {
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
+	log, closeLog, err := c.logger()
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	opts := c.options(c.SimListen, "admin", demoPassword)
-	opts.Logger = g.Log
+	opts.Logger = log
 	site, err := sim.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("starting the simulator: %w", err)
@@ -58,7 +79,7 @@ func (c *DemoCmd) Run(g *Globals) error {
 		return err
 	}
 	defer db.Close()
-	client, err := sepm.New(sepm.Config{URL: site.URL(), Username: "admin", Password: demoPassword, Fingerprints: []string{site.APIFingerprint()}, Logger: g.Log})
+	client, err := sepm.New(sepm.Config{URL: site.URL(), Username: "admin", Password: demoPassword, Fingerprints: []string{site.APIFingerprint()}, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -84,11 +105,12 @@ func (c *DemoCmd) Run(g *Globals) error {
 	lw := &lockedWriter{w: out, keep: c.Auto}
 	out = lw
 	con := console.New(in, out, console.Options{As: "alice", Hook: simHook(site), SeqFile: filepath.Join(dir, "console.seq")})
-	w, err := startBot(ctx, flags, roles, client, db, con, hostOf(site.URL()), servers, g.Log)
+	w, err := startBot(ctx, flags, roles, client, db, con, hostOf(site.URL()), servers, log)
 	if err != nil {
 		return err
 	}
 	defer w.notifier.Close()
+	w.router.HelpExtra = console.Help + "\n" + simHelp
 	c.guide(out, site)
 	served := make(chan struct{})
 	go func() { w.router.Serve(ctx, con); close(served) }()
@@ -252,6 +274,9 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out *lock
 			// Carol votes only once bob's repeated vote was answered, so the
 			// transcript shows that refusal whatever the timing.
 			ref, req := v.Approval.MessageRef, v.Approval.ID
+			if q, ok := bot.ParseRef(ref); ok {
+				ref = q.ID // the console's message number
+			}
 			switch {
 			case !done[req]:
 				done[req] = true
@@ -276,6 +301,10 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out *lock
 		}
 	}
 }
+
+// simHelp is what /sepm help adds in the demo.
+const simHelp = `  !sim help                   the simulated SEPM console (demo only): !sim copy-msl "LIST",
+                              !sim cert SERVER, !sim offline N, !sim fleet (the truth: orphaned clients)`
 
 // simHook is the demo's simulated SEPM console: `!sim ...` lines.
 func simHook(site *sim.Site) console.Hook {

@@ -10,13 +10,79 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and revision may be set at build time with
+// -ldflags "-X main.version=v1.2.3 -X main.revision=abc1234"; otherwise they come
+// from the build info (the module version, and the VCS revision when built with
+// -buildvcs=true in a git checkout).
+var (
+	version  = ""
+	revision = ""
+)
+
+// versionLine is what `sepmbot version` prints: "sepmbot v1.2.3 (revision
+// 0123abc…, 2026-12-01T10:00:00Z, modified) go1.26.0".
+func versionLine() string {
+	ver, rev, when, dirty, goVer := version, revision, "", false, ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVer = bi.GoVersion
+		if ver == "" {
+			ver = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if rev == "" {
+					rev = s.Value
+				}
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if ver == "" {
+		ver = "(devel)"
+	}
+	line := "sepmbot " + ver
+	if rev == "" {
+		line += " (revision unknown: build with -buildvcs=true or -ldflags \"-X main.revision=...\")"
+	} else {
+		parts := []string{"revision " + rev}
+		if when != "" {
+			parts = append(parts, when)
+		}
+		if dirty {
+			parts = append(parts, "modified")
+		}
+		line += " (" + strings.Join(parts, ", ") + ")"
+	}
+	if goVer != "" {
+		line += " " + goVer
+	}
+	return line
+}
+
+// overview is what `sepmbot` alone prints.
+const overview = `sepmbot: ChatOps for the SEPM server-certificate rotation (Broadcom's procedure, with
+two-person approval before secure communication goes off).
+
+  sepmbot demo              try it: a simulated SEPM site and the bot, in this terminal
+  sepmbot demo --auto       the same, playing a scripted conversation to the end
+  sepmbot run --data DIR    run the bot against a SEPM (sepmbot run --help for its settings)
+  sepmbot plan              read a SEPM site and print the rotation plan
+  sepmbot sim               serve a simulated SEPM site on loopback
+  sepmbot version           print the version and VCS revision
+
+sepmbot COMMAND --help shows a command's flags; docs/procedure.md the procedure.
+`
 
 // CLI is the command line: subcommands and their flags (each flag also reads an
 // SEPMBOT_* environment variable where it names one).
@@ -35,11 +101,15 @@ type VersionCmd struct{}
 
 // Run prints the version.
 func (VersionCmd) Run(g *Globals) error {
-	fmt.Fprintln(g.Out, "sepmbot", version)
+	fmt.Fprintln(g.Out, versionLine())
 	return nil
 }
 
 func main() {
+	if len(os.Args) == 1 {
+		fmt.Print(overview)
+		return
+	}
 	var cli CLI
 	kctx := kong.Parse(&cli,
 		kong.Name("sepmbot"),
@@ -55,3 +125,6 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// shortVersion is the version alone ("v1.2.3" or "(devel)"), for banners.
+func shortVersion() string { return strings.Fields(versionLine())[1] }

@@ -26,6 +26,18 @@ type BotFlags struct {
 	ApprovalTTL  time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open."`
 	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list."`
 	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card."`
+	Channel      []string      `name:"channel" help:"Where /sepm is accepted and rotations live: platform:channel, repeatable (e.g. slack:C0123ABC); a platform not named accepts it anywhere." env:"SEPMBOT_CHANNELS"`
+	Link         []string      `name:"link" help:"One person's accounts on several platforms (platform:id=platform:id): their votes count from any of them, once. Without a link a vote counts only from the platform a rotation lives on."`
+}
+
+// places parses --channel and --link.
+func (f BotFlags) places() (bot.Channels, bot.Links, error) {
+	ch, err := bot.ParseChannels(f.Channel)
+	if err != nil {
+		return nil, nil, err
+	}
+	links, err := bot.ParseLinks(f.Link)
+	return ch, links, err
 }
 
 func (f BotFlags) roles() (bot.Roles, error) {
@@ -52,7 +64,11 @@ type wiring struct {
 // startBot builds the engine, notifier and router on one platform and resumes every
 // stored rotation. The caller serves the router and closes the notifier.
 func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Client, db *store.DB, p bot.Platform, apiAddr string, servers []rotation.ServerRef, log *slog.Logger) (*wiring, error) {
-	n := bot.NewNotifier(p, "sepm", db, f.CardInterval, log)
+	channels, links, err := f.places()
+	if err != nil {
+		return nil, err
+	}
+	n := bot.NewNotifier(db, log, bot.Outlet{Platform: p, DefaultChannel: "sepm", Pacing: bot.Pacing{CardInterval: f.CardInterval}})
 	probe := rotation.Prober(sepm.ProbeCertificate)
 	eng, err := rotation.NewEngine(rotation.Config{
 		Store: db, SEPM: client, Probe: probe, Notifier: n, Site: f.SiteName, APIAddr: apiAddr, Servers: servers,
@@ -64,7 +80,7 @@ func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Cli
 	if err := eng.Start(ctx); err != nil {
 		return nil, fmt.Errorf("resuming rotations: %w", err)
 	}
-	r := &bot.Router{Engine: eng, Deliveries: db, Roles: roles, Sites: []string{f.SiteName}, Log: log}
+	r := &bot.Router{Engine: eng, Deliveries: db, Roles: roles, Sites: []string{f.SiteName}, Channels: channels, Links: links, Messages: n, Log: log}
 	return &wiring{engine: eng, notifier: n, router: r}, nil
 }
 
@@ -110,7 +126,8 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s; type `/sepm help`.\n", version, c.SiteName)
+	w.router.HelpExtra = console.Help
+	fmt.Fprintf(g.Out, "sepmbot %s on the console for %s; type `/sepm help`.\n", shortVersion(), c.SiteName)
 	w.router.Serve(ctx, con) // returns at end of input
 	if ctx.Err() == nil {
 		// Input ended (a pipe, or Ctrl-D): keep driving rotations until interrupted.

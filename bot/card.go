@@ -10,94 +10,61 @@ import (
 	"sepmbot/rotation"
 )
 
-// Step state marks on the run card.
-const (
-	markPending = "○"
-	markActive  = "▶"
-	markDone    = "✅"
-	markSkipped = "⏭"
-)
-
-// barCells is the width of the progress bar.
-const barCells = 9
-
-// approvalListMax is how many groups/locations an approval request lists by name.
-const approvalListMax = 15
-
 // reportNamesMax is how many not-seen clients the final report lists by name.
 const reportNamesMax = 20
 
-// RenderCard renders a rotation's run card: the one message per rotation that the
-// bot edits in place. The output depends only on (v, now).
+// coverageUnit names what a wait's coverage figure counts: clients that checked in
+// (took the change) since the change the wait follows.
+const coverageUnit = "clients checked in"
+
+// RenderCard builds a rotation's run card: the one message per rotation that the bot
+// edits in place. The result depends only on (v, now).
 func RenderCard(v rotation.View, now time.Time) Message {
 	r := v.Rotation
-	var b strings.Builder
-
-	// Header and reason.
-	fmt.Fprintf(&b, "*%s* · %s · %s · %s", r.ID, r.Site, pathLabel(r.Plan.Path), cardStatus(r))
+	m := Message{
+		Title:  fmt.Sprintf("%s · %s · %s", r.ID, r.Site, pathLabel(r.Plan.Path)),
+		Status: cardStatus(r),
+	}
 	if r.Requester != "" {
-		fmt.Fprintf(&b, " · requested by %s", displayUser(r.Requester))
+		m.Status += " · requested by " + displayUser(r.Requester)
 	}
-	b.WriteByte('\n')
 	if r.Plan.Reason != "" {
-		fmt.Fprintf(&b, "Why: %s.\n", strings.TrimSuffix(r.Plan.Reason, "."))
+		m.Text = fmt.Sprintf("Why: %s.", strings.TrimSuffix(r.Plan.Reason, "."))
 	}
 
-	// Steps.
 	for i, s := range r.Plan.Steps {
 		var st rotation.StepState
 		if i < len(r.Steps) {
 			st = r.Steps[i]
 		}
-		current := i == r.Cursor && r.Active()
-		b.WriteString(stepLine(r, i, s, st, current))
-		b.WriteByte('\n')
+		m.Steps = append(m.Steps, cardStep(r, i, s, st, now))
 	}
+	m.Progress = waitProgress(r, v.Progress, now)
 
-	// The current wait.
-	if p := v.Progress; p != nil && r.Active() && currentIsWait(r, p) {
-		b.WriteString(RenderProgress(*p))
-		b.WriteByte('\n')
-		if !p.DeadlineOnly {
-			if p.Offline > 0 {
-				fmt.Fprintf(&b, "offline: %s clients (not waited for; they take the policy when they return and are listed in the report)\n", thousands(p.Offline))
-			}
-			if lag := p.Online - p.OnNewPolicy; lag > 0 && p.Left <= 0 && len(p.Laggards) > 0 {
-				fmt.Fprintf(&b, "lagging: %s%s\n", strings.Join(p.Laggards, ", "), andMore(lag-len(p.Laggards)))
-			}
-		}
-	}
-
-	// The approval request.
 	if a := v.Approval; a != nil {
 		if line := approvalLine(*a, now); line != "" {
-			b.WriteString(line)
-			b.WriteByte('\n')
+			m.Context = append(m.Context, line)
 		}
 	}
-
-	// Paused, aborting, last error.
 	if r.Aborting && r.Active() {
-		fmt.Fprintf(&b, "⏹ aborting (by %s%s): reverting safely\n", displayUser(r.AbortBy), reasonText(r.AbortReason))
+		m.Context = append(m.Context, fmt.Sprintf("⏹ aborting (by %s%s): reverting safely", displayUser(r.AbortBy), reasonText(r.AbortReason)))
 	}
 	if r.Status == rotation.StatusPaused {
 		switch {
 		case r.LastError != "":
-			fmt.Fprintf(&b, "⚠ paused: %s · fix the cause, then `resume %s` (or `abort %s`)\n", r.LastError, r.ID, r.ID)
+			m.Context = append(m.Context, fmt.Sprintf("⚠ paused: %s · fix the cause, then `resume %s` (or `abort %s`)", r.LastError, r.ID, r.ID))
 		case r.PausedBy != "":
-			fmt.Fprintf(&b, "⏸ paused by %s · `resume %s` to continue\n", displayUser(r.PausedBy), r.ID)
+			m.Context = append(m.Context, fmt.Sprintf("⏸ paused by %s · `resume %s` to continue", displayUser(r.PausedBy), r.ID))
 		default:
-			fmt.Fprintf(&b, "⏸ paused · `resume %s` to continue\n", r.ID)
+			m.Context = append(m.Context, fmt.Sprintf("⏸ paused · `resume %s` to continue", r.ID))
 		}
 	} else if r.LastError != "" && r.Active() {
-		fmt.Fprintf(&b, "last error: %s\n", r.LastError)
+		m.Context = append(m.Context, "last error: "+r.LastError)
 	}
-
-	// The end.
 	if !r.Active() {
-		b.WriteString(finalLines(r))
+		m.Context = append(m.Context, finalLines(r)...)
 	}
-	return Message{Text: strings.TrimRight(b.String(), "\n")}
+	return m
 }
 
 // cardStatus is the status word of the header.
@@ -118,69 +85,108 @@ func pathLabel(path string) string {
 	return path + "-server path"
 }
 
-// currentIsWait reports whether p belongs to the rotation's current step (a stale
-// progress of an earlier wait is not shown).
-func currentIsWait(r rotation.Rotation, p *rotation.Progress) bool {
-	step, st, ok := r.Current()
-	if !ok || step.Kind != rotation.KindWait || st.Status != rotation.StepActive {
-		return false
-	}
-	return p.Step == "" || p.Step == step.ID
-}
-
-// stepLine renders one step: mark, number, title, id, and what it waits for.
-func stepLine(r rotation.Rotation, i int, s rotation.PlanStep, st rotation.StepState, current bool) string {
-	mark := markPending
+// cardStep renders one step: state, number, title, id, and its result or what it
+// waits for.
+func cardStep(r rotation.Rotation, i int, s rotation.PlanStep, st rotation.StepState, now time.Time) Step {
+	out := Step{Number: i + 1, Title: s.Title, ID: s.ID, State: StepPending, Current: i == r.Cursor && r.Active()}
 	switch st.Status {
 	case rotation.StepActive:
-		mark = markActive
-	case rotation.StepDone:
-		mark = markDone
-	case rotation.StepSkipped:
-		mark = markSkipped
-	}
-	title := fmt.Sprintf("%d. %s", i+1, s.Title)
-	if current {
-		title = "*" + title + "*"
-	}
-	line := fmt.Sprintf("%s %s · `%s`", mark, title, s.ID)
-	switch st.Status {
-	case rotation.StepDone:
-		if st.Note != "" {
-			line += " · " + st.Note
+		out.State = StepActive
+		if r.Status == rotation.StatusPaused && r.LastError != "" && out.Current {
+			out.State = StepFailed
 		}
+		out.Detail = activeDetail(r, s, st, now)
+	case rotation.StepDone:
+		out.State, out.Detail = StepDone, st.Note
 	case rotation.StepSkipped:
-		line += " · skipped"
-	case rotation.StepActive:
-		line += activeSuffix(r, s, st)
+		out.State, out.Detail = StepSkipped, "skipped"
 	}
-	return line
+	return out
 }
 
-// activeSuffix says what an active step is waiting for.
-func activeSuffix(r rotation.Rotation, s rotation.PlanStep, st rotation.StepState) string {
+// activeDetail says what an active step is waiting for.
+func activeDetail(r rotation.Rotation, s rotation.PlanStep, st rotation.StepState, now time.Time) string {
 	switch s.Kind {
 	case rotation.KindManual:
 		if st.DoneBy != "" {
-			return fmt.Sprintf(" · %s said done; verifying", displayUser(st.DoneBy))
+			return fmt.Sprintf("%s said done; verifying", displayUser(st.DoneBy))
 		}
 		if s.Action == rotation.ActCert {
 			if seen := r.SeenCerts[s.Server]; seen != "" {
-				return fmt.Sprintf(" · waiting for the operator to confirm certificate %s: `confirm %s %s`", shortFP(seen), r.ID, s.ID)
+				return fmt.Sprintf("waiting for the operator to confirm certificate %s: `confirm %s %s`", shortFP(seen), r.ID, s.ID)
 			}
 		}
-		return fmt.Sprintf(" · waiting for the operator: `done %s %s` when finished", r.ID, s.ID)
+		return fmt.Sprintf("waiting for the operator: `done %s %s` when finished", r.ID, s.ID)
 	case rotation.KindApproval:
-		return " · waiting for approval"
+		return "waiting for approval"
 	case rotation.KindWait:
 		if st.Override && st.DoneBy != "" {
-			return fmt.Sprintf(" · ended early by %s at the deadline", displayUser(st.DoneBy))
+			return fmt.Sprintf("ended early by %s at the deadline", displayUser(st.DoneBy))
 		}
 		if r.Wait != nil && r.Wait.Step == s.ID && !r.Wait.Deadline.IsZero() {
-			return " · until at least " + r.Wait.Deadline.UTC().Format("2006-01-02 15:04 UTC")
+			return "until at least " + Deadline(r.Wait.Deadline, now)
 		}
 	}
 	return ""
+}
+
+// waitProgress is the progress element of the current wait (nil when not waiting):
+// the time figure from the stored deadline, the coverage figure from the latest poll
+// (a poll of an earlier wait is not shown).
+func waitProgress(r rotation.Rotation, p *rotation.Progress, now time.Time) *Progress {
+	step, st, ok := r.Current()
+	if !ok || !r.Active() || step.Kind != rotation.KindWait || st.Status != rotation.StepActive {
+		return nil
+	}
+	if p != nil && p.Step != "" && p.Step != step.ID {
+		p = nil
+	}
+	out := &Progress{}
+	straggler := step.Action == rotation.ActStraggler || (p != nil && p.DeadlineOnly)
+	if straggler {
+		out.Label = "straggler window"
+	} else {
+		k, n := waitIndex(r)
+		out.Label = fmt.Sprintf("wait %d of %d", k, n)
+	}
+	if w := r.Wait; w != nil && w.Step == step.ID && !w.Deadline.IsZero() && !w.Started.IsZero() {
+		out.Total, out.Elapsed, out.Deadline = w.Deadline.Sub(w.Started), now.Sub(w.Started), w.Deadline
+	}
+	if p == nil {
+		return out
+	}
+	if out.Total <= 0 && p.Left > 0 {
+		out.Label += " · " + Duration(p.Left) + " left"
+	}
+	if straggler {
+		return out
+	}
+	if p.Online > 0 {
+		out.Done, out.Of, out.Unit = p.OnNewPolicy, p.Online, coverageUnit
+	} else {
+		out.Notes = append(out.Notes, "no client online: nothing to wait for but the time")
+	}
+	if p.Offline > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("offline: %s clients (not waited for; they check in when they return and are listed in the report)", thousands(p.Offline)))
+	}
+	if lag := p.Online - p.OnNewPolicy; lag > 0 && p.Left <= 0 && len(p.Laggards) > 0 {
+		out.Notes = append(out.Notes, fmt.Sprintf("lagging: %s%s", strings.Join(p.Laggards, ", "), andMore(lag-len(p.Laggards))))
+	}
+	return out
+}
+
+// waitIndex returns the current wait's position k among the plan's n heartbeat waits.
+func waitIndex(r rotation.Rotation) (k, n int) {
+	for i, s := range r.Plan.Steps {
+		if s.Action != rotation.ActWait {
+			continue
+		}
+		n++
+		if i <= r.Cursor {
+			k = n
+		}
+	}
+	return k, n
 }
 
 // approvalLine renders the state of the approval request on the card.
@@ -220,129 +226,29 @@ func approvalLine(a approvals.Request, now time.Time) string {
 }
 
 // finalLines renders the end of a completed or aborted rotation.
-func finalLines(r rotation.Rotation) string {
-	var b strings.Builder
+func finalLines(r rotation.Rotation) []string {
+	var head string
 	switch r.Status {
 	case rotation.StatusCompleted:
-		b.WriteString("🏁 completed")
+		head = "🏁 completed"
 	case rotation.StatusAborted:
-		fmt.Fprintf(&b, "🏁 aborted by %s%s; reverted", displayUser(r.AbortBy), reasonText(r.AbortReason))
+		head = fmt.Sprintf("🏁 aborted by %s%s; reverted", displayUser(r.AbortBy), reasonText(r.AbortReason))
 	default:
-		fmt.Fprintf(&b, "🏁 %s", r.Status)
+		head = "🏁 " + r.Status
 	}
-	if rep := r.Report; rep != nil {
-		fmt.Fprintf(&b, " · %s clients · %s not seen since the change · %s offline\n", thousands(rep.ClientsTotal), thousands(rep.NotSeen), thousands(rep.Offline))
-		if len(rep.NotSeenNames) > 0 {
-			names := rep.NotSeenNames
-			if len(names) > reportNamesMax {
-				names = names[:reportNamesMax]
-			}
-			fmt.Fprintf(&b, "not seen: %s%s\n", strings.Join(names, ", "), andMore(rep.NotSeen-len(names)))
+	rep := r.Report
+	if rep == nil {
+		return []string{head + " · no report"}
+	}
+	out := []string{fmt.Sprintf("%s · %s clients · %s not seen since the change · %s offline", head, thousands(rep.ClientsTotal), thousands(rep.NotSeen), thousands(rep.Offline))}
+	if len(rep.NotSeenNames) > 0 {
+		names := rep.NotSeenNames
+		if len(names) > reportNamesMax {
+			names = names[:reportNamesMax]
 		}
-	} else {
-		b.WriteString(" · no report\n")
+		out = append(out, fmt.Sprintf("not seen: %s%s", strings.Join(names, ", "), andMore(rep.NotSeen-len(names))))
 	}
-	return b.String()
-}
-
-// RenderApprovalRequest renders the message approvers react to (✅ approve, ❌ deny)
-// or click: exactly what will be done, who asks, how many approvals are needed, when
-// the request expires, and that the requester cannot approve it.
-func RenderApprovalRequest(v rotation.View) Message {
-	r := v.Rotation
-	var targets []rotation.Target
-	for _, t := range r.Plan.GroupsToChange {
-		if t.Secure {
-			targets = append(targets, t)
-		}
-	}
-	requester := r.Requester
-	required := approvals.DefaultRequired
-	if a := v.Approval; a != nil {
-		if a.Requester != "" {
-			requester = a.Requester
-		}
-		if a.Required > 0 {
-			required = a.Required
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "🔐 *Approval needed: %s* · %s\n", r.ID, r.Site)
-	fmt.Fprintf(&b, "%s asks to turn *secure communication off* in %d %s:\n", displayUser(requester), len(targets), plural(len(targets), "group/location", "groups/locations"))
-	for i, t := range targets {
-		if i == approvalListMax {
-			fmt.Fprintf(&b, "  and %d more\n", len(targets)-approvalListMax)
-			break
-		}
-		fmt.Fprintf(&b, "  • %s / %s\n", t.Path, t.Location)
-	}
-	b.WriteString("Clients keep working without it while the server certificate is replaced; the rotation turns it back on afterwards.\n")
-	fmt.Fprintf(&b, "Needs %d %s from people other than %s: the requester cannot approve.\n", required, plural(required, "approval", "approvals"), displayUser(requester))
-	if a := v.Approval; a != nil {
-		fmt.Fprintf(&b, "Expires at %s.\n", hhmm(a.Expires))
-	}
-	fmt.Fprintf(&b, "React ✅ to approve or ❌ to deny, click a button, or say `approve %s` / `deny %s <reason>`.", r.ID, r.ID)
-	m := Message{Text: b.String()}
-	if a := v.Approval; a != nil && a.ID != "" {
-		m.Buttons = []Button{
-			{ActionID: "approve", Value: a.ID, Label: "Approve", Style: "primary"},
-			{ActionID: "deny", Value: a.ID, Label: "Deny", Style: "danger"},
-		}
-	}
-	return m
-}
-
-// RenderProgress renders a wait's progress line, e.g.
-// "heartbeat 2/3 ▓▓▓▓▓▓▓▓░ 8,412/9,000 on new policy (93%) · 4m left", or for a
-// straggler window "straggler window · 89d 23h left". The bar is filled by the share
-// of online clients on the new policy (rounded down).
-func RenderProgress(p rotation.Progress) string {
-	if p.DeadlineOnly {
-		return "straggler window · " + compactDuration(p.Left) + " left"
-	}
-	pct := 100
-	filled := barCells
-	if p.Online > 0 {
-		on := min(max(p.OnNewPolicy, 0), p.Online)
-		pct = on * 100 / p.Online
-		filled = on * barCells / p.Online
-	}
-	bar := strings.Repeat("▓", filled) + strings.Repeat("░", barCells-filled)
-	return fmt.Sprintf("heartbeat %d/%d %s %s/%s on new policy (%d%%) · %s left",
-		p.HeartbeatsDone, p.HeartbeatsNeeded, bar, thousands(p.OnNewPolicy), thousands(p.Online), pct, compactDuration(p.Left))
-}
-
-// RenderText is the console text form of a message: the text, then its buttons on
-// one line as "[Approve] [Deny]".
-func RenderText(m Message) string {
-	if len(m.Buttons) == 0 {
-		return m.Text
-	}
-	labels := make([]string, len(m.Buttons))
-	for i, btn := range m.Buttons {
-		labels[i] = "[" + btn.Label + "]"
-	}
-	return strings.TrimRight(m.Text, "\n") + "\n" + strings.Join(labels, " ")
-}
-
-// compactDuration prints a time left: "0s", "12s", "4m", "1h05m", "89d 23h".
-// Seconds are shown only under a minute, minutes only under a day.
-func compactDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	// Round up to whole seconds so that "0s" means the time is over.
-	secs := int64((d + time.Second - 1) / time.Second)
-	switch {
-	case secs < 60:
-		return fmt.Sprintf("%ds", secs)
-	case secs < 3600:
-		return fmt.Sprintf("%dm", secs/60)
-	case secs < 86400:
-		return fmt.Sprintf("%dh%02dm", secs/3600, secs%3600/60)
-	default:
-		return fmt.Sprintf("%dd %dh", secs/86400, secs%86400/3600)
-	}
+	return out
 }
 
 // thousands prints n with comma thousands separators: 9000 -> "9,000".

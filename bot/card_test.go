@@ -84,7 +84,7 @@ var cardNotes = map[string]string{
 	"assign-http":    "12 groups/locations now use the HTTP copies",
 	"approval":       "approved by console:bob and console:carol",
 	"disable-secure": "secure communication off in 12 groups/locations",
-	"wait-disable":   "9,000/9,000 online clients on the new policy, 600 offline",
+	"wait-disable":   "9,000/9,000 online clients checked in since the change, 600 offline",
 	"cert-sepm-01":   "sepm-01 presents the new certificate 0123456789abcdef… on 127.0.0.1:8443",
 	"cert-sepm-02":   "sepm-02 presents the new certificate fedcba9876543210… on 127.0.0.1:8444",
 	"report":         "23 clients not seen since the change",
@@ -231,6 +231,50 @@ func cardCases(t *testing.T) []struct {
 		r.Report = cardReport()
 		cases = append(cases, tc{"aborted", rotation.View{Rotation: r}, cardT0.Add(3 * time.Hour)})
 	}
+	// Every kind of wait: after the certificate update, after re-enabling, after the
+	// lists are restored, per server on the multi-server path, during a revert, and a
+	// wait not yet polled. A 24h --min-wait shows the time figure apart from coverage.
+	{
+		r := cardRotation(single)
+		doneUpTo(&r, single.StepIndex("wait-cert"))
+		activate(&r, cardT0.Add(20*time.Minute))
+		r.Wait.Deadline = r.Wait.Started.Add(24 * time.Hour)
+		p := &rotation.Progress{Step: "wait-cert", OnNewPolicy: 8412, Online: 9000, Offline: 588, Left: 22*time.Hour + 48*time.Minute}
+		cases = append(cases, tc{"wait_certificate_24h", rotation.View{Rotation: r, Progress: p}, cardT0.Add(20*time.Minute + time.Hour + 12*time.Minute)})
+	}
+	{
+		r := cardRotation(single)
+		doneUpTo(&r, single.StepIndex("wait-enable"))
+		activate(&r, cardT0.Add(40*time.Minute))
+		p := &rotation.Progress{Step: "wait-enable", OnNewPolicy: 9000, Online: 9000, Left: 5 * time.Minute}
+		cases = append(cases, tc{"wait_enable", rotation.View{Rotation: r, Progress: p}, cardT0.Add(50 * time.Minute)})
+	}
+	{
+		r := cardRotation(single)
+		doneUpTo(&r, single.StepIndex("wait-restore"))
+		activate(&r, cardT0.Add(60*time.Minute))
+		p := &rotation.Progress{Step: "wait-restore", OnNewPolicy: 8999, Online: 9000, Left: 0, Laggards: []string{"WKS-0042"}}
+		cases = append(cases, tc{"wait_restore_lagging", rotation.View{Rotation: r, Progress: p}, cardT0.Add(76 * time.Minute)})
+	}
+	{
+		r := cardRotation(multi)
+		doneUpTo(&r, multi.StepIndex("wait-sepm-01"))
+		activate(&r, cardT0.Add(10*time.Minute))
+		cases = append(cases, tc{"wait_server_not_polled", rotation.View{Rotation: r}, cardT0.Add(10*time.Minute + 40*time.Second)})
+	}
+	{
+		r := cardRotation(single)
+		cur := single.StepIndex("wait-disable")
+		doneUpTo(&r, cur)
+		r.Steps[cur] = rotation.StepState{Status: rotation.StepSkipped}
+		r.Plan.Steps = append(r.Plan.Steps[:cur+1:cur+1], rotation.PlanStep{ID: "revert-wait-1", Title: "Wait for clients to take the current policy before secure communication returns", Kind: rotation.KindWait, SeedStep: "abort", Action: rotation.ActWait, WaitSeconds: single.WaitSeconds})
+		r.Steps = append(r.Steps[:cur+1], rotation.StepState{})
+		r.Cursor = cur + 1
+		activate(&r, cardT0.Add(9*time.Minute))
+		r.Aborting, r.AbortBy, r.AbortReason = true, "console:carol", "change window closed"
+		p := &rotation.Progress{Step: "revert-wait-1", OnNewPolicy: 4000, Online: 9000, Left: 10 * time.Minute}
+		cases = append(cases, tc{"wait_revert", rotation.View{Rotation: r, Progress: p}, cardT0.Add(14*time.Minute + 30*time.Second)})
+	}
 	return cases
 }
 
@@ -274,26 +318,36 @@ func TestRenderCardGolden(t *testing.T) {
 // TestRenderCardContents checks what each state must say, independent of layout.
 func TestRenderCardContents(t *testing.T) {
 	want := map[string][]string{
-		"fresh":            {"*R1* · site-a · single-server path · running · requested by alice", "Why: the site has one management server.", "○ *1. Create the HTTP copy", "○ 12. Report clients not seen"},
-		"manual_waiting":   {"▶ *1. Create the HTTP copy", "waiting for the operator: `done R1 http-msl`"},
-		"approval_pending": {"✅ 1. ", "✅ 2. ", "▶ *3. Two-person approval", "approval: 1 of 2 · bob ✅ · waiting for 1 more · expires 14:32 UTC"},
-		"wait_progress":    {"▶ *5. Wait at least three heartbeats", "heartbeat 2/3 ▓▓▓▓▓▓▓▓░ 8,412/9,000 on new policy (93%) · 4m left", "offline: 588 clients", "approval: 2 of 2 · bob ✅ · carol ✅ · approved"},
-		"straggler_window": {"*R1* · site-a · multi-server path · running", "▶ *3. Keep sepm-02 on the old certificate", "straggler window · 89d 23h left"},
-		"paused_error":     {"· paused ·", "⚠ paused: enable-secure: patching", "`resume R1`"},
-		"completed":        {"· completed ·", "🏁 completed · 9,600 clients · 23 not seen since the change · 588 offline", "not seen: WKS-0001, WKS-0002", "WKS-0020 and 3 more"},
-		"aborted":          {"· aborted ·", "⏭ 5. Wait at least three heartbeats in all groups · `wait-disable` · skipped", "✅ 6. Wait for clients to take the current policy", "✅ 11. Report where the site stands", "🏁 aborted by carol: change window closed; reverted"},
+		"fresh":                  {"*R1 · site-a · single-server path* · running · requested by alice", "Why: the site has one management server.", "○ *1. Create the HTTP copy", "○ 12. Report clients not seen"},
+		"manual_waiting":         {"▶ *1. Create the HTTP copy", "waiting for the operator: `done R1 http-msl`"},
+		"approval_pending":       {"✅ 1. ", "✅ 2. ", "▶ *3. Two-person approval", "approval: 1 of 2 · bob ✅ · waiting for 1 more · expires 14:32 UTC"},
+		"wait_progress":          {"▶ *5. Wait at least three heartbeats", "wait 1 of 4 · ⏳ 11m of 15m elapsed (73%) · 8,412/9,000 clients checked in (93%)", "offline: 588 clients", "approval: 2 of 2 · bob ✅ · carol ✅ · approved", "until at least 14:21:00 UTC"},
+		"wait_certificate_24h":   {"wait 2 of 4 · ⏳ 1h12m of 24h elapsed (5%) · 8,412/9,000 clients checked in (93%)", "until at least 2025-03-05 14:20 UTC"},
+		"wait_enable":            {"wait 3 of 4 · ⏳ 10m of 15m elapsed (66%) · 9,000/9,000 clients checked in (100%)"},
+		"wait_restore_lagging":   {"wait 4 of 4 · ⏳ 15m of 15m elapsed (100%) · 8,999/9,000 clients checked in (99%)", "lagging: WKS-0042"},
+		"wait_server_not_polled": {"wait 1 of 2 · ⏳ 40s of 15m elapsed (4%)"},
+		"wait_revert":            {"⏳ 6m of 15m elapsed (36%) · 4,000/9,000 clients checked in (44%)", "⏹ aborting (by carol: change window closed)"},
+		"straggler_window":       {"*R1 · site-a · multi-server path* · running", "▶ *3. Keep sepm-02 on the old certificate", "straggler window · ⏳ 50m of 90d elapsed (0%)"},
+		"paused_error":           {"· paused ·", "⚠ *8. Re-enable secure communication*", "⚠ paused: enable-secure: patching", "`resume R1`"},
+		"completed":              {"· completed ·", "🏁 completed · 9,600 clients · 23 not seen since the change · 588 offline", "not seen: WKS-0001, WKS-0002", "WKS-0020 and 3 more"},
+		"aborted":                {"· aborted ·", "⏭ 5. Wait at least three heartbeats in all groups · `wait-disable` · skipped", "✅ 6. Wait for clients to take the current policy", "✅ 11. Report where the site stands", "🏁 aborted by carol: change window closed; reverted"},
 	}
 	for _, c := range cardCases(t) {
-		text := RenderCard(c.v, c.now).Text
+		text := RenderText(RenderCard(c.v, c.now))
 		for _, w := range want[c.name] {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s: card lacks %q:\n%s", c.name, w, text)
 			}
 		}
+		for _, no := range []string{"seed", "on the new policy", "1 steps"} {
+			if strings.Contains(text, no) {
+				t.Errorf("%s: card says %q:\n%s", c.name, no, text)
+			}
+		}
 		// Exactly one bold step line while the rotation is active, none after.
 		bold := 0
-		for _, line := range strings.Split(text, "\n") {
-			if strings.Contains(line, " *") && (strings.HasPrefix(line, "○") || strings.HasPrefix(line, "▶")) {
+		for _, s := range RenderCard(c.v, c.now).Steps {
+			if s.Current {
 				bold++
 			}
 		}
@@ -302,8 +356,28 @@ func TestRenderCardContents(t *testing.T) {
 			wantBold = 0
 		}
 		if bold != wantBold {
-			t.Errorf("%s: %d bold step lines, want %d:\n%s", c.name, bold, wantBold, text)
+			t.Errorf("%s: %d current steps, want %d:\n%s", c.name, bold, wantBold, text)
 		}
+	}
+}
+
+// TestRenderCardStepStates: every step state has its own mark.
+func TestRenderCardStepStates(t *testing.T) {
+	seen := map[StepState]bool{}
+	for _, c := range cardCases(t) {
+		for _, s := range RenderCard(c.v, c.now).Steps {
+			seen[s.State] = true
+		}
+	}
+	marks := map[string]bool{}
+	for _, st := range []StepState{StepPending, StepActive, StepDone, StepSkipped, StepFailed} {
+		if !seen[st] {
+			t.Errorf("no golden card shows a %s step", st)
+		}
+		marks[Mark(st)] = true
+	}
+	if len(marks) != 5 {
+		t.Errorf("step states share marks: %v", marks)
 	}
 }
 
@@ -317,12 +391,12 @@ func TestRenderCardManualStates(t *testing.T) {
 	activate(&r, cardT0.Add(20*time.Minute))
 
 	r.Steps[i].DoneBy = "console:alice"
-	if text := RenderCard(rotation.View{Rotation: r}, cardT0).Text; !strings.Contains(text, "alice said done; verifying") {
+	if text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0)); !strings.Contains(text, "alice said done; verifying") {
 		t.Errorf("verifying state not shown:\n%s", text)
 	}
 	r.Steps[i].DoneBy = ""
 	r.SeenCerts = map[string]string{"sepm-01": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
-	if text := RenderCard(rotation.View{Rotation: r}, cardT0).Text; !strings.Contains(text, "confirm certificate 0123456789abcdef…: `confirm R1 cert-sepm-01`") {
+	if text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0)); !strings.Contains(text, "confirm certificate 0123456789abcdef…: `confirm R1 cert-sepm-01`") {
 		t.Errorf("confirmation state not shown:\n%s", text)
 	}
 	// Past its deadline a wait names the online clients that lag.
@@ -330,17 +404,17 @@ func TestRenderCardManualStates(t *testing.T) {
 	doneUpTo(&w, p.StepIndex("wait-disable"))
 	activate(&w, cardT0)
 	lag := &rotation.Progress{Step: "wait-disable", HeartbeatsDone: 3, HeartbeatsNeeded: 3, OnNewPolicy: 97, Online: 100, Laggards: []string{"WKS-0001", "WKS-0002"}}
-	if text := RenderCard(rotation.View{Rotation: w, Progress: lag}, cardT0).Text; !strings.Contains(text, "lagging: WKS-0001, WKS-0002 and 1 more") {
+	if text := RenderText(RenderCard(rotation.View{Rotation: w, Progress: lag}, cardT0)); !strings.Contains(text, "lagging: WKS-0001, WKS-0002 and 1 more") {
 		t.Errorf("laggards not shown after the deadline:\n%s", text)
 	}
 	lag.Left = time.Minute
-	if text := RenderCard(rotation.View{Rotation: w, Progress: lag}, cardT0).Text; strings.Contains(text, "lagging") {
+	if text := RenderText(RenderCard(rotation.View{Rotation: w, Progress: lag}, cardT0)); strings.Contains(text, "lagging") {
 		t.Errorf("laggards shown before the deadline:\n%s", text)
 	}
 
 	// A progress that belongs to an earlier step is not shown.
 	pr := &rotation.Progress{Step: "wait-disable", HeartbeatsDone: 3, HeartbeatsNeeded: 3, OnNewPolicy: 10, Online: 10}
-	if text := RenderCard(rotation.View{Rotation: r, Progress: pr}, cardT0).Text; strings.Contains(text, "heartbeat 3/3") {
+	if text := RenderText(RenderCard(rotation.View{Rotation: r, Progress: pr}, cardT0)); strings.Contains(text, "clients checked in (") {
 		t.Errorf("stale progress shown:\n%s", text)
 	}
 }
@@ -359,8 +433,9 @@ func TestRenderApprovalRequest(t *testing.T) {
 	for _, w := range []string{
 		"alice asks to turn *secure communication off* in 18 groups/locations:",
 		`  • My Company\Site A\Group 00 / Default`,
-		`  • My Company\Site A\Group 14 / Default`,
-		"  and 3 more",
+		`  • My Company\Site A\Group 13 / Default`,
+		"  • …and 4 more",
+		"stays off for at least 30m plus the certificate update",
 		"Needs 2 approvals",
 		"the requester cannot approve",
 		"Expires at 14:32 UTC.",
@@ -371,70 +446,106 @@ func TestRenderApprovalRequest(t *testing.T) {
 			t.Errorf("approval request lacks %q:\n%s", w, text)
 		}
 	}
-	for _, no := range []string{`Group 15 / Default`, `Group 18 /`, `Group 19 /`} {
+	for _, no := range []string{`Group 14 / Default`, `Group 18 /`, `Group 19 /`} {
 		if strings.Contains(text, no) {
-			t.Errorf("approval request lists %q (beyond 15, or a group whose secure communication is already off):\n%s", no, text)
+			t.Errorf("approval request lists %q (beyond the limit, or a group whose secure communication is already off):\n%s", no, text)
 		}
 	}
-	wantButtons := []Button{
-		{ActionID: "approve", Value: a.ID, Label: "Approve", Style: "primary"},
-		{ActionID: "deny", Value: a.ID, Label: "Deny", Style: "danger"},
+	if len(m.Buttons) != 2 || m.Buttons[0].ActionID != "approve" || m.Buttons[0].Value != a.ID || m.Buttons[1].ActionID != "deny" || m.Buttons[0].Disabled {
+		t.Errorf("buttons = %+v", m.Buttons)
 	}
-	if fmt.Sprint(m.Buttons) != fmt.Sprint(wantButtons) {
-		t.Errorf("buttons = %+v, want %+v", m.Buttons, wantButtons)
+	if c := m.Buttons[0].Confirm; !strings.Contains(c, "18 groups/locations of site-a for at least 30m") {
+		t.Errorf("approve confirmation %q does not say what is approved", c)
 	}
 
 	// Few targets: all listed, no "more".
 	small := cardRotation(cardPlan(t, false, cardTargets(2, 0)))
-	text = RenderApprovalRequest(rotation.View{Rotation: small, Approval: a}).Text
+	text = RenderText(RenderApprovalRequest(rotation.View{Rotation: small, Approval: a}))
 	if !strings.Contains(text, "in 2 groups/locations") || strings.Contains(text, "more") {
 		t.Errorf("small approval request:\n%s", text)
 	}
 }
 
-// TestRenderProgress pins the progress line format.
-func TestRenderProgress(t *testing.T) {
-	cases := []struct {
-		p    rotation.Progress
-		want string
-	}{
-		{rotation.Progress{HeartbeatsDone: 2, HeartbeatsNeeded: 3, OnNewPolicy: 8412, Online: 9000, Left: 4 * time.Minute},
-			"heartbeat 2/3 ▓▓▓▓▓▓▓▓░ 8,412/9,000 on new policy (93%) · 4m left"},
-		{rotation.Progress{HeartbeatsDone: 0, HeartbeatsNeeded: 3, OnNewPolicy: 0, Online: 500, Left: time.Hour + 5*time.Minute},
-			"heartbeat 0/3 ░░░░░░░░░ 0/500 on new policy (0%) · 1h05m left"},
-		{rotation.Progress{HeartbeatsDone: 3, HeartbeatsNeeded: 3, OnNewPolicy: 999, Online: 1000, Left: 12 * time.Second},
-			"heartbeat 3/3 ▓▓▓▓▓▓▓▓░ 999/1,000 on new policy (99%) · 12s left"},
-		{rotation.Progress{HeartbeatsDone: 3, HeartbeatsNeeded: 3, OnNewPolicy: 1000, Online: 1000},
-			"heartbeat 3/3 ▓▓▓▓▓▓▓▓▓ 1,000/1,000 on new policy (100%) · 0s left"},
-		{rotation.Progress{HeartbeatsDone: 1, HeartbeatsNeeded: 3, Online: 0, Left: 30 * time.Second},
-			"heartbeat 1/3 ▓▓▓▓▓▓▓▓▓ 0/0 on new policy (100%) · 30s left"},
-		{rotation.Progress{DeadlineOnly: true, Left: 89*24*time.Hour + 23*time.Hour},
-			"straggler window · 89d 23h left"},
+// TestRenderApproval200Groups: a request over 200 groups is cut to the console's
+// limit with "…and N more", and stays within every line limit.
+func TestRenderApproval200Groups(t *testing.T) {
+	p := cardPlan(t, false, cardTargets(200, 0))
+	r := cardRotation(p)
+	doneUpTo(&r, p.StepIndex("approval"))
+	activate(&r, cardT0.Add(2*time.Minute))
+	m := RenderApprovalRequest(rotation.View{Rotation: r, Approval: cardApproval()})
+	if len(m.List) != 200 {
+		t.Fatalf("model lists %d groups, want all 200 (renderers cut)", len(m.List))
 	}
-	for _, c := range cases {
-		if got := RenderProgress(c.p); got != c.want {
-			t.Errorf("RenderProgress(%+v)\n got %q\nwant %q", c.p, got, c.want)
-		}
+	text := RenderText(m)
+	checkGolden(t, "approval_request_200_groups", text)
+	if !strings.Contains(text, "in 200 groups/locations") || !strings.Contains(text, "…and 186 more") {
+		t.Errorf("200 groups not truncated as expected:\n%s", text)
+	}
+	if n := strings.Count(text, "\n  • "); n != ConsoleLimits.List {
+		t.Errorf("%d list lines, want %d", n, ConsoleLimits.List)
 	}
 }
 
-func TestRenderCompactDurationAndThousands(t *testing.T) {
+// TestRenderApprovalDecided: a decided request shows its verdict first and keeps no
+// live button.
+func TestRenderApprovalDecided(t *testing.T) {
+	p := cardPlan(t, false, cardTargets(3, 0))
+	r := cardRotation(p)
+	doneUpTo(&r, p.StepIndex("approval"))
+	activate(&r, cardT0.Add(2*time.Minute))
+	a := cardApproval("console:bob", "console:carol")
+	a.DecidedAt = cardT0.Add(4 * time.Minute)
+	v := rotation.View{Rotation: r, Approval: a}
+	if !ApprovalDecided(v, cardT0) {
+		t.Fatal("an approved request is not decided")
+	}
+	m := RenderApprovalDecided(v, cardT0.Add(5*time.Minute))
+	text := RenderText(m)
+	checkGolden(t, "approval_decided", text)
+	if !strings.Contains(text, "✅ approved") || !strings.Contains(text, "approved by bob and carol") || strings.Contains(text, "[Approve]") {
+		t.Errorf("decided request:\n%s", text)
+	}
+	for _, b := range m.Buttons {
+		if !b.Disabled {
+			t.Errorf("live button on a decided request: %+v", b)
+		}
+	}
+	d := cardApproval()
+	d.State, d.DeniedBy, d.DenyReason = approvals.StateRejected, "console:carol", "not during the audit"
+	if text := RenderText(RenderApprovalDecided(rotation.View{Rotation: r, Approval: d}, cardT0)); !strings.Contains(text, "❌ denied by carol: not during the audit") {
+		t.Errorf("denied request:\n%s", text)
+	}
+	e := cardApproval()
+	if !ApprovalDecided(rotation.View{Approval: e}, e.Expires.Add(time.Second)) || ApprovalDecided(rotation.View{Approval: e}, e.Expires.Add(-time.Second)) {
+		t.Error("expiry does not decide a pending request exactly at its end")
+	}
+}
+
+func TestDurationAndThousands(t *testing.T) {
 	durs := map[time.Duration]string{
-		-time.Second:                         "0s",
-		0:                                    "0s",
-		500 * time.Millisecond:               "1s",
-		12 * time.Second:                     "12s",
-		59 * time.Second:                     "59s",
-		4 * time.Minute:                      "4m",
-		4*time.Minute + 59*time.Second:       "4m",
-		time.Hour + 5*time.Minute:            "1h05m",
-		23*time.Hour + 59*time.Minute:        "23h59m",
-		24 * time.Hour:                       "1d 0h",
-		89*24*time.Hour + 23*time.Hour + 5e9: "89d 23h",
+		-time.Second:                    "0s",
+		0:                               "0s",
+		500 * time.Millisecond:          "1s",
+		12 * time.Second:                "12s",
+		59 * time.Second:                "59s",
+		59*time.Second + 600e6:          "1m",
+		4 * time.Minute:                 "4m",
+		time.Minute + 55*time.Second:    "2m",
+		4*time.Minute + 29*time.Second:  "4m",
+		59*time.Minute + 31*time.Second: "1h",
+		time.Hour + 5*time.Minute:       "1h05m",
+		time.Hour + 12*time.Minute:      "1h12m",
+		23*time.Hour + 59*time.Minute:   "23h59m",
+		24 * time.Hour:                  "24h",
+		47*time.Hour + 59*time.Minute:   "47h59m",
+		48 * time.Hour:                  "2d",
+		89*24*time.Hour + 23*time.Hour:  "89d 23h",
+		90 * 24 * time.Hour:             "90d",
 	}
 	for d, want := range durs {
-		if got := compactDuration(d); got != want {
-			t.Errorf("compactDuration(%s) = %q, want %q", d, got, want)
+		if got := Duration(d); got != want {
+			t.Errorf("Duration(%s) = %q, want %q", d, got, want)
 		}
 	}
 	nums := map[int]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 9000: "9,000", 1234567: "1,234,567", -1234: "-1,234"}
@@ -443,14 +554,37 @@ func TestRenderCompactDurationAndThousands(t *testing.T) {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
 		}
 	}
+	now := cardT0
+	if got := Deadline(now.Add(59*time.Minute+5*time.Second), now); got != "14:59:05 UTC" {
+		t.Errorf("deadline under an hour: %q", got)
+	}
+	if got := Deadline(now.Add(25*time.Hour), now); got != "2025-03-05 15:00 UTC" {
+		t.Errorf("deadline a day away: %q", got)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	p := Progress{Label: "wait 2 of 4", Elapsed: time.Hour + 12*time.Minute, Total: 24 * time.Hour, Done: 8412, Of: 9000, Unit: "clients checked in"}
+	if got, want := p.Line(), "wait 2 of 4 · ⏳ 1h12m of 24h elapsed (5%) · 8,412/9,000 clients checked in (93%)"; got != want {
+		t.Errorf("Line() = %q, want %q", got, want)
+	}
+	// Past the deadline the time figure stops at 100%; coverage never claims 100% early.
+	p = Progress{Label: "wait 1 of 4", Elapsed: 2 * time.Hour, Total: time.Hour, Done: 999, Of: 1000, Unit: "clients checked in"}
+	if got, want := p.Line(), "wait 1 of 4 · ⏳ 1h of 1h elapsed (100%) · 999/1,000 clients checked in (99%)"; got != want {
+		t.Errorf("Line() = %q, want %q", got, want)
+	}
 }
 
 func TestRenderText(t *testing.T) {
 	if got := RenderText(Message{Text: "hello"}); got != "hello" {
 		t.Errorf("plain: %q", got)
 	}
-	m := Message{Text: "vote", Buttons: []Button{{ActionID: "approve", Label: "Approve"}, {ActionID: "deny", Label: "Deny"}}}
-	if got := RenderText(m); got != "vote\n[Approve] [Deny]" {
+	m := Message{Text: "vote", Buttons: []Button{{ActionID: "approve", Label: "Approve"}, {ActionID: "deny", Label: "Deny", Disabled: true}}}
+	if got := RenderText(m); got != "vote\n[Approve]" {
 		t.Errorf("buttons: %q", got)
+	}
+	long := Message{Context: []string{strings.Repeat("x", 1000)}}
+	if got := RenderText(long); len([]rune(got)) != ConsoleLimits.Line || !strings.HasSuffix(got, "…") {
+		t.Errorf("a long line is not clipped to %d runes: %d", ConsoleLimits.Line, len([]rune(got)))
 	}
 }

@@ -90,132 +90,149 @@ func (r *editRecorder) all() []string {
 	return out
 }
 
-func runningWorkers(c *Coalescer) int {
+func running(c *Coalescer) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := 0
-	for _, k := range c.keys {
-		if k.running {
-			n++
-		}
-	}
-	return n
+	return c.running
 }
 
 // TestCoalesceThousandUpdates: 1,000 progress updates over 10 s with a 10 s interval
-// make at most 2 edits, and the last edit shows the last state.
+// make 2 edits, and the last edit shows the last state.
 func TestCoalesceThousandUpdates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newEditRecorder()
-		c := NewCoalescer(10*time.Second, rec.edit, nil)
+		c := NewCoalescer(10*time.Second, 0, 0, rec.edit, nil)
 		for i := range 1000 {
-			c.Submit("R1", Message{Text: fmt.Sprintf("progress %d", i)}, false)
+			c.Submit("R1", Message{Text: fmt.Sprintf("progress %d", i)})
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-
-		got := rec.shown()
-		if len(got) > 2 {
-			t.Errorf("%d edits, want at most 2: %v", len(got), got)
-		}
-		if len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "progress 999@") {
-			t.Errorf("last edit does not show the last state: %v", got)
-		}
-		if want := []string{"progress 0@0s", "progress 999@10s"}; !slices.Equal(got, want) {
+		if want, got := []string{"progress 0@0s", "progress 999@10s"}, rec.shown(); !slices.Equal(got, want) {
 			t.Errorf("edits = %v, want %v", got, want)
 		}
-		if n := runningWorkers(c); n != 0 {
-			t.Errorf("%d workers running while idle", n)
+		if running(c) {
+			t.Error("worker running while idle")
 		}
 		c.Close()
-		if got2 := rec.shown(); len(got2) != len(got) {
-			t.Errorf("Close with nothing pending edited: %v", got2)
+		if got := rec.shown(); len(got) != 2 {
+			t.Errorf("Close with nothing pending edited: %v", got)
 		}
 	})
 }
 
-// TestCoalesceImportantEachShown: important updates are each shown, in order, one
-// per interval; unimportant ones in between collapse to the latest.
-func TestCoalesceImportantEachShown(t *testing.T) {
+// TestCoalesceNewestWins: a step's first state is not queued behind: only the newest
+// state is ever pending, so the edit after a burst shows the burst's last state.
+func TestCoalesceNewestWins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newEditRecorder()
-		c := NewCoalescer(time.Second, rec.edit, nil)
+		c := NewCoalescer(5*time.Second, 0, 0, rec.edit, nil)
 		defer c.Close()
-		c.Submit("R1", Message{Text: "s1"}, true)
-		c.Submit("R1", Message{Text: "p1"}, false)
-		c.Submit("R1", Message{Text: "p2"}, false)
-		c.Submit("R1", Message{Text: "s2"}, true)
-		c.Submit("R1", Message{Text: "p3"}, false)
-		c.Submit("R1", Message{Text: "s3"}, true)
-		c.Submit("R1", Message{Text: "p4"}, false)
-		c.Submit("R1", Message{Text: "p5"}, false)
-		time.Sleep(10 * time.Second)
-		c.Submit("R1", Message{Text: "s4"}, true) // interval long over: at once
-		time.Sleep(500 * time.Millisecond)
-		c.Submit("R1", Message{Text: "s5"}, true) // within the interval: at its end
-		time.Sleep(5 * time.Second)
-		synctest.Wait()
-
-		want := []string{"s1@0s", "s2@1s", "s3@2s", "p5@3s", "s4@10s", "s5@11s"}
-		if got := rec.shown(); !slices.Equal(got, want) {
-			t.Errorf("edits = %v\nwant    %v", got, want)
-		}
-	})
-}
-
-// TestCoalesceKeysIndependent: each key has its own interval, at most one edit in
-// flight per key, and no goroutine once idle.
-func TestCoalesceKeysIndependent(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		rec := newEditRecorder()
-		c := NewCoalescer(2*time.Second, rec.edit, nil)
-		defer c.Close()
-		keys := []string{"R1", "R2", "R3"}
-		for i := range 300 {
-			for _, k := range keys {
-				c.Submit(k, Message{Text: fmt.Sprintf("%s-%d", k, i)}, i%100 == 0)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runningWorkers(c); n > len(keys) {
-			t.Errorf("%d workers for %d keys", n, len(keys))
-		}
+		c.Submit("R1", Message{Text: "step 3 started"})
+		time.Sleep(time.Second)
+		c.Submit("R1", Message{Text: "step 3 done"})
+		c.Submit("R1", Message{Text: "step 4 started"})
+		c.Submit("R1", Message{Text: "step 4 progress"})
 		time.Sleep(20 * time.Second)
 		synctest.Wait()
-		if n := runningWorkers(c); n != 0 {
-			t.Errorf("%d workers running while idle", n)
+		if want, got := []string{"step 3 started@0s", "step 4 progress@5s"}, rec.shown(); !slices.Equal(got, want) {
+			t.Errorf("edits = %v, want %v", got, want)
 		}
-		rec.mu.Lock()
-		overlap := rec.overlap
-		last := map[string]string{}
-		times := map[string][]time.Duration{}
-		for _, a := range rec.attempts {
-			last[a.key] = a.text
-			times[a.key] = append(times[a.key], a.at)
-		}
-		rec.mu.Unlock()
-		if overlap {
-			t.Error("two edits of one key were in flight at once")
-		}
-		for _, k := range keys {
-			if want := k + "-299"; last[k] != want {
-				t.Errorf("%s ends showing %q, want %q", k, last[k], want)
+	})
+}
+
+// TestCoalesceSharedBudget: acceptance 2 with 3 cards sharing one budget (10 edits
+// a minute, --card-interval 2s): 1,000 updates of each card across 6 step changes in
+// 60 s; every edit shows the newest state of its card at its time, no card is ever
+// more than its share of the budget (3 × 6 s) behind, and the edits stay within it.
+func TestCoalesceSharedBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval, budget, window = 2 * time.Second, 10, time.Minute
+		rec := newEditRecorder()
+		c := NewCoalescer(interval, budget, window, rec.edit, nil)
+		keys := []string{"R1", "R2", "R3"}
+		submitted := map[string][]time.Duration{}
+		start := time.Now()
+		for i := range 1000 {
+			for _, k := range keys {
+				c.Submit(k, Message{Text: fmt.Sprintf("%d step %d", i, i*6/1000)})
+				submitted[k] = append(submitted[k], time.Since(start))
 			}
-			ts := times[k]
-			for i := 1; i < len(ts); i++ {
-				if ts[i]-ts[i-1] < 2*time.Second {
-					t.Errorf("%s: edits at %v and %v, closer than the interval", k, ts[i-1], ts[i])
-				}
+			time.Sleep(60 * time.Millisecond)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		c.Close()
+
+		share := time.Duration(len(keys)) * window / budget
+		checkNeverBehind(t, rec, keys, submitted, max(interval, share))
+		// Within the budget: any two edits at least window/budget apart.
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for i := 1; i < len(rec.attempts); i++ {
+			if gap := rec.attempts[i].at - rec.attempts[i-1].at; gap < window/budget {
+				t.Errorf("edits %d and %d only %s apart", i-1, i, gap)
 			}
 		}
 	})
 }
 
-// TestCoalesceRateLimit: an edit refused with a RetryAfter error delays the next
-// attempt by that much; the latest pending state is retried.
+// checkNeverBehind checks the recorded edits: each shows the newest state submitted
+// before it, and each state submitted is shown (or superseded on screen) within bound.
+func checkNeverBehind(t *testing.T, rec *editRecorder, keys []string, submitted map[string][]time.Duration, bound time.Duration) {
+	t.Helper()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, k := range keys {
+		var edits []editAttempt
+		for _, a := range rec.attempts {
+			if a.key == k && a.err == nil {
+				edits = append(edits, a)
+			}
+		}
+		if len(edits) == 0 {
+			t.Fatalf("%s: no edit", k)
+		}
+		state := func(a editAttempt) int {
+			var n int
+			fmt.Sscanf(a.text, "%d", &n)
+			return n
+		}
+		for _, e := range edits {
+			newest := 0
+			for j, at := range submitted[k] {
+				if at < e.at {
+					newest = j
+				}
+			}
+			if got := state(e); got < newest {
+				t.Errorf("%s: edit at %s shows state %d, but %d was submitted before", k, e.at, got, newest)
+			}
+		}
+		worst := time.Duration(0)
+		for j, at := range submitted[k] {
+			shownBy := time.Duration(-1)
+			for _, e := range edits {
+				if state(e) >= j && e.at >= at {
+					shownBy = e.at
+					break
+				}
+			}
+			if shownBy < 0 {
+				t.Errorf("%s: state %d (at %s) never shown", k, j, at)
+				continue
+			}
+			worst = max(worst, shownBy-at)
+		}
+		if worst > bound {
+			t.Errorf("%s: the card was %s behind, more than %s", k, worst, bound)
+		}
+		t.Logf("%s: %d edits, at most %s behind (bound %s)", k, len(edits), worst, bound)
+	}
+}
+
 func TestCoalesceRateLimit(t *testing.T) {
-	t.Run("unimportant", func(t *testing.T) {
+	t.Run("newer state replaces the refused one", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			rec := newEditRecorder()
 			rec.fail = func(n int, _ string) error {
@@ -224,15 +241,14 @@ func TestCoalesceRateLimit(t *testing.T) {
 				}
 				return nil
 			}
-			c := NewCoalescer(time.Second, rec.edit, nil)
+			c := NewCoalescer(time.Second, 0, 0, rec.edit, nil)
 			defer c.Close()
-			c.Submit("R1", Message{Text: "a"}, false)
+			c.Submit("R1", Message{Text: "a"})
 			time.Sleep(100 * time.Millisecond)
-			c.Submit("R1", Message{Text: "b"}, false)
+			c.Submit("R1", Message{Text: "b"})
 			time.Sleep(10 * time.Second)
 			synctest.Wait()
-			want := []string{"a@0s (failed)", "b@5s"}
-			if got := rec.all(); !slices.Equal(got, want) {
+			if want, got := []string{"a@0s (failed)", "b@5s"}, rec.all(); !slices.Equal(got, want) {
 				t.Errorf("attempts = %v, want %v", got, want)
 			}
 		})
@@ -246,58 +262,35 @@ func TestCoalesceRateLimit(t *testing.T) {
 				}
 				return nil
 			}
-			c := NewCoalescer(time.Second, rec.edit, nil)
+			c := NewCoalescer(time.Second, 0, 0, rec.edit, nil)
 			defer c.Close()
-			c.Submit("R1", Message{Text: "a"}, false)
+			c.Submit("R1", Message{Text: "a"})
 			time.Sleep(10 * time.Second)
 			synctest.Wait()
-			want := []string{"a@0s (failed)", "a@3s (failed)", "a@6s"}
-			if got := rec.all(); !slices.Equal(got, want) {
+			if want, got := []string{"a@0s (failed)", "a@3s (failed)", "a@6s"}, rec.all(); !slices.Equal(got, want) {
 				t.Errorf("attempts = %v, want %v", got, want)
 			}
 		})
 	})
-	t.Run("important kept", func(t *testing.T) {
+	t.Run("holds every card", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			rec := newEditRecorder()
 			rec.fail = func(n int, _ string) error {
 				if n == 0 {
-					return RateLimitError{After: 5 * time.Second}
+					return RateLimitError{After: 4 * time.Second}
 				}
 				return nil
 			}
-			rec.delay = 500 * time.Millisecond // the next update arrives while the edit is in flight
-			c := NewCoalescer(time.Second, rec.edit, nil)
+			c := NewCoalescer(time.Second, 0, 0, rec.edit, nil)
 			defer c.Close()
-			c.Submit("R1", Message{Text: "step done"}, true)
+			c.Submit("R1", Message{Text: "a"})
 			time.Sleep(100 * time.Millisecond)
-			c.Submit("R1", Message{Text: "progress"}, false)
+			c.Submit("R2", Message{Text: "x"})
 			time.Sleep(10 * time.Second)
 			synctest.Wait()
-			// Refused at 0.5 s, retried 5 s later, then the next state one interval on.
-			want := []string{"step done@0s (failed)", "step done@5.5s", "progress@6.5s"}
-			if got := rec.all(); !slices.Equal(got, want) {
-				t.Errorf("attempts = %v, want %v", got, want)
-			}
-		})
-	})
-	t.Run("shorter than interval", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			rec := newEditRecorder()
-			rec.fail = func(n int, _ string) error {
-				if n == 0 {
-					return RateLimitError{After: time.Second}
-				}
-				return nil
-			}
-			c := NewCoalescer(4*time.Second, rec.edit, nil)
-			defer c.Close()
-			c.Submit("R1", Message{Text: "a"}, false)
-			time.Sleep(10 * time.Second)
-			synctest.Wait()
-			want := []string{"a@0s (failed)", "a@4s"}
-			if got := rec.all(); !slices.Equal(got, want) {
-				t.Errorf("attempts = %v, want %v", got, want)
+			got := rec.all()
+			if len(got) != 3 || got[0] != "a@0s (failed)" || !slices.Contains(got, "x@4s") || !slices.Contains(got, "a@4s") {
+				t.Errorf("attempts = %v, want a refused, then both cards after the 4 s", got)
 			}
 		})
 	})
@@ -317,14 +310,14 @@ func TestCoalesceOtherErrorLogged(t *testing.T) {
 			}
 			return nil
 		}
-		c := NewCoalescer(time.Second, rec.edit, log)
+		c := NewCoalescer(time.Second, 0, 0, rec.edit, log)
 		defer c.Close()
-		c.Submit("R1", Message{Text: "a"}, true)
-		c.Submit("R1", Message{Text: "b"}, true)
+		c.Submit("R1", Message{Text: "a"})
+		time.Sleep(10 * time.Millisecond)
+		c.Submit("R1", Message{Text: "b"})
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
-		want := []string{"a@0s (failed)", "b@1s"}
-		if got := rec.all(); !slices.Equal(got, want) {
+		if want, got := []string{"a@0s (failed)", "b@1s"}, rec.all(); !slices.Equal(got, want) {
 			t.Errorf("attempts = %v, want %v", got, want)
 		}
 		logMu.Lock()
@@ -352,22 +345,21 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func TestCoalesceCloseFlushes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newEditRecorder()
-		c := NewCoalescer(10*time.Second, rec.edit, nil)
-		c.Submit("R1", Message{Text: "a"}, true)
-		c.Submit("R2", Message{Text: "x"}, false)
+		c := NewCoalescer(10*time.Second, 0, 0, rec.edit, nil)
+		c.Submit("R1", Message{Text: "a"})
+		c.Submit("R2", Message{Text: "x"})
 		time.Sleep(time.Second)
-		c.Submit("R1", Message{Text: "b"}, true)
-		c.Submit("R1", Message{Text: "c"}, false)
-		c.Submit("R2", Message{Text: "y"}, false)
+		c.Submit("R1", Message{Text: "b"})
+		c.Submit("R1", Message{Text: "c"})
+		c.Submit("R2", Message{Text: "y"})
 		time.Sleep(time.Second)
 		c.Close()
 		got := rec.shown()
 		slices.Sort(got)
-		want := []string{"a@0s", "c@2s", "x@0s", "y@2s"}
-		if !slices.Equal(got, want) {
+		if want := []string{"a@0s", "c@2s", "x@0s", "y@2s"}; !slices.Equal(got, want) {
 			t.Errorf("edits = %v, want %v", got, want)
 		}
-		c.Submit("R1", Message{Text: "late"}, true)
+		c.Submit("R1", Message{Text: "late"})
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		if n := len(rec.shown()); n != 4 {
@@ -378,47 +370,60 @@ func TestCoalesceCloseFlushes(t *testing.T) {
 }
 
 // TestCoalesceCloseHonoursRateLimit: a flush refused with RetryAfter is retried after
-// that long; a key that stays rate limited is given up after a few attempts, so Close
-// returns.
+// that long; a key that stays rate limited is given up after a few attempts made
+// while closing, so Close returns.
 func TestCoalesceCloseHonoursRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := newEditRecorder()
-		bFailed := false
 		rec.fail = func(_ int, text string) error {
-			switch {
-			case text == "stuck":
+			if text == "stuck" {
 				return RateLimitError{After: 2 * time.Second}
-			case text == "b" && !bFailed:
-				bFailed = true
-				return RateLimitError{After: 3 * time.Second}
 			}
 			return nil
 		}
-		c := NewCoalescer(10*time.Second, rec.edit, nil)
-		c.Submit("R1", Message{Text: "a"}, false)
-		time.Sleep(time.Second)
-		c.Submit("R1", Message{Text: "b"}, false)
-		c.Submit("R2", Message{Text: "stuck"}, false)
+		c := NewCoalescer(10*time.Second, 0, 0, rec.edit, nil)
+		c.Submit("R2", Message{Text: "stuck"})
 		time.Sleep(time.Second)
 		c.Close()
-		closedAt := time.Since(rec.start).Round(100 * time.Millisecond)
+		if want, got := []string{"stuck@0s (failed)", "stuck@2s (failed)", "stuck@4s (failed)", "stuck@6s (failed)"}, rec.all(); !slices.Equal(got, want) {
+			t.Errorf("attempts = %v, want %v", got, want)
+		}
+	})
+}
 
-		var r1, r2 []string
-		for _, a := range rec.all() {
-			if strings.HasPrefix(a, "stuck") {
-				r2 = append(r2, a)
-			} else {
-				r1 = append(r1, a)
+// TestPosterOrderAndPace: posts in one channel go out in order, one per interval,
+// none dropped, a rate-limited one retried in its place; channels are independent.
+func TestPosterOrderAndPace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var mu sync.Mutex
+		var got []string
+		limited := false
+		p := NewPoster(time.Second, nil)
+		post := func(ch, text string) func(context.Context) error {
+			return func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if text == "b" && !limited {
+					limited = true
+					return RateLimitError{After: 3 * time.Second}
+				}
+				got = append(got, fmt.Sprintf("%s:%s@%s", ch, text, time.Since(start)))
+				return nil
 			}
 		}
-		if want := []string{"a@0s", "b@2s (failed)", "b@5s"}; !slices.Equal(r1, want) {
-			t.Errorf("R1 attempts = %v, want %v", r1, want)
+		for _, s := range []string{"a", "b", "c"} {
+			p.Go("A", post("A", s))
 		}
-		if want := []string{"stuck@1s (failed)", "stuck@3s (failed)", "stuck@5s (failed)", "stuck@7s (failed)"}; !slices.Equal(r2, want) {
-			t.Errorf("R2 attempts = %v, want %v", r2, want)
+		p.Go("B", post("B", "x"))
+		if err := p.Do(context.Background(), "B", post("B", "y")); err != nil {
+			t.Fatal(err)
 		}
-		if closedAt != 7*time.Second {
-			t.Errorf("Close returned at %s, want 7s (after the last R2 attempt)", closedAt)
+		p.Close()
+		slices.Sort(got)
+		want := []string{"A:a@0s", "A:b@4s", "A:c@5s", "B:x@0s", "B:y@1s"}
+		if !slices.Equal(got, want) {
+			t.Errorf("posts = %v, want %v", got, want)
 		}
 	})
 }

@@ -2,8 +2,10 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,25 +13,52 @@ import (
 	"sepmbot/store"
 )
 
-// cardKey is where a rotation's run-card message reference is kept (meta bucket), so
-// a restarted bot edits the same card.
-func cardKey(platform, id string) string { return "card:" + platform + ":" + id }
+// Store keys of the notifier (meta bucket), so a restarted bot edits the same card
+// and can still mark a decided request.
+func cardKey(id string) string                 { return "card:" + id }
+func requestKey(reqID string) string           { return "approval-messages:" + reqID }
+func decidedKey(reqID string) string           { return "approval-decided:" + reqID }
+func messageKey(ref string) string             { return "approval-message:" + ref }
+func legacyCardKey(platform, id string) string { return "card:" + platform + ":" + id }
 
-// Notifier implements rotation.Notifier on one platform channel: one run card per
-// rotation, edited in place through a Coalescer, and thread replies under it.
+// Outlet is one platform the notifier shows rotations on.
+type Outlet struct {
+	Platform Platform
+	// DefaultChannel is where a rotation with no recorded home lives (one stored by
+	// an older version); only the first outlet's is used.
+	DefaultChannel string
+	// Pacing: zero fields come from the platform (Paced), then from defaults.
+	Pacing Pacing
+}
+
+// outlet is an Outlet at work: its card edits and its posts, each paced.
+type outlet struct {
+	p      Platform
+	co     *Coalescer
+	posts  *Poster
+	pacing Pacing
+}
+
+// Notifier implements rotation.Notifier on one or more platforms. Each rotation
+// lives at its home (Rotation.Home, "platform|channel"): one run card there, edited
+// in place through that platform's Coalescer (newest state wins, the edit budget
+// shared by every card), thread replies under it in order, paced only by the
+// channel's post limit, and the approval request, which is edited to its verdict
+// once decided.
 type Notifier struct {
-	p       Platform
-	channel string
-	db      *store.DB
-	co      *Coalescer
-	log     *slog.Logger
-	now     func() time.Time
+	db       *store.DB
+	log      *slog.Logger
+	now      func() time.Time
+	outs     map[string]*outlet
+	fallback Home
 
-	mu    sync.Mutex
-	cards map[string]string    // rotation id -> card ref (cache of the store)
-	last  map[string]string    // rotation id -> signature of the last shown step state
-	shown map[string]string    // rotation id -> text of the last card submitted
-	seen  map[string]time.Time // rotation id -> Rotation.Updated of the newest view shown
+	mu       sync.Mutex
+	cards    map[string]Ref       // rotation id -> card (cache of the store)
+	homes    map[string]Home      // rotation id -> home, from the views seen
+	shown    map[string]string    // rotation id -> text of the last card submitted
+	seen     map[string]time.Time // rotation id -> Rotation.Updated of the newest view shown
+	requests map[string][]Ref     // approval request id -> its messages
+	decided  map[string]bool      // approval request id -> its messages show the verdict
 }
 
 // staleWindow bounds how much older than the newest view shown a view may be and
@@ -37,27 +66,117 @@ type Notifier struct {
 // clock stepped back further must not freeze the card.
 const staleWindow = time.Minute
 
-// NewNotifier returns a notifier posting to channel on p; interval is the least time
-// between two edits of one card.
-func NewNotifier(p Platform, channel string, db *store.DB, interval time.Duration, log *slog.Logger) *Notifier {
+// Default pacing where neither the caller nor the platform says.
+const (
+	defaultCardInterval = 10 * time.Second
+)
+
+// NewNotifier returns a notifier on the given outlets (at least one).
+func NewNotifier(db *store.DB, log *slog.Logger, outs ...Outlet) *Notifier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n := &Notifier{p: p, channel: channel, db: db, log: log, now: time.Now, cards: map[string]string{}, last: map[string]string{}, shown: map[string]string{}, seen: map[string]time.Time{}}
-	n.co = NewCoalescer(interval, func(ctx context.Context, id string, m Message) error {
-		ref, err := n.cardRef(ctx, id)
-		if err != nil || ref == "" {
-			return fmt.Errorf("no card for %s: %w", id, err)
+	n := &Notifier{db: db, log: log, now: time.Now, outs: map[string]*outlet{},
+		cards: map[string]Ref{}, homes: map[string]Home{}, shown: map[string]string{}, seen: map[string]time.Time{},
+		requests: map[string][]Ref{}, decided: map[string]bool{}}
+	for i, o := range outs {
+		pc := o.Pacing
+		if pp, ok := o.Platform.(Paced); ok {
+			def := pp.Pacing()
+			if pc.CardInterval <= 0 {
+				pc.CardInterval = def.CardInterval
+			}
+			if pc.EditBudget <= 0 {
+				pc.EditBudget, pc.EditWindow = def.EditBudget, def.EditWindow
+			}
+			if pc.PostInterval <= 0 {
+				pc.PostInterval = def.PostInterval
+			}
 		}
-		return p.Edit(ctx, channel, ref, m)
-	}, log)
+		if pc.CardInterval <= 0 {
+			pc.CardInterval = defaultCardInterval
+		}
+		name := o.Platform.Name()
+		ol := &outlet{p: o.Platform, pacing: pc, posts: NewPoster(pc.PostInterval, log)}
+		ol.co = NewCoalescer(pc.CardInterval, pc.EditBudget, pc.EditWindow, func(ctx context.Context, key string, m Message) error {
+			return n.editKey(ctx, ol, key, m)
+		}, log)
+		n.outs[name] = ol
+		if i == 0 {
+			ch := o.DefaultChannel
+			if ch == "" {
+				ch = "sepm"
+			}
+			n.fallback = Home{Platform: name, Channel: ch}
+		}
+	}
 	return n
 }
 
-// Close flushes pending card edits.
-func (n *Notifier) Close() { n.co.Close() }
+// Close sends the queued posts and flushes pending card edits.
+func (n *Notifier) Close() {
+	for _, o := range n.outs {
+		o.posts.Close()
+	}
+	for _, o := range n.outs {
+		o.co.Close()
+	}
+}
 
-func (n *Notifier) cardRef(ctx context.Context, id string) (string, error) {
+// editKey makes one paced edit: "card:R1" is a rotation's run card, "msg:REF" any
+// other message (a decided approval request).
+func (n *Notifier) editKey(ctx context.Context, o *outlet, key string, m Message) error {
+	var ref Ref
+	switch {
+	case strings.HasPrefix(key, "card:"):
+		id := strings.TrimPrefix(key, "card:")
+		r, err := n.cardRef(ctx, id)
+		if err != nil || r.ID == "" {
+			return fmt.Errorf("no card for %s: %w", id, err)
+		}
+		ref = r
+	case strings.HasPrefix(key, "msg:"):
+		r, ok := ParseRef(strings.TrimPrefix(key, "msg:"))
+		if !ok {
+			return fmt.Errorf("bad message key %q", key)
+		}
+		ref = r
+	default:
+		return fmt.Errorf("bad edit key %q", key)
+	}
+	return o.p.Edit(ctx, ref.Channel, ref.ID, m)
+}
+
+// home is where rotation v lives; it remembers it for Post.
+func (n *Notifier) home(v rotation.View) Home {
+	h, ok := ParseHome(v.Rotation.Home)
+	if !ok || n.outs[h.Platform] == nil {
+		if ok {
+			n.log.Warn("rotation home on a platform not running; showing it on the default", "rotation", v.Rotation.ID, "home", v.Rotation.Home)
+		}
+		h = n.fallback
+	}
+	n.mu.Lock()
+	n.homes[v.Rotation.ID] = h
+	n.mu.Unlock()
+	return h
+}
+
+// homeOf is where rotation id lives, as far as the notifier knows.
+func (n *Notifier) homeOf(ctx context.Context, id string) Home {
+	n.mu.Lock()
+	h, ok := n.homes[id]
+	n.mu.Unlock()
+	if ok {
+		return h
+	}
+	if ref, err := n.cardRef(ctx, id); err == nil && ref.ID != "" && n.outs[ref.Platform] != nil {
+		return ref.Home()
+	}
+	return n.fallback
+}
+
+func (n *Notifier) cardRef(ctx context.Context, id string) (Ref, error) {
 	n.mu.Lock()
 	ref, ok := n.cards[id]
 	n.mu.Unlock()
@@ -65,13 +184,19 @@ func (n *Notifier) cardRef(ctx context.Context, id string) (string, error) {
 		return ref, nil
 	}
 	err := n.db.View(ctx, func(tx *store.Tx) error {
-		ref = string(tx.Get("meta", cardKey(n.p.Name(), id)))
+		if r, ok := ParseRef(string(tx.Get("meta", cardKey(id)))); ok {
+			ref = r
+			return nil
+		}
+		if old := string(tx.Get("meta", legacyCardKey(n.fallback.Platform, id))); old != "" {
+			ref = Ref{Platform: n.fallback.Platform, Channel: n.fallback.Channel, ID: old}
+		}
 		return nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("reading card ref: %w", err)
+		return Ref{}, fmt.Errorf("reading card ref: %w", err)
 	}
-	if ref != "" {
+	if ref.ID != "" {
 		n.mu.Lock()
 		n.cards[id] = ref
 		n.mu.Unlock()
@@ -79,95 +204,215 @@ func (n *Notifier) cardRef(ctx context.Context, id string) (string, error) {
 	return ref, nil
 }
 
-// signature identifies the step state a card shows, so that the first and last state
-// of every step are marked important for the coalescer.
-func signature(v rotation.View) string {
-	r := v.Rotation
-	s := fmt.Sprintf("%s/%d/%d", r.Status, r.Cursor, len(r.Plan.Steps))
-	if _, st, ok := r.Current(); ok {
-		s += "/" + st.Status + "/" + st.DoneBy
-	}
-	if v.Approval != nil {
-		s += fmt.Sprintf("/%s/%d", v.Approval.State, len(v.Approval.Votes))
-	}
-	return s
-}
-
-// Update shows the rotation's state on its card, posting the card the first time.
+// Update shows the rotation's state on its card, posting the card the first time,
+// and turns a decided approval request into its verdict.
 func (n *Notifier) Update(ctx context.Context, v rotation.View) {
 	id := v.Rotation.ID
-	msg := RenderCard(v, n.now())
+	now := n.now()
+	home := n.home(v)
+	o := n.outs[home.Platform]
+	msg := RenderCard(v, now)
+	text := RenderText(msg)
+
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if upd := v.Rotation.Updated; !upd.IsZero() {
 		if newest := n.seen[id]; upd.Before(newest) && newest.Sub(upd) <= staleWindow {
+			n.mu.Unlock()
 			return // read before the state already shown, by a concurrent caller
 		}
 		n.seen[id] = upd
 	}
-	ref, ok := n.cards[id]
-	if !ok {
-		n.mu.Unlock()
-		ref, _ = n.cardRef(ctx, id)
-		n.mu.Lock()
-		if cached, ok := n.cards[id]; ok {
-			ref = cached // another Update posted the card meanwhile
-		}
+	n.mu.Unlock()
+
+	if ApprovalDecided(v, now) {
+		n.markDecided(ctx, v, now)
 	}
-	if ref == "" {
-		newRef, err := n.p.Post(ctx, n.channel, msg)
-		if err != nil {
-			n.log.Warn("posting run card", "rotation", id, "err", err)
-			return
+
+	ref, _ := n.cardRef(ctx, id)
+	if ref.ID == "" {
+		n.postCard(ctx, o, home, id, msg, text)
+		return
+	}
+	n.mu.Lock()
+	same := n.shown[id] == text
+	n.shown[id] = text
+	n.mu.Unlock()
+	if same {
+		return // nothing new to show
+	}
+	if ro := n.outs[ref.Platform]; ro != nil {
+		ro.co.Submit("card:"+id, msg)
+	}
+}
+
+// postCard posts a rotation's first card (in order with its channel's posts) and
+// records where it is. A concurrent first Update waits for it and edits instead.
+func (n *Notifier) postCard(ctx context.Context, o *outlet, home Home, id string, msg Message, text string) {
+	var posted Ref
+	err := o.posts.Do(ctx, home.Channel, func(ctx context.Context) error {
+		if ref, _ := n.cardRef(ctx, id); ref.ID != "" {
+			posted = ref // posted meanwhile by a concurrent Update
+			return nil
 		}
+		newRef, err := o.p.Post(ctx, home.Channel, msg)
+		if err != nil {
+			return fmt.Errorf("posting run card of %s: %w", id, err)
+		}
+		posted = Ref{Platform: home.Platform, Channel: home.Channel, ID: newRef}
+		n.mu.Lock()
+		n.cards[id] = posted
+		n.shown[id] = text
+		n.mu.Unlock()
 		if err := n.db.Update(ctx, func(tx *store.Tx) error {
-			return tx.Put("meta", cardKey(n.p.Name(), id), []byte(newRef))
+			return tx.Put("meta", cardKey(id), []byte(posted.String()))
 		}); err != nil {
 			n.log.Warn("saving run card ref", "rotation", id, "err", err)
 		}
-		n.cards[id] = newRef
-		n.last[id] = signature(v)
-		n.shown[id] = msg.Text
+		posted.ID = "" // mark: this call posted the card
+		return nil
+	})
+	if err != nil {
+		n.log.Warn("run card", "rotation", id, "err", err)
 		return
 	}
-	if n.shown[id] == msg.Text {
-		return // nothing new to show
-	}
-	n.shown[id] = msg.Text
-	sig := signature(v)
-	important := sig != n.last[id]
-	n.last[id] = sig
-	n.co.Submit(id, msg, important)
-}
-
-// Post replies in the rotation's thread (top level when it has no card yet).
-func (n *Notifier) Post(ctx context.Context, id, text string) {
-	ref, err := n.cardRef(ctx, id)
-	if err == nil && ref != "" {
-		if _, err := n.p.Reply(ctx, n.channel, ref, Message{Text: text}); err == nil {
-			return
+	if posted.ID != "" {
+		// Another Update posted it; show this state there.
+		n.mu.Lock()
+		same := n.shown[id] == text
+		n.shown[id] = text
+		n.mu.Unlock()
+		if !same {
+			o.co.Submit("card:"+id, msg)
 		}
 	}
-	if _, err := n.p.Post(ctx, n.channel, Message{Text: id + ": " + text}); err != nil {
-		n.log.Warn("posting", "rotation", id, "err", err)
-	}
 }
 
-// RequestApproval posts the approval request as its own message and returns its ref.
+// Post adds text to the rotation's thread (top level when it has no card yet). It
+// returns at once: the post is queued in order behind the channel's earlier posts.
+func (n *Notifier) Post(ctx context.Context, id, text string) {
+	home := n.homeOf(ctx, id)
+	o := n.outs[home.Platform]
+	o.posts.Go(home.Channel, func(ctx context.Context) error {
+		if ref, err := n.cardRef(ctx, id); err == nil && ref.ID != "" {
+			_, err := o.p.Reply(ctx, ref.Channel, ref.ID, Message{Text: text})
+			return err
+		}
+		_, err := o.p.Post(ctx, home.Channel, Message{Text: id + ": " + text})
+		return err
+	})
+}
+
+// RequestApproval posts the approval request at the rotation's home, in order with
+// its thread, seeds it with ✅ and ❌, and returns its qualified reference.
 func (n *Notifier) RequestApproval(ctx context.Context, v rotation.View) ([]string, error) {
-	ref, err := n.p.Post(ctx, n.channel, RenderApprovalRequest(v))
+	home := n.home(v)
+	o := n.outs[home.Platform]
+	var ref Ref
+	err := o.posts.Do(ctx, home.Channel, func(ctx context.Context) error {
+		id, err := o.p.Post(ctx, home.Channel, RenderApprovalRequest(v))
+		if err != nil {
+			return err
+		}
+		ref = Ref{Platform: home.Platform, Channel: home.Channel, ID: id}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("posting approval request: %w", err)
 	}
 	for _, emoji := range []string{EmojiApprove, EmojiDeny} {
-		if err := n.p.React(ctx, n.channel, ref, emoji); err != nil {
+		if err := o.p.React(ctx, ref.Channel, ref.ID, emoji); err != nil {
 			n.log.Warn("seeding the approval reactions", "err", err)
 		}
 	}
-	if card, _ := n.cardRef(ctx, v.Rotation.ID); card != "" {
-		if _, err := n.p.Reply(ctx, n.channel, card, Message{Text: fmt.Sprintf("🔐 approval requested: react ✅ or ❌ on message %s", ref)}); err != nil {
-			n.log.Warn("replying", "err", err)
+	if a := v.Approval; a != nil && a.ID != "" {
+		n.rememberRequest(ctx, a.ID, ref)
+	}
+	n.Post(ctx, v.Rotation.ID, fmt.Sprintf("🔐 approval requested: react ✅ or ❌ on message %s, or click its buttons", ref.ID))
+	return []string{ref.String()}, nil
+}
+
+// rememberRequest records that message ref carries approval request reqID.
+func (n *Notifier) rememberRequest(ctx context.Context, reqID string, ref Ref) {
+	n.mu.Lock()
+	refs := append(n.requests[reqID], ref)
+	n.requests[reqID] = refs
+	n.mu.Unlock()
+	raw, _ := json.Marshal(refStrings(refs))
+	if err := n.db.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.Put("meta", messageKey(ref.String()), []byte(reqID)); err != nil {
+			return err
+		}
+		return tx.Put("meta", requestKey(reqID), raw)
+	}); err != nil {
+		n.log.Warn("saving approval request refs", "request", reqID, "err", err)
+	}
+}
+
+func refStrings(refs []Ref) []string {
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.String()
+	}
+	return out
+}
+
+// markDecided edits every message of a decided request to its verdict, once.
+func (n *Notifier) markDecided(ctx context.Context, v rotation.View, now time.Time) {
+	reqID := v.Approval.ID
+	n.mu.Lock()
+	done := n.decided[reqID]
+	refs := n.requests[reqID]
+	n.decided[reqID] = true
+	n.mu.Unlock()
+	if done || reqID == "" {
+		return
+	}
+	var already bool
+	_ = n.db.View(ctx, func(tx *store.Tx) error {
+		already = tx.Get("meta", decidedKey(reqID)) != nil
+		if len(refs) == 0 {
+			var stored []string
+			if raw := tx.Get("meta", requestKey(reqID)); raw != nil && json.Unmarshal(raw, &stored) == nil {
+				for _, s := range stored {
+					if r, ok := ParseRef(s); ok {
+						refs = append(refs, r)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if already || len(refs) == 0 {
+		return
+	}
+	m := RenderApprovalDecided(v, now)
+	for _, r := range refs {
+		if o := n.outs[r.Platform]; o != nil {
+			o.co.Submit("msg:"+r.String(), m)
 		}
 	}
-	return []string{ref}, nil
+	if err := n.db.Update(ctx, func(tx *store.Tx) error { return tx.Put("meta", decidedKey(reqID), []byte("1")) }); err != nil {
+		n.log.Warn("saving approval verdict shown", "request", reqID, "err", err)
+	}
+}
+
+// IsApprovalMessage reports whether ref (qualified) carries an approval request the
+// notifier posted.
+func (n *Notifier) IsApprovalMessage(ctx context.Context, ref string) bool {
+	n.mu.Lock()
+	for _, refs := range n.requests {
+		for _, r := range refs {
+			if r.String() == ref {
+				n.mu.Unlock()
+				return true
+			}
+		}
+	}
+	n.mu.Unlock()
+	found := false
+	_ = n.db.View(ctx, func(tx *store.Tx) error {
+		found = tx.Get("meta", messageKey(ref)) != nil
+		return nil
+	})
+	return found
 }

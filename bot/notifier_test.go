@@ -37,14 +37,14 @@ func (f *fakePlatform) rec(s string, newMessage bool) string {
 	return ref
 }
 func (f *fakePlatform) Post(_ context.Context, _ string, m Message) (string, error) {
-	return f.rec("post REF "+firstLine(m.Text), true), nil
+	return f.rec("post REF "+firstLine(RenderText(m)), true), nil
 }
 func (f *fakePlatform) Edit(_ context.Context, _, ref string, m Message) error {
-	f.rec("edit "+ref+" "+firstLine(m.Text), false)
+	f.rec("edit "+ref+" "+firstLine(RenderText(m)), false)
 	return nil
 }
 func (f *fakePlatform) Reply(_ context.Context, _, ref string, m Message) (string, error) {
-	return f.rec("reply "+ref+" "+firstLine(m.Text), true), nil
+	return f.rec("reply "+ref+" "+firstLine(RenderText(m)), true), nil
 }
 func (f *fakePlatform) React(_ context.Context, _, ref, emoji string) error {
 	f.rec("react "+ref+" "+emoji, false)
@@ -88,7 +88,7 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	db := openStore(t)
 	fp := &fakePlatform{}
 	ctx := context.Background()
-	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}})
 	n.Update(ctx, view(rotation.StatusRunning, 0))
 	n.Update(ctx, view(rotation.StatusRunning, 0)) // same state: no edit
 	n.Post(ctx, "R1", "step started")
@@ -107,14 +107,14 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	for _, c := range fp.Log() {
 		if strings.HasPrefix(c, "edit ") {
 			edits++
-			if !strings.HasPrefix(c, "edit 1 *R1*") {
+			if !strings.HasPrefix(c, "edit 1 *R1 ") {
 				t.Errorf("edit of another message: %q", c)
 			}
 			continue
 		}
 		calls = append(calls, c)
 	}
-	want := []string{"post 1 *R1*", "reply 1 step started", "post 3 🔐", "react 3 ✅", "react 3 ❌", "reply 1 🔐 approval requested"}
+	want := []string{"post 1 *R1 · site-a", "reply 1 step started", "post 3 *🔐 Approval needed: R1", "react 3 ✅", "react 3 ❌", "reply 1 🔐 approval requested"}
 	if len(calls) != len(want) {
 		t.Fatalf("calls:\n%s", strings.Join(calls, "\n"))
 	}
@@ -126,11 +126,11 @@ func TestNotifierOneCardThreadAndRestart(t *testing.T) {
 	if edits != 1 {
 		t.Errorf("%d edits, want 1 (the repeated state is not edited again)", edits)
 	}
-	if len(refs) != 1 || refs[0] != "3" {
+	if len(refs) != 1 || refs[0] != "fake|sepm|3" {
 		t.Errorf("approval refs %q", refs)
 	}
 	// A restarted bot edits the card it posted before.
-	n2 := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n2 := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}})
 	n2.Update(ctx, view(rotation.StatusPaused, 2))
 	n2.Close()
 	log := fp.Log()

@@ -22,7 +22,7 @@ func RenderPlan(p rotation.Plan) string {
 	}
 	b.WriteString("Steps:\n")
 	for i, s := range p.Steps {
-		fmt.Fprintf(&b, "  %2d. [%s] `%s` %s (seed %s)\n", i+1, s.Kind, s.ID, s.Title, s.SeedStep)
+		fmt.Fprintf(&b, "  %2d. [%s] `%s` %s (%s)\n", i+1, s.Kind, s.ID, s.Title, BroadcomStep(s.SeedStep))
 	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(&b, "Note: %s\n", n)
@@ -45,7 +45,7 @@ func RenderAudit(id string, recs []store.AuditRecord) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Audit of %s* (%d records)\n", id, len(recs))
 	for _, a := range recs {
-		fmt.Fprintf(&b, "%s #%d %s %s", a.Time.UTC().Format("2006-01-02 15:04:05Z"), a.Seq, a.Actor, a.Kind)
+		fmt.Fprintf(&b, "%s #%d %s %s", a.Time.UTC().Format("2006-01-02 15:04:05Z"), a.Seq, a.Actor, AuditKind(a.Kind))
 		if a.Step != "" {
 			fmt.Fprintf(&b, " [%s]", a.Step)
 		}
@@ -58,4 +58,44 @@ func RenderAudit(id string, recs []store.AuditRecord) string {
 		b.WriteByte('\n')
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// BroadcomStep names a plan step's place in Broadcom's procedure ("Update the server
+// certificate on the management server without interrupting communications with the
+// client"), by the page's own numbers: "1-4" -> "Broadcom steps 1-4".
+func BroadcomStep(s string) string {
+	switch {
+	case s == "":
+		return "not in Broadcom's steps"
+	case s == "after 9":
+		return "after Broadcom step 9"
+	case s == "offline clients":
+		return "Broadcom: offline clients"
+	case s == "abort":
+		return "revert"
+	case strings.ContainsAny(s, "-,"):
+		return "Broadcom steps " + s
+	case strings.Trim(s, "0123456789") == "":
+		return "Broadcom step " + s
+	}
+	return "Broadcom: " + s
+}
+
+// auditNouns are the readable names of the audit kinds the engine has written.
+var auditNouns = map[string]string{
+	"step-done":   "step-finished",
+	"vote-voted":  "vote",
+	"vote-repeat": "vote",
+}
+
+// AuditKind is the readable noun of an audit kind: every "vote-*" is a vote (its
+// detail says what it did), "step-done" a finished step.
+func AuditKind(kind string) string {
+	if n, ok := auditNouns[kind]; ok {
+		return n
+	}
+	if strings.HasPrefix(kind, "vote-") {
+		return "vote"
+	}
+	return kind
 }

@@ -128,7 +128,7 @@ func TestServeWaitsForHandlers(t *testing.T) {
 func TestNotifierConcurrentUpdatesOneCard(t *testing.T) {
 	db := openStore(t)
 	fp := &fakePlatform{}
-	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}})
 	ctx := context.Background()
 	const rotations = 100
 	for i := range rotations {
@@ -175,7 +175,7 @@ func TestRolesDuplicateApproversCountOnce(t *testing.T) {
 func TestNotifierIgnoresOlderState(t *testing.T) {
 	db := openStore(t)
 	fp := &fakePlatform{}
-	n := NewNotifier(fp, "sepm", db, time.Millisecond, nil)
+	n := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}})
 	ctx := context.Background()
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	first := view(rotation.StatusRunning, 0)

@@ -36,6 +36,12 @@ type Deliveries interface {
 	Deliver(ctx context.Context, id string, now time.Time, ttl time.Duration) (bool, error)
 }
 
+// ApprovalMessages tells whether a message carries an approval request; *Notifier
+// implements it. The router uses it to answer an emoji that does not vote.
+type ApprovalMessages interface {
+	IsApprovalMessage(ctx context.Context, ref string) bool
+}
+
 // Emoji that vote on an approval request.
 const (
 	EmojiApprove = "✅"
@@ -43,13 +49,26 @@ const (
 )
 
 // Router turns verified chat events into engine calls: drop a delivery already seen,
-// check the user's role, parse, call, answer. Refusals (bad syntax, missing role)
-// are decided before anything is written, so they change nothing.
+// check the channel and the user's role, parse, then acknowledge at once and answer
+// when the engine is done. Refusals (bad syntax, wrong channel, missing role) are
+// decided before anything is written, so they change nothing, and they are shown to
+// the user only.
 type Router struct {
 	Engine     Engine
 	Deliveries Deliveries
 	Roles      Roles
 	Sites      []string
+	// Channels restricts where /sepm is accepted (nil: anywhere).
+	Channels Channels
+	// Links maps accounts on several platforms to one person (--link): such a
+	// person's votes count from any platform, once.
+	Links Links
+	// Messages recognises approval requests (optional: without it, an emoji that
+	// does not vote is ignored silently).
+	Messages ApprovalMessages
+	// HelpExtra is appended to /sepm help: what this platform adds (the console's
+	// react and click lines, the demo's !sim).
+	HelpExtra string
 	// DedupeTTL is how long a delivery id is remembered (at least 10 minutes).
 	DedupeTTL time.Duration
 	Log       *slog.Logger
@@ -108,55 +127,144 @@ func (r *Router) Serve(ctx context.Context, p Platform) {
 	wg.Wait()
 }
 
-// serveOne handles one event and answers its user.
+// platformReply answers through Platform.Respond, for events without a Reply: the
+// platform has no ack deadline, so placeholders are dropped.
+type platformReply struct {
+	p  Platform
+	ev Event
+}
+
+func (pr platformReply) Ack(ctx context.Context, m Message) error {
+	if m.Placeholder {
+		return nil
+	}
+	return pr.p.Respond(ctx, pr.ev, m)
+}
+
+func (pr platformReply) Answer(ctx context.Context, m Message) error {
+	return pr.p.Respond(ctx, pr.ev, m)
+}
+
+// working is the acknowledgement of a command whose answer follows.
+var working = Message{Text: "⏳ working on it…", Visibility: VisibleUser, Placeholder: true}
+
+func empty(m Message) bool {
+	return m.Text == "" && m.Title == "" && m.Status == "" && len(m.Steps) == 0 && len(m.Context) == 0 && len(m.List) == 0
+}
+
+// serveOne handles one event: the fast checks and the acknowledgement at once, the
+// engine's work after, its answer through the event's reply handle.
 func (r *Router) serveOne(ctx context.Context, p Platform, ev Event) {
-	msg := r.Handle(ctx, ev)
-	if msg.Text == "" {
+	reply := ev.Reply
+	if reply == nil {
+		reply = platformReply{p: p, ev: ev}
+	}
+	now, later := r.decide(ctx, ev)
+	if later == nil {
+		if empty(now) {
+			return
+		}
+		if err := reply.Ack(ctx, now); err != nil {
+			r.log().Warn("answering", "platform", p.Name(), "err", err)
+		}
 		return
 	}
-	if err := p.Respond(ctx, ev, msg); err != nil {
-		r.log().Warn("responding", "platform", p.Name(), "err", err)
+	if err := reply.Ack(ctx, working); err != nil {
+		r.log().Warn("acknowledging", "platform", p.Name(), "err", err)
+	}
+	msg := later(ctx)
+	if empty(msg) {
+		return
+	}
+	if err := reply.Answer(ctx, msg); err != nil {
+		r.log().Warn("answering", "platform", p.Name(), "err", err)
 	}
 }
 
-// Handle processes one event and returns the answer for its user (empty: none).
+// Handle processes one event and returns the answer for its user (empty: none),
+// doing the engine's work before it returns.
 func (r *Router) Handle(ctx context.Context, ev Event) Message {
+	now, later := r.decide(ctx, ev)
+	if later == nil {
+		return now
+	}
+	return later(ctx)
+}
+
+// job is the engine's part of handling an event: it may take seconds.
+type job func(ctx context.Context) Message
+
+// toUser marks an answer as the user's only.
+func toUser(text string) Message { return Message{Text: text, Visibility: VisibleUser} }
+
+// decide makes the fast decisions about ev (refusals, duplicates, help) and returns
+// either the answer now, or the job that computes it.
+func (r *Router) decide(ctx context.Context, ev Event) (Message, job) {
 	switch ev.Kind {
 	case EventCommand:
 		return r.command(ctx, ev)
 	case EventReactionAdded, EventReactionRemoved:
 		kind, ok := reactionBallot(ev)
 		if !ok {
-			return Message{} // people react with other emoji too
+			if ev.Kind == EventReactionAdded && r.Messages != nil && r.Messages.IsApprovalMessage(ctx, ev.Ref().String()) {
+				return toUser(fmt.Sprintf("%s does not vote: react ✅ to approve or ❌ to deny (a 👍 is not a vote)", ev.Reaction)), nil
+			}
+			return Message{}, nil // people react with other emoji too
 		}
-		return r.vote(ctx, ev, rotation.Ballot{MessageRef: ev.MessageRef, Kind: kind})
+		return r.vote(ctx, ev, rotation.Ballot{MessageRef: ev.Ref().String(), Kind: kind})
 	case EventButton:
 		var kind approvals.BallotKind
-		switch ev.ActionID {
+		switch strings.ToLower(ev.ActionID) {
 		case "approve":
 			kind = approvals.Approve
 		case "deny":
 			kind = approvals.Deny
 		default:
-			return Message{Text: fmt.Sprintf("unknown button %q", ev.ActionID)}
+			return toUser(fmt.Sprintf("unknown button %q", ev.ActionID)), nil
 		}
-		return r.vote(ctx, ev, rotation.Ballot{RequestID: ev.Value, MessageRef: ev.MessageRef, Kind: kind})
+		return r.vote(ctx, ev, rotation.Ballot{RequestID: ev.Value, MessageRef: ev.Ref().String(), Kind: kind})
 	}
-	return Message{Text: "unsupported event"}
+	return toUser("unsupported event"), nil
+}
+
+// Reaction names that vote, with or without the variation selector and colons:
+// ✅ ✔️ :white_check_mark: :heavy_check_mark: approve; ❌ ✖️ :x:
+// :heavy_multiplication_x: deny. A thumbs-up does not: a casual 👍 must not open the
+// window.
+var (
+	approveEmoji = []string{"✅", "✔", "white_check_mark", "heavy_check_mark"}
+	denyEmoji    = []string{"❌", "✖", "x", "heavy_multiplication_x"}
+)
+
+// EmojiVote says what a reaction means: approve, deny, or nothing (ok false).
+func EmojiVote(emoji string) (approve, ok bool) {
+	e := strings.TrimSuffix(strings.Trim(strings.TrimSpace(emoji), ":"), "\ufe0f")
+	for _, a := range approveEmoji {
+		if e == a {
+			return true, true
+		}
+	}
+	for _, d := range denyEmoji {
+		if e == d {
+			return false, true
+		}
+	}
+	return false, false
 }
 
 func reactionBallot(ev Event) (approvals.BallotKind, bool) {
-	emoji := strings.TrimSuffix(ev.Reaction, "\ufe0f")
+	approve, ok := EmojiVote(ev.Reaction)
 	switch {
-	case emoji == EmojiApprove || emoji == "white_check_mark" || emoji == "heavy_check_mark":
-		if ev.Kind == EventReactionRemoved {
-			return approvals.Retract, true
-		}
+	case !ok:
+		return "", false
+	case approve && ev.Kind == EventReactionRemoved:
+		return approvals.Retract, true
+	case approve:
 		return approvals.Approve, true
-	case (emoji == EmojiDeny || emoji == "x") && ev.Kind == EventReactionAdded:
+	case ev.Kind == EventReactionAdded:
 		return approvals.Deny, true
 	}
-	return "", false
+	return "", false // removing a ❌ takes nothing back: a deny is final
 }
 
 // fresh records the delivery id; false means it was already processed.
@@ -171,7 +279,7 @@ func (r *Router) fresh(ctx context.Context, ev Event) bool {
 		return false // fail closed: better to ask the user to repeat than to act twice
 	}
 	if !ok {
-		r.log().Info("dropping a repeated delivery", "delivery", ev.DeliveryID)
+		r.log().Debug("dropping a repeated delivery", "delivery", ev.DeliveryID)
 	}
 	return ok
 }
@@ -179,86 +287,108 @@ func (r *Router) fresh(ctx context.Context, ev Event) bool {
 func usage(err error) Message {
 	var ue *commands.UsageError
 	if errors.As(err, &ue) {
-		return Message{Text: ue.Msg + "\nusage: " + ue.Usage}
+		return toUser(ue.Msg + "\nusage: " + ue.Usage)
 	}
-	return Message{Text: err.Error()}
+	return toUser(err.Error())
 }
 
-func (r *Router) command(ctx context.Context, ev Event) Message {
+// person is who the event's user counts as (their link, or themselves).
+func (r *Router) person(ev Event) string { return r.Links.Person(ev.UserKey()) }
+
+func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
+	if !r.Channels.Allows(ev.Platform, ev.Channel) {
+		return toUser(fmt.Sprintf("refused: sepmbot takes /sepm only in %s on %s, not here", strings.Join(r.Channels[ev.Platform], ", "), ev.Platform)), nil
+	}
 	cmd, err := commands.Parse(ev.Text, r.Sites)
 	if err != nil {
-		return usage(err)
+		return usage(err), nil
 	}
 	held := r.Roles.Held(ev)
 	if !cmd.Role().SatisfiedBy(held...) {
-		return Message{Text: fmt.Sprintf("refused: `%s` needs the %s role, and %s does not hold it", cmd.Name, cmd.Role(), ev.UserKey())}
+		return toUser(fmt.Sprintf("refused: `%s` needs the %s role, and %s does not hold it", cmd.Name, cmd.Role(), ev.UserKey())), nil
 	}
 	if !r.fresh(ctx, ev) {
-		return Message{}
+		return Message{}, nil
 	}
-	user := ev.UserKey()
+	user := r.person(ev)
 	switch cmd.Name {
 	case "help":
 		if cmd.Topic != "" {
-			return Message{Text: commands.HelpTopic(cmd.Topic)}
+			return toUser(commands.HelpTopic(cmd.Topic)), nil
 		}
-		return Message{Text: commands.Help()}
+		help := commands.Help()
+		if r.HelpExtra != "" {
+			help = strings.TrimRight(help, "\n") + "\n\n" + r.HelpExtra
+		}
+		return toUser(help), nil
 	case "plan":
-		p, _, err := r.Engine.Plan(ctx, planOptions(cmd))
-		if err != nil {
-			return Message{Text: "plan failed: " + err.Error()}
+		return Message{}, func(ctx context.Context) Message {
+			p, _, err := r.Engine.Plan(ctx, planOptions(cmd))
+			if err != nil {
+				return toUser("plan failed: " + err.Error())
+			}
+			return Message{Text: RenderPlan(p)}
 		}
-		return Message{Text: RenderPlan(p)}
 	case "rotate":
-		rot, err := r.Engine.Rotate(ctx, user, ev.Platform+"|"+ev.Channel, planOptions(cmd))
-		if err != nil {
-			return Message{Text: "rotate refused: " + err.Error()}
+		return Message{}, func(ctx context.Context) Message {
+			rot, err := r.Engine.Rotate(ctx, user, ev.Home().String(), planOptions(cmd))
+			if err != nil {
+				return toUser("rotate refused: " + err.Error())
+			}
+			return toUser(fmt.Sprintf("%s started (%s-server path); follow its card", rot.ID, rot.Plan.Path))
 		}
-		return Message{Text: fmt.Sprintf("%s started (%s-server path); follow its card", rot.ID, rot.Plan.Path)}
 	case "status":
-		if cmd.ID == "" {
-			return r.list(ctx, true)
+		return Message{}, func(ctx context.Context) Message {
+			if cmd.ID == "" {
+				return r.list(ctx, true)
+			}
+			v, err := r.Engine.Get(ctx, cmd.ID)
+			if err != nil {
+				return toUser(err.Error())
+			}
+			return RenderCard(v, r.now()) // in the channel asked, wherever the card lives
 		}
-		v, err := r.Engine.Get(ctx, cmd.ID)
-		if err != nil {
-			return Message{Text: err.Error()}
-		}
-		return RenderCard(v, r.now())
 	case "list":
-		return r.list(ctx, false)
+		return Message{}, func(ctx context.Context) Message { return r.list(ctx, false) }
 	case "approve", "deny":
 		kind := approvals.Approve
 		if cmd.Name == "deny" {
 			kind = approvals.Deny
 		}
-		return r.cast(ctx, ev, rotation.Ballot{Rotation: cmd.ID, Kind: kind, Reason: cmd.Reason})
-	case "done":
-		msg, err := r.Engine.Done(ctx, user, cmd.ID, cmd.Step)
-		return answer(msg, err)
-	case "confirm":
-		msg, err := r.Engine.Confirm(ctx, user, cmd.ID, cmd.Step)
-		return answer(msg, err)
-	case "pause":
-		return answer(cmd.ID+" paused", r.Engine.Pause(ctx, user, cmd.ID))
-	case "resume":
-		return answer(cmd.ID+" resumed", r.Engine.Resume(ctx, user, cmd.ID))
-	case "abort":
-		return answer(cmd.ID+" aborting: reverting safely", r.Engine.Abort(ctx, user, cmd.ID, cmd.Reason))
-	case "audit":
-		recs, err := r.Engine.Audit(ctx, cmd.ID)
-		if err != nil {
-			return Message{Text: err.Error()}
+		return Message{}, func(ctx context.Context) Message {
+			return r.cast(ctx, ev, rotation.Ballot{Rotation: cmd.ID, Kind: kind, Reason: cmd.Reason})
 		}
-		return Message{Text: RenderAudit(cmd.ID, recs)}
+	case "done":
+		return Message{}, func(ctx context.Context) Message { return answer(r.Engine.Done(ctx, user, cmd.ID, cmd.Step)) }
+	case "confirm":
+		return Message{}, func(ctx context.Context) Message { return answer(r.Engine.Confirm(ctx, user, cmd.ID, cmd.Step)) }
+	case "pause":
+		return Message{}, func(ctx context.Context) Message { return answer(cmd.ID+" paused", r.Engine.Pause(ctx, user, cmd.ID)) }
+	case "resume":
+		return Message{}, func(ctx context.Context) Message {
+			return answer(cmd.ID+" resumed", r.Engine.Resume(ctx, user, cmd.ID))
+		}
+	case "abort":
+		return Message{}, func(ctx context.Context) Message {
+			return answer(cmd.ID+" aborting: reverting safely", r.Engine.Abort(ctx, user, cmd.ID, cmd.Reason))
+		}
+	case "audit":
+		return Message{}, func(ctx context.Context) Message {
+			recs, err := r.Engine.Audit(ctx, cmd.ID)
+			if err != nil {
+				return toUser(err.Error())
+			}
+			return Message{Text: RenderAudit(cmd.ID, recs)}
+		}
 	}
-	return Message{Text: "unknown command " + cmd.Name}
+	return toUser("unknown command " + cmd.Name), nil
 }
 
 func answer(ok string, err error) Message {
 	if err != nil {
-		return Message{Text: "refused: " + err.Error()}
+		return toUser("refused: " + err.Error())
 	}
-	return Message{Text: ok}
+	return toUser(ok)
 }
 
 func planOptions(c commands.Command) rotation.PlanOptions {
@@ -272,34 +402,44 @@ func planOptions(c commands.Command) rotation.PlanOptions {
 	return o
 }
 
-func (r *Router) vote(ctx context.Context, ev Event, b rotation.Ballot) Message {
+// vote checks a reaction's or a click's role and freshness; the engine call follows.
+func (r *Router) vote(ctx context.Context, ev Event, b rotation.Ballot) (Message, job) {
 	if !r.Roles.IsApprover(ev) {
-		return Message{Text: fmt.Sprintf("refused: %s does not hold the approver role", ev.UserKey())}
+		return toUser(fmt.Sprintf("refused: %s does not hold the approver role", ev.UserKey())), nil
 	}
 	if !r.fresh(ctx, ev) {
-		return Message{}
+		return Message{}, nil
 	}
-	return r.cast(ctx, ev, b)
+	return Message{}, func(ctx context.Context) Message { return r.cast(ctx, ev, b) }
 }
 
-// cast hands a ballot of a checked, fresh event to the engine.
+// cast hands a ballot of a checked, fresh event to the engine. A vote counts only
+// from the platform the rotation lives on, unless the voter's accounts are linked:
+// then it counts as the person, once.
 func (r *Router) cast(ctx context.Context, ev Event, b rotation.Ballot) Message {
-	b.User, b.IsApprover = ev.UserKey(), r.Roles.IsApprover(ev)
+	if b.Rotation != "" && !r.Links.Linked(ev.UserKey()) {
+		if v, err := r.Engine.Get(ctx, b.Rotation); err == nil {
+			if h, ok := ParseHome(v.Rotation.Home); ok && h.Platform != ev.Platform {
+				return toUser(fmt.Sprintf("vote refused: %s lives on %s, and votes count only from there (or from accounts linked with --link)", v.Rotation.ID, h.Platform))
+			}
+		}
+	}
+	b.User, b.IsApprover = r.person(ev), r.Roles.IsApprover(ev)
 	out, err := r.Engine.Vote(ctx, b)
 	if err != nil {
 		var ref *approvals.Refusal
 		if errors.As(err, &ref) {
-			return Message{Text: "vote refused: " + ref.Reason}
+			return toUser("vote refused: " + ref.Reason)
 		}
-		return Message{Text: "vote refused: " + err.Error()}
+		return toUser("vote refused: " + err.Error())
 	}
-	return Message{Text: out.Message}
+	return toUser(out.Message)
 }
 
 func (r *Router) list(ctx context.Context, activeOnly bool) Message {
 	rots, err := r.Engine.List(ctx)
 	if err != nil {
-		return Message{Text: err.Error()}
+		return toUser(err.Error())
 	}
 	var b strings.Builder
 	for i := len(rots) - 1; i >= 0; i-- { // newest first
@@ -311,7 +451,7 @@ func (r *Router) list(ctx context.Context, activeOnly bool) Message {
 		if s, _, ok := rot.Current(); ok {
 			step = s.ID
 		}
-		fmt.Fprintf(&b, "%s · %s · %s path · %s · step %s · by %s\n", rot.ID, rot.Site, rot.Plan.Path, rot.Status, step, rot.Requester)
+		fmt.Fprintf(&b, "%s · %s · %s path · %s · step %s · by %s\n", rot.ID, rot.Site, rot.Plan.Path, rot.Status, step, displayUser(rot.Requester))
 	}
 	if b.Len() == 0 {
 		if activeOnly {

@@ -114,7 +114,7 @@ func dump(t *testing.T, db *store.DB) string {
 }
 
 func cmd(user, text, delivery string) Event {
-	return Event{Kind: EventCommand, Platform: "console", User: user, Text: text, DeliveryID: delivery}
+	return Event{Kind: EventCommand, Platform: "console", Channel: "sepm", User: user, Text: text, DeliveryID: delivery}
 }
 
 func TestRouterRepeatedDeliveryIgnored(t *testing.T) {
@@ -152,8 +152,8 @@ func TestRouterRefusalsChangeNothing(t *testing.T) {
 		{"missing id", cmd("alice", "/sepm done", "r6"), "usage:"},
 		{"bad duration", cmd("alice", "/sepm rotate --min-wait 5x", "r7"), "usage:"},
 		{"unknown site", cmd("alice", "/sepm rotate site-z", "r8"), "usage:"},
-		{"non-approver reacts", Event{Kind: EventReactionAdded, Platform: "console", User: "vera", Reaction: "✅", MessageRef: "7", DeliveryID: "r9"}, "approver role"},
-		{"non-approver clicks", Event{Kind: EventButton, Platform: "console", User: "alice", ActionID: "approve", Value: "n", MessageRef: "7", DeliveryID: "r10"}, "approver role"},
+		{"non-approver reacts", Event{Kind: EventReactionAdded, Platform: "console", Channel: "sepm", User: "vera", Reaction: "✅", MessageRef: "7", DeliveryID: "r9"}, "approver role"},
+		{"non-approver clicks", Event{Kind: EventButton, Platform: "console", Channel: "sepm", User: "alice", ActionID: "approve", Value: "n", MessageRef: "7", DeliveryID: "r10"}, "approver role"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,22 +176,22 @@ func TestRouterRefusalsChangeNothing(t *testing.T) {
 func TestRouterVotes(t *testing.T) {
 	r, fe, _ := newRouter(t)
 	ctx := context.Background()
-	r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "console", User: "bob", Reaction: "✅", MessageRef: "7", DeliveryID: "v1"})
-	r.Handle(ctx, Event{Kind: EventReactionRemoved, Platform: "console", User: "bob", Reaction: "✅", MessageRef: "7", DeliveryID: "v2"})
-	r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "console", User: "carol", Reaction: "❌", MessageRef: "7", DeliveryID: "v3"})
-	r.Handle(ctx, Event{Kind: EventButton, Platform: "console", User: "carol", ActionID: "approve", Value: "nonce", MessageRef: "7", DeliveryID: "v4"})
+	r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "console", Channel: "sepm", User: "bob", Reaction: "✅", MessageRef: "7", DeliveryID: "v1"})
+	r.Handle(ctx, Event{Kind: EventReactionRemoved, Platform: "console", Channel: "sepm", User: "bob", Reaction: "✅", MessageRef: "7", DeliveryID: "v2"})
+	r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "console", Channel: "sepm", User: "carol", Reaction: "❌", MessageRef: "7", DeliveryID: "v3"})
+	r.Handle(ctx, Event{Kind: EventButton, Platform: "console", Channel: "sepm", User: "carol", ActionID: "approve", Value: "nonce", MessageRef: "7", DeliveryID: "v4"})
 	// A group member approves through the group entry.
-	r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "slack", User: "U1", UserGroups: []string{"S0614TZR7"}, Reaction: "white_check_mark", MessageRef: "9", DeliveryID: "v5"})
+	r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "slack", Channel: "C1", User: "U1", UserGroups: []string{"S0614TZR7"}, Reaction: "white_check_mark", MessageRef: "9", DeliveryID: "v5"})
 	// Other emoji are ignored silently.
-	if m := r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "console", User: "bob", Reaction: "🎉", MessageRef: "7", DeliveryID: "v6"}); m.Text != "" {
+	if m := r.Handle(ctx, Event{Kind: EventReactionAdded, Platform: "console", Channel: "sepm", User: "bob", Reaction: "🎉", MessageRef: "7", DeliveryID: "v6"}); m.Text != "" {
 		t.Errorf("other emoji answered %q", m.Text)
 	}
 	want := []string{
-		"vote console:bob approve 7 ",
-		"vote console:bob retract 7 ",
-		"vote console:carol deny 7 ",
-		"vote console:carol approve 7 nonce",
-		"vote slack:U1 approve 9 ",
+		"vote console:bob approve console|sepm|7 ",
+		"vote console:bob retract console|sepm|7 ",
+		"vote console:carol deny console|sepm|7 ",
+		"vote console:carol approve console|sepm|7 nonce",
+		"vote slack:U1 approve slack|C1|9 ",
 	}
 	if strings.Join(fe.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(fe.calls, "\n"), strings.Join(want, "\n"))
@@ -214,7 +214,7 @@ func TestRouterCommands(t *testing.T) {
 	for _, s := range steps {
 		r.Handle(ctx, s.ev)
 	}
-	want := []string{"done console:alice R1 http-msl", "pause R1", "resume R1", "abort R1 changed my mind", "audit R1", "get R9", "vote console:carol approve  ", "rotate console:alice  damaged-but-valid"}
+	want := []string{"done console:alice R1 http-msl", "pause R1", "resume R1", "abort R1 changed my mind", "audit R1", "get R9", "get R1", "vote console:carol approve  ", "rotate console:alice  damaged-but-valid"}
 	if strings.Join(fe.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(fe.calls, "\n"), strings.Join(want, "\n"))
 	}

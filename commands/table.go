@@ -69,7 +69,7 @@ func (f flag) usage() string {
 
 var (
 	flagModeSpec = flag{name: "mode", metavar: "auto|single|multi", kind: flagMode,
-		help: "procedure to follow: single (seed steps 1-9, secure communication off while the certificate changes), multi (steps 10-13, one server at a time under failover or load balancing), or auto (the default: chosen from the site)"}
+		help: "procedure to follow: single (Broadcom steps 1-9, secure communication off while the certificate changes), multi (Broadcom steps 10-13, one server at a time under failover or load balancing), or auto (the default: chosen from the site)"}
 	flagMinWaitSpec = flag{name: "min-wait", metavar: "D", kind: flagMinWait,
 		help: "floor of every heartbeat wait: each wait lasts at least D, or three heartbeats of the affected groups if that is longer"}
 	flagStragglerSpec = flag{name: "straggler", metavar: "D", kind: flagStraggle,
@@ -273,6 +273,8 @@ func Help() string {
 	b.WriteString("\n")
 	b.WriteString(argumentsHelp)
 	b.WriteString("\n")
+	b.WriteString(votingHelp)
+	b.WriteString("\n")
 	b.WriteString(permissionsHelp)
 	b.WriteString("\nExamples:\n")
 	for i := range table {
@@ -290,6 +292,12 @@ const argumentsHelp = `Arguments:
   D           a duration in days, hours, minutes and seconds, largest first: 90d, 2d12h, 1h30m, 45s
   FP          a SHA-256 certificate fingerprint, 64 hex digits, colons optional; NAME=FP names the server
   reason      free text to the end of the line, kept in the audit trail
+`
+
+const votingHelp = `Voting on an approval request (approvers):
+  react ✅ (or ✔️, :white_check_mark:, :heavy_check_mark:) to approve, ❌ (or ✖️, :x:) to deny;
+  remove your ✅ to take the approval back; a 👍 or any other emoji does not vote
+  or click its Approve / Deny button, or say approve ID / deny ID reason
 `
 
 const permissionsHelp = `Who may do what:

@@ -91,9 +91,10 @@ func TestConsoleOutputForms(t *testing.T) {
 	_ = c.Edit(ctx, "sepm", card, bot.Message{Text: "card v2"})
 	reply, _ := c.Reply(ctx, "sepm", card, bot.Message{Text: "step done"})
 	_ = c.React(ctx, "sepm", card, "✅")
-	_ = c.Respond(ctx, bot.Event{User: "bob"}, bot.Message{Text: "refused"})
+	_ = c.Respond(ctx, bot.Event{User: "bob"}, bot.Message{Text: "refused", Visibility: bot.VisibleUser})
+	_ = c.Respond(ctx, bot.Event{User: "bob"}, bot.Message{Text: "status for all"})
 	got := out.String()
-	want := "[#1] card\n    line two\n[#1 edited] card v2\n[#2 ↳1] step done\n[#1 +✅]\n[→bob] refused\n"
+	want := "[#1] card\n    line two\n[#1 edited] card v2\n[#2 ↳1] step done\n[#1 +✅]\n[→bob] refused\n[#3] status for all\n"
 	if got != want || reply != "2" {
 		t.Errorf("output:\n%s\nwant:\n%s", got, want)
 	}

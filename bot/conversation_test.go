@@ -1,0 +1,472 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"sepmbot/approvals"
+	"sepmbot/rotation"
+)
+
+// timedPlatform records every call with the bubble's time, channel and first line.
+type timedPlatform struct {
+	name  string
+	start time.Time
+
+	mu    sync.Mutex
+	next  int
+	calls []timedCall
+}
+
+type timedCall struct {
+	at      time.Duration
+	op      string // post, edit, reply, react, respond
+	channel string
+	ref     string
+	text    string
+	vis     Visibility
+}
+
+func newTimedPlatform(name string) *timedPlatform {
+	return &timedPlatform{name: name, start: time.Now()}
+}
+
+func (f *timedPlatform) Name() string { return f.name }
+
+func (f *timedPlatform) rec(op, channel, ref string, m Message, fresh bool) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fresh {
+		f.next++
+		ref = fmt.Sprint(f.next)
+	}
+	f.calls = append(f.calls, timedCall{at: time.Since(f.start), op: op, channel: channel, ref: ref, text: RenderText(m), vis: m.Visibility})
+	return ref
+}
+
+func (f *timedPlatform) Post(_ context.Context, ch string, m Message) (string, error) {
+	return f.rec("post", ch, "", m, true), nil
+}
+func (f *timedPlatform) Edit(_ context.Context, ch, ref string, m Message) error {
+	f.rec("edit", ch, ref, m, false)
+	return nil
+}
+func (f *timedPlatform) Reply(_ context.Context, ch, ref string, m Message) (string, error) {
+	return f.rec("reply", ch, "", m, true), nil
+}
+func (f *timedPlatform) React(_ context.Context, ch, ref, emoji string) error {
+	f.rec("react", ch, ref, Message{Text: emoji}, false)
+	return nil
+}
+func (f *timedPlatform) Events(context.Context) <-chan Event { return nil }
+func (f *timedPlatform) Respond(_ context.Context, ev Event, m Message) error {
+	f.rec("respond", ev.Channel, "", m, false)
+	return nil
+}
+
+func (f *timedPlatform) log() []timedCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]timedCall(nil), f.calls...)
+}
+
+// TestCardNeverBehind is acceptance 2 through the notifier: 1,000 updates across 6
+// step changes in 60 s, with three milestones at each step change. Every edit shows
+// the newest state at its time; every state is on the card within one
+// --card-interval; every milestone reaches the thread within 1 s of its post slot
+// (posts in the channel paced at one per second), in order, none dropped.
+func TestCardNeverBehind(t *testing.T) {
+	db := openStore(t)
+	synctest.Test(t, func(t *testing.T) {
+		const interval, postEvery = 2 * time.Second, time.Second
+		fp := newTimedPlatform("fake")
+		n := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "ops", Pacing: Pacing{CardInterval: interval, PostInterval: postEvery}})
+		ctx := context.Background()
+		t0 := time.Now()
+		var submitted []time.Duration // state i submitted at submitted[i]
+		type milestone struct {
+			text string
+			at   time.Duration
+		}
+		var milestones []milestone
+		for i := range 1000 {
+			step := i * 6 / 1000
+			v := view(rotation.StatusRunning, step)
+			v.Rotation.Home = "fake|ops"
+			v.Rotation.Updated = t0.Add(time.Duration(i) * 60 * time.Millisecond)
+			v.Rotation.LastError = fmt.Sprintf("poll %d", i)
+			if i > 0 && step != (i-1)*6/1000 {
+				for _, s := range []string{"finished", "vote", "started"} {
+					text := fmt.Sprintf("step %d %s", step, s)
+					n.Post(ctx, "R1", text)
+					milestones = append(milestones, milestone{text, time.Since(fp.start)})
+				}
+			}
+			n.Update(ctx, v)
+			submitted = append(submitted, time.Since(fp.start))
+			time.Sleep(60 * time.Millisecond)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		n.Close()
+
+		calls := fp.log()
+		state := func(text string) int {
+			i := strings.Index(text, "poll ")
+			if i < 0 {
+				return -1
+			}
+			var k int
+			fmt.Sscanf(text[i:], "poll %d", &k)
+			return k
+		}
+		var shows []timedCall // the card's post and edits
+		var replies []timedCall
+		for _, c := range calls {
+			switch {
+			case c.op == "post" && strings.Contains(c.text, "R1 · site-a") || c.op == "edit":
+				shows = append(shows, c)
+			case c.op == "reply":
+				replies = append(replies, c)
+			}
+			if c.channel != "ops" {
+				t.Errorf("%s in channel %q, not the rotation's home", c.op, c.channel)
+			}
+		}
+		for _, e := range shows {
+			newest := 0
+			for j, at := range submitted {
+				if at < e.at {
+					newest = j
+				}
+			}
+			if got := state(e.text); got < newest {
+				t.Errorf("the card at %s shows state %d, but %d was submitted before", e.at, got, newest)
+			}
+		}
+		worst := time.Duration(0)
+		for j, at := range submitted {
+			by := time.Duration(-1)
+			for _, e := range shows {
+				if e.at >= at && state(e.text) >= j {
+					by = e.at
+					break
+				}
+			}
+			if by < 0 {
+				t.Fatalf("state %d never shown", j)
+			}
+			worst = max(worst, by-at)
+		}
+		if worst > interval {
+			t.Errorf("the card was %s behind, more than --card-interval %s", worst, interval)
+		}
+		if len(replies) != len(milestones) {
+			t.Fatalf("%d milestones posted, %d reached the thread", len(milestones), len(replies))
+		}
+		slot := time.Duration(0) // the card's own post took the channel's slot at 0
+		late := time.Duration(0)
+		for k, m := range milestones {
+			slot = max(m.at, slot+postEvery)
+			r := replies[k]
+			if r.text != m.text {
+				t.Errorf("milestone %d is %q, want %q (order)", k, r.text, m.text)
+			}
+			if r.at < slot || r.at > slot+time.Second {
+				t.Errorf("milestone %q reached the thread at %s, its slot is %s", m.text, r.at, slot)
+			}
+			late = max(late, r.at-slot)
+		}
+		t.Logf("%d card shows for 1,000 states, at most %s behind; %d milestones, at most %s after their slot", len(shows), worst, len(milestones), late)
+	})
+}
+
+// slowEngine takes five seconds to plan.
+type slowEngine struct{ fakeEngine }
+
+func (s *slowEngine) Plan(ctx context.Context, o rotation.PlanOptions) (rotation.Plan, rotation.Inventory, error) {
+	time.Sleep(5 * time.Second)
+	return s.fakeEngine.Plan(ctx, o)
+}
+
+// handle is a recording reply handle.
+type handle struct {
+	start time.Time
+	mu    sync.Mutex
+	acks  []timedCall
+	ans   []timedCall
+}
+
+func (h *handle) Ack(_ context.Context, m Message) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.acks = append(h.acks, timedCall{at: time.Since(h.start), text: RenderText(m), vis: m.Visibility, op: fmt.Sprint(m.Placeholder)})
+	return nil
+}
+
+func (h *handle) Answer(_ context.Context, m Message) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ans = append(h.ans, timedCall{at: time.Since(h.start), text: RenderText(m), vis: m.Visibility})
+	return nil
+}
+
+// TestRouterAcksThenAnswers is acceptance 3: a command whose handler takes 5 s is
+// acknowledged at once (before the handler returns) and answered through the reply
+// handle after it; a refusal is the acknowledgement itself, for the user only, and
+// nothing reaches the channel.
+func TestRouterAcksThenAnswers(t *testing.T) {
+	r, _, _ := newRouter(t)
+	eng := &slowEngine{}
+	r.Engine = eng
+	synctest.Test(t, func(t *testing.T) {
+		fp := newTimedPlatform("console")
+		events := make(chan Event, 2)
+		slow := &handle{start: time.Now()}
+		refused := &handle{start: time.Now()}
+		ev := cmd("alice", "/sepm plan", "a1")
+		ev.Reply = slow
+		events <- ev
+		bad := cmd("mallory", "/sepm rotate site-a", "a2")
+		bad.Reply = refused
+		events <- bad
+		close(events)
+		done := make(chan struct{})
+		go func() { r.Serve(context.Background(), &chanPlatform{events: events}); close(done) }()
+
+		time.Sleep(time.Second)
+		synctest.Wait()
+		slow.mu.Lock()
+		if len(slow.acks) != 1 || slow.acks[0].at != 0 || slow.acks[0].op != "true" || len(slow.ans) != 0 {
+			t.Errorf("after 1 s: acks %+v answers %+v; want one placeholder ack at 0s and no answer yet", slow.acks, slow.ans)
+		}
+		slow.mu.Unlock()
+		<-done
+		if len(slow.ans) != 1 || slow.ans[0].at != 5*time.Second || !strings.Contains(slow.ans[0].text, "Plan for site-a") {
+			t.Errorf("answer %+v, want the plan at 5s through the handle", slow.ans)
+		}
+		if len(refused.acks) != 1 || refused.acks[0].vis != VisibleUser || !strings.Contains(refused.acks[0].text, "needs the operator role") || len(refused.ans) != 0 {
+			t.Errorf("refusal: acks %+v answers %+v; want one ephemeral ack", refused.acks, refused.ans)
+		}
+		for _, c := range fp.log() {
+			t.Errorf("the platform was called: %+v", c)
+		}
+	})
+}
+
+// TestRouterRefusalFallbackStaysEphemeral: without a reply handle the router answers
+// through Respond, and a refusal is marked for the user only (the console prints it
+// as "[→user]", Slack as an ephemeral message), while a placeholder is dropped.
+func TestRouterRefusalFallbackStaysEphemeral(t *testing.T) {
+	r, _, _ := newRouter(t)
+	fp := newTimedPlatform("console")
+	r.serveOne(context.Background(), fp, cmd("mallory", "/sepm rotate site-a", "f1"))
+	r.serveOne(context.Background(), fp, cmd("vera", "/sepm status R1", "f2"))
+	calls := fp.log()
+	if len(calls) != 2 || calls[0].op != "respond" || calls[0].vis != VisibleUser || calls[1].vis != VisibleUser {
+		t.Fatalf("calls %+v", calls)
+	}
+	for _, c := range calls {
+		if strings.Contains(c.text, "working on it") {
+			t.Errorf("a placeholder reached a platform without an ack deadline: %+v", c)
+		}
+	}
+}
+
+// homeEngine is a fake engine that remembers rotations with their home.
+type homeEngine struct {
+	fakeEngine
+	mu   sync.Mutex
+	rots map[string]rotation.Rotation
+}
+
+func (h *homeEngine) Rotate(ctx context.Context, user, home string, o rotation.PlanOptions) (rotation.Rotation, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := view(rotation.StatusRunning, 2)
+	v.Rotation.Home, v.Rotation.Requester = home, user
+	h.rots[v.Rotation.ID] = v.Rotation
+	return v.Rotation, nil
+}
+
+func (h *homeEngine) Get(_ context.Context, id string) (rotation.View, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.rots[id]
+	if !ok {
+		return rotation.View{}, rotation.ErrNotFound
+	}
+	return rotation.View{Rotation: r}, nil
+}
+
+// TestRotationLivesAtHome is acceptance 4: a rotation started in channel A lives in A
+// (card, thread, approval request); /sepm in a channel not allowed is refused with a
+// reason; status asked in another allowed channel B answers in B while the card
+// stays in A; a reaction on a message in B with the same ref as A's request changes
+// nothing; a vote from another platform counts only when --link maps the account.
+func TestRotationLivesAtHome(t *testing.T) {
+	r, _, db := newRouter(t)
+	eng := &homeEngine{rots: map[string]rotation.Rotation{}}
+	r.Engine = eng
+	r.Channels = Channels{"console": {"A", "B"}}
+	ctx := context.Background()
+	con := newTimedPlatform("console")
+	other := newTimedPlatform("slack")
+	n := NewNotifier(db, nil, Outlet{Platform: con, DefaultChannel: "sepm", Pacing: Pacing{CardInterval: time.Millisecond}}, Outlet{Platform: other, DefaultChannel: "C9"})
+	r.Messages = n
+
+	start := cmd("alice", "/sepm rotate site-a", "h1")
+	start.Channel = "A"
+	if m := r.Handle(ctx, start); !strings.Contains(m.Text, "R1 started") {
+		t.Fatalf("rotate: %q", m.Text)
+	}
+	v, _ := eng.Get(ctx, "R1")
+	if v.Rotation.Home != "console|A" {
+		t.Fatalf("home %q, want console|A", v.Rotation.Home)
+	}
+	req := approvals.New("nonce", "R1", "console:alice", "h", 2, time.Hour, time.Now())
+	v.Approval = &req
+	n.Update(ctx, v)
+	n.Post(ctx, "R1", "▶ approval: two-person approval")
+	refs, err := n.RequestApproval(ctx, v)
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("request: %v %v", refs, err)
+	}
+	n.Close()
+	ref, ok := ParseRef(refs[0])
+	if !ok || ref.Platform != "console" || ref.Channel != "A" {
+		t.Fatalf("request ref %q is not qualified with console|A", refs[0])
+	}
+	for _, c := range con.log() {
+		if c.channel != "A" {
+			t.Errorf("%s %q in channel %q, not the rotation's home A", c.op, firstLine(c.text), c.channel)
+		}
+	}
+	if len(other.log()) != 0 {
+		t.Errorf("the other platform was used: %+v", other.log())
+	}
+
+	// Not an allowed channel: refused with the reason, nothing called.
+	elsewhere := cmd("alice", "/sepm status R1", "h2")
+	elsewhere.Channel = "random"
+	if m := r.Handle(ctx, elsewhere); m.Visibility != VisibleUser || !strings.Contains(m.Text, "only in A, B") {
+		t.Errorf("command in #random: %+v", m)
+	}
+	// Status in B answers in B (to the channel asked), the card stays in A.
+	inB := cmd("vera", "/sepm status R1", "h3")
+	inB.Channel = "B"
+	before := len(con.log())
+	r.serveOne(ctx, con, inB)
+	calls := con.log()[before:]
+	if len(calls) != 1 || calls[0].op != "respond" || calls[0].channel != "B" || calls[0].vis != VisibleChannel || !strings.Contains(calls[0].text, "R1 · site-a") {
+		t.Errorf("status in B: %+v", calls)
+	}
+	// A reaction in B on a message with the same id as A's request: its qualified
+	// ref differs, so the engine is handed a ref it never stored.
+	var got []rotation.Ballot
+	r.Engine = &ballotEngine{homeEngine: eng, ballots: &got}
+	react := Event{Kind: EventReactionAdded, Platform: "console", Channel: "B", User: "bob", Reaction: "✅", MessageRef: ref.ID, DeliveryID: "h4"}
+	r.Handle(ctx, react)
+	if len(got) != 1 || got[0].MessageRef == refs[0] || got[0].MessageRef != "console|B|"+ref.ID {
+		t.Errorf("ballot %+v, want ref console|B|%s (not A's %s)", got, ref.ID, refs[0])
+	}
+	// An unknown emoji on the request gets a hint; elsewhere nothing.
+	thumbs := Event{Kind: EventReactionAdded, Platform: "console", Channel: "A", User: "bob", Reaction: "👍", MessageRef: ref.ID, DeliveryID: "h5"}
+	if m := r.Handle(ctx, thumbs); !strings.Contains(m.Text, "does not vote") || m.Visibility != VisibleUser {
+		t.Errorf("👍 on the request: %+v", m)
+	}
+	thumbs.Channel, thumbs.DeliveryID = "B", "h6"
+	if m := r.Handle(ctx, thumbs); m.Text != "" {
+		t.Errorf("👍 elsewhere answered %q", m.Text)
+	}
+
+	// approve R1 from Slack: refused unless linked; linked, it counts as the person.
+	got = nil
+	r.Roles.Approvers = append(r.Roles.Approvers, "slack:UBOB")
+	fromSlack := Event{Kind: EventCommand, Platform: "slack", Channel: "C9", User: "UBOB", Text: "/sepm approve R1", DeliveryID: "h7"}
+	if m := r.Handle(ctx, fromSlack); !strings.Contains(m.Text, "votes count only from there") || len(got) != 0 {
+		t.Errorf("unlinked vote from slack: %q, ballots %+v", m.Text, got)
+	}
+	r.Links, _ = ParseLinks([]string{"console:bob=slack:UBOB"})
+	fromSlack.DeliveryID = "h8"
+	r.Handle(ctx, fromSlack)
+	if len(got) != 1 || got[0].User != "console:bob" {
+		t.Errorf("linked vote: %+v, want it counted as console:bob", got)
+	}
+}
+
+// ballotEngine records ballots.
+type ballotEngine struct {
+	*homeEngine
+	ballots *[]rotation.Ballot
+}
+
+func (b *ballotEngine) Vote(_ context.Context, bl rotation.Ballot) (approvals.Outcome, error) {
+	*b.ballots = append(*b.ballots, bl)
+	return approvals.Outcome{Message: "noted"}, nil
+}
+
+func TestEmojiVotes(t *testing.T) {
+	for _, e := range []string{"✅", "✔️", "✔", ":white_check_mark:", "white_check_mark", "heavy_check_mark", ":heavy_check_mark:"} {
+		if a, ok := EmojiVote(e); !ok || !a {
+			t.Errorf("%q does not approve", e)
+		}
+	}
+	for _, e := range []string{"❌", "✖️", ":x:", "x", "heavy_multiplication_x"} {
+		if a, ok := EmojiVote(e); !ok || a {
+			t.Errorf("%q does not deny", e)
+		}
+	}
+	for _, e := range []string{"👍", ":+1:", "thumbsup", "🎉", "ok", ""} {
+		if _, ok := EmojiVote(e); ok {
+			t.Errorf("%q votes", e)
+		}
+	}
+}
+
+func TestEscapes(t *testing.T) {
+	if got := EscapeSlack("<!channel> hi <@U123> <https://evil.example|click> & *bold*"); got != "&lt;!channel&gt; hi &lt;@U123&gt; &lt;https://evil.example|click&gt; &amp; *bold*" {
+		t.Errorf("slack: %q", got)
+	}
+	got := EscapeDiscord("@everyone @here <@123> <@&456> <#789> [click](https://evil.example) `code`")
+	for _, bad := range []string{"@everyone", "@here", "<@123>", "<@&456>", "<#789>", "[click]("} {
+		if strings.Contains(got, bad) {
+			t.Errorf("discord escape left %q in %q", bad, got)
+		}
+	}
+	if !strings.Contains(got, "`code`") {
+		t.Errorf("discord escape broke the bot's markup: %q", got)
+	}
+}
+
+func TestChannelsAndLinks(t *testing.T) {
+	ch, err := ParseChannels([]string{"slack:C1,slack:C2", "discord:99"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.Allows("slack", "C2") || ch.Allows("slack", "C3") || !ch.Allows("discord", "99") || !ch.Allows("console", "anything") {
+		t.Errorf("allow-list %v", ch)
+	}
+	for _, bad := range []string{"slack", "slack:", ":C1", "slack:C 1", "slack:C|1"} {
+		if _, err := ParseChannels([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	l, err := ParseLinks([]string{"console:bob=slack:UBOB=discord:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Person("discord:1") != "console:bob" || l.Person("slack:UX") != "slack:UX" || !l.Linked("slack:UBOB") {
+		t.Errorf("links %v", l)
+	}
+	for _, bad := range [][]string{{"console:bob"}, {"console:bob=slack:@bob"}, {"console:bob=slack:U1", "console:carol=slack:U1"}} {
+		if _, err := ParseLinks(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits are what one platform accepts in one message; renderers cut to them so a
+// long plan or a site with hundreds of groups is shortened with "…and N more", never
+// refused by the platform's API. Lengths count runes; 0 means no limit.
+type Limits struct {
+	Title       int // the title line
+	Text        int // the body
+	Line        int // one list item, step, field value or context line
+	List        int // list items
+	Steps       int // step lines
+	Fields      int // fields
+	Context     int // context lines
+	Buttons     int // buttons
+	ButtonLabel int // one button's label
+}
+
+// ConsoleLimits keep a terminal card readable.
+var ConsoleLimits = Limits{Title: 200, Text: 4000, Line: 300, List: 15, Steps: 60, Fields: 10, Context: 20, Buttons: 5, ButtonLabel: 40}
+
+// AndMore is the line that stands for n items cut: "…and 185 more".
+func AndMore(n int) string { return fmt.Sprintf("…and %d more", n) }
+
+// Fit keeps at most n items: when there are more, the first n-1 and an AndMore line
+// for the rest. n <= 0 keeps everything.
+func Fit(items []string, n int) []string {
+	if n <= 0 || len(items) <= n {
+		return items
+	}
+	if n == 1 {
+		return []string{AndMore(len(items))}
+	}
+	out := append([]string(nil), items[:n-1]...)
+	return append(out, AndMore(len(items)-(n-1)))
+}
+
+// Clip cuts s to at most n runes, ending with "…" when cut. n <= 0 keeps s.
+func Clip(s string, n int) string {
+	if n <= 0 || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	if n == 1 {
+		return "…"
+	}
+	r := []rune(s)
+	return strings.TrimRight(string(r[:n-1]), " ") + "…"
+}
+
+// ClipLines cuts a multi-line text to at most n runes, cutting whole lines first and
+// saying how many lines were cut: a long SEPM error keeps its beginning readable.
+func ClipLines(s string, n int) string {
+	if n <= 0 || utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for k := len(lines) - 1; k >= 1; k-- {
+		head := strings.Join(lines[:k], "\n")
+		tail := "\n" + AndMore(len(lines)-k) + " lines"
+		if utf8.RuneCountInString(head)+utf8.RuneCountInString(tail) <= n {
+			return head + tail
+		}
+	}
+	return Clip(s, n)
+}
