@@ -94,12 +94,8 @@ func (d *Discord) React(ctx context.Context, channel, ref, emoji string) error {
 // ephemeral answer to a reaction, so the reactor gets one short reply in the thread
 // of the message they reacted to.
 func (d *Discord) Respond(ctx context.Context, ev bot.Event, m bot.Message) error {
-	d.mu.Lock()
-	r := d.replies[ev.DeliveryID]
-	delete(d.replies, ev.DeliveryID)
-	d.mu.Unlock()
-	if r != nil && ev.DeliveryID != "" {
-		return r.Answer(ctx, m)
+	if ev.Reply != nil {
+		return ev.Reply.Answer(ctx, m)
 	}
 	line := shortLine(m)
 	if line == "" {

@@ -40,17 +40,93 @@ type rendered struct {
 }
 
 // render turns the neutral message into one embed and its buttons, within Discord's
-// limits (text is cut with "…and N more lines", never an API error).
+// limits (cut with "…and N more", never an API error): the title as the embed's
+// title, the status, body, list, steps, progress and context lines as its
+// description (context as small print), fields as inline fields. Every text passes
+// through bot.EscapeDiscord.
 func render(m bot.Message) rendered {
 	var out rendered
-	desc := fit(discordMarkdown(m.Text), maxDescription)
-	if desc == "" {
-		desc = "\u200b"
+	e := &discordgo.MessageEmbed{Color: embedColour}
+	if m.Title != "" {
+		e.Title = bot.Clip(plain(m.Title), maxTitle)
 	}
-	out.Embeds = []*discordgo.MessageEmbed{{Description: desc, Color: embedColour}}
+	var parts []string
+	if m.Status != "" {
+		parts = append(parts, "_"+md(oneLine(m.Status))+"_")
+	}
+	if t := strings.TrimRight(m.Text, "\n"); t != "" {
+		parts = append(parts, md(t))
+	}
+	var items []string
+	for _, it := range m.List {
+		items = append(items, "• "+md(bot.Clip(it, lineLimit)))
+	}
+	if len(items) > 0 {
+		parts = append(parts, strings.Join(bot.Fit(items, listLimit), "\n"))
+	}
+	var steps []string
+	for _, st := range m.Steps {
+		steps = append(steps, md(bot.Clip(bot.StepLine(st), lineLimit)))
+	}
+	if len(steps) > 0 {
+		fitted := bot.Fit(steps, stepLimit)
+		if n := len(fitted); n < len(steps) {
+			fitted[n-1] += " steps"
+		}
+		parts = append(parts, strings.Join(fitted, "\n"))
+	}
+	if p := m.Progress; p != nil {
+		var lines []string
+		if l := p.Line(); l != "" {
+			lines = append(lines, md(bot.Clip(l, lineLimit)))
+		}
+		for _, n := range bot.Fit(p.Notes, 10) {
+			lines = append(lines, md(bot.Clip(n, lineLimit)))
+		}
+		if len(lines) > 0 {
+			parts = append(parts, strings.Join(lines, "\n"))
+		}
+	}
+	var ctx []string
+	for _, c := range bot.Fit(m.Context, contextLimit) {
+		ctx = append(ctx, "-# "+md(oneLine(bot.Clip(c, lineLimit))))
+	}
+	if len(ctx) > 0 {
+		parts = append(parts, strings.Join(ctx, "\n"))
+	}
+	budget := maxEmbedTotal - len([]rune(e.Title))
+	fields := m.Fields
+	if len(fields) > maxFields {
+		fields = fields[:maxFields]
+	}
+	for _, f := range fields {
+		name := bot.Clip(plain(f.Label), maxFieldName)
+		value := md(bot.Clip(f.Value, maxFieldValue-24))
+		if name == "" {
+			name = "\u200b"
+		}
+		if value == "" {
+			value = "\u200b"
+		}
+		budget -= len([]rune(name)) + len([]rune(value))
+		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: name, Value: bot.Clip(value, maxFieldValue), Inline: true})
+	}
+	e.Description = bot.ClipLines(strings.Join(parts, "\n\n"), min(maxDescription, max(budget, 100)))
+	if e.Description == "" && e.Title == "" && len(e.Fields) == 0 {
+		e.Description = "\u200b"
+	}
+	out.Embeds = []*discordgo.MessageEmbed{e}
 	out.Components = buttons(m.Buttons, false)
 	return out
 }
+
+// Per-part caps inside the description (Discord's 4,096 is for the whole of it).
+const (
+	lineLimit    = 300
+	listLimit    = 25
+	stepLimit    = 40
+	contextLimit = 8
+)
 
 // buttons renders the buttons, five to a row; disabled greys them all.
 func buttons(bs []bot.Button, disabled bool) []discordgo.MessageComponent {
@@ -88,32 +164,22 @@ func buttons(bs []bot.Button, disabled bool) []discordgo.MessageComponent {
 	return rows
 }
 
-// Escape neutralises mentions and links in text from SEPM or a user: @everyone,
-// @here, <@id>, <#id>, <@&id> and masked links [text](url) show as typed and ping or
-// hide nothing (allowed mentions are off too).
-func Escape(s string) string {
-	r := strings.NewReplacer(
-		"@everyone", "@\u200beveryone", "@here", "@\u200bhere",
-		"<@", "<\u200b@", "<#", "<\u200b#", "](", "]\u200b(", "://", ":\u200b//",
-	)
-	return r.Replace(s)
-}
-
-// discordMarkdown turns the bot's markdown subset (*bold*, `code`) into Discord's
-// (**bold**) and neutralises mentions and links everywhere outside code.
-func discordMarkdown(s string) string {
+// md renders the bot's markdown subset (*bold*, `code`) for Discord (**bold**) and
+// neutralises mentions and links outside code spans (inside them Discord shows
+// text as typed).
+func md(s string) string {
 	var b strings.Builder
-	inCode := false
-	for i, part := range strings.Split(s, "`") {
+	parts := strings.Split(s, "`")
+	for i, part := range parts {
 		if i > 0 {
 			b.WriteByte('`')
-			inCode = !inCode
 		}
-		if inCode {
-			b.WriteString(strings.ReplaceAll(part, "@", "@\u200b"))
+		// An odd part is inside a code span, unless it follows an unclosed backtick.
+		if i%2 == 1 && i < len(parts)-1 {
+			b.WriteString(part)
 			continue
 		}
-		b.WriteString(boldStars(Escape(part)))
+		b.WriteString(boldStars(bot.EscapeDiscord(part)))
 	}
 	return b.String()
 }
@@ -141,23 +207,7 @@ func boldStars(s string) string {
 
 // plain strips markdown characters from short labels.
 func plain(s string) string {
-	return strings.NewReplacer("*", "", "`", "", "\n", " ").Replace(Escape(s))
-}
-
-// fit cuts text to limit characters at a line boundary, saying how much was left out.
-func fit(s string, limit int) string {
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	lines := strings.Split(s, "\n")
-	for n := len(lines) - 1; n > 0; n-- {
-		tail := "\n…and " + itoa(len(lines)-n) + " more lines"
-		head := strings.Join(lines[:n], "\n")
-		if utf8.RuneCountInString(head)+utf8.RuneCountInString(tail) <= limit {
-			return head + tail
-		}
-	}
-	return cut(s, limit)
+	return strings.NewReplacer("*", "", "`", "", "\n", " ").Replace(bot.EscapeDiscord(s))
 }
 
 // cut shortens s to at most n runes, ending with "…" when it cut.
@@ -169,22 +219,12 @@ func cut(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
 // shortLine is the first line of a message's text, for a one-line thread reply.
 func shortLine(m bot.Message) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(m.Text), "\n")
+	text := m.Text
+	if strings.TrimSpace(text) == "" {
+		text = m.Title
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(text), "\n")
 	return cut(line, 300)
 }
