@@ -94,23 +94,27 @@ func render(m bot.Message) rendered {
 	if len(ctx) > 0 {
 		parts = append(parts, strings.Join(ctx, "\n"))
 	}
-	budget := maxEmbedTotal - len([]rune(e.Title))
-	fields := m.Fields
-	if len(fields) > maxFields {
-		fields = fields[:maxFields]
-	}
-	for _, f := range fields {
+	// Fields get at most fieldBudget runes together; the description the rest.
+	used := 0
+	for k, f := range m.Fields {
 		name := bot.Clip(plain(f.Label), maxFieldName)
-		value := md(bot.Clip(f.Value, maxFieldValue-24))
+		value := bot.Clip(md(bot.Clip(f.Value, maxFieldValue-24)), maxFieldValue)
 		if name == "" {
 			name = "\u200b"
 		}
 		if value == "" {
 			value = "\u200b"
 		}
-		budget -= len([]rune(name)) + len([]rune(value))
-		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: name, Value: bot.Clip(value, maxFieldValue), Inline: true})
+		n := len([]rune(name)) + len([]rune(value))
+		if len(e.Fields) == maxFields-1 && k < len(m.Fields)-1 || used+n > fieldBudget {
+			e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: "\u200b", Value: bot.AndMore(len(m.Fields) - k)})
+			used += 20
+			break
+		}
+		used += n
+		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: name, Value: value, Inline: true})
 	}
+	budget := maxEmbedTotal - len([]rune(e.Title)) - used
 	e.Description = bot.ClipLines(strings.Join(parts, "\n\n"), min(maxDescription, max(budget, 100)))
 	if e.Description == "" && e.Title == "" && len(e.Fields) == 0 {
 		e.Description = "\u200b"
@@ -126,6 +130,7 @@ const (
 	listLimit    = 25
 	stepLimit    = 40
 	contextLimit = 8
+	fieldBudget  = 1800
 )
 
 // buttons renders the buttons, five to a row; disabled greys them all.

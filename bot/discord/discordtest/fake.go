@@ -257,6 +257,9 @@ func (f *Fake) limitedFor(method, path string) time.Duration {
 			}
 		}
 		l.times = kept
+		if l.n <= 0 {
+			return l.window
+		}
 		if len(l.times) >= l.n {
 			return l.times[0].Add(l.window).Sub(now)
 		}
