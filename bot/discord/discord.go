@@ -131,7 +131,7 @@ func New(cfg Config) (*Discord, error) {
 	s.Identify.Intents = discordgo.IntentGuilds | discordgo.IntentGuildMessageReactions
 	s.ShouldRetryOnRateLimit = false // every call site decides: see call
 	s.StateEnabled = false
-	s.LogLevel = discordgo.LogError
+	s.LogLevel = discordgo.LogWarning
 	if cfg.HTTPClient != nil {
 		s.Client = cfg.HTTPClient
 	} else {
@@ -140,6 +140,7 @@ func New(cfg Config) (*Discord, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	routeLogs(cfg.Log)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -162,6 +163,23 @@ func New(cfg Config) (*Discord, error) {
 	s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionAdd) { d.reactionAdd(r) })
 	s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionRemove) { d.reactionRemove(r) })
 	return d, nil
+}
+
+var logOnce sync.Once
+
+// routeLogs sends discordgo's own log lines (a package-level logger) to slog at
+// warn level, from the first adapter's logger.
+func routeLogs(log *slog.Logger) {
+	if log == nil {
+		return
+	}
+	logOnce.Do(func() {
+		discordgo.Logger = func(level, _ int, format string, a ...any) {
+			if level <= discordgo.LogWarning {
+				log.Warn("discordgo: " + fmt.Sprintf(format, a...))
+			}
+		}
+	})
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -269,7 +269,7 @@ func (f *Fake) limitedFor(method, path string) time.Duration {
 }
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/ws" {
+	if r.URL.Path == "/ws" || r.URL.Path == "/ws/" {
 		f.serveGateway(w, r)
 		return
 	}
