@@ -149,7 +149,7 @@ func TestReactionsAreState(t *testing.T) {
 		t.Fatalf("remove %+v", ev)
 	}
 	f.Unreact("900", "777", "✅", "8") // redelivered remove
-	add("8")                           // a legitimate re-add
+	add("8")                          // a legitimate re-add
 	ev = next(t, d)
 	if ev.Kind != bot.EventReactionAdded {
 		t.Fatalf("re-add %+v", ev)
