@@ -86,11 +86,12 @@ func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Cli
 
 // RunCmd runs the bot.
 type RunCmd struct {
-	SEPMFlags `embed:""`
-	BotFlags  `embed:""`
-	Chat      string `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
-	Data      string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
-	As        string `default:"operator" help:"Console: the user of lines without @user."`
+	SEPMFlags    `embed:""`
+	BotFlags     `embed:""`
+	Chat         string `default:"console" enum:"console,discord" help:"Chat platform (console, discord)." env:"SEPMBOT_CHAT"`
+	DiscordFlags `embed:""`
+	Data         string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	As           string `default:"operator" help:"Console: the user of lines without @user."`
 }
 
 // Run starts the bot and serves until interrupted or, on the console, end of input.
@@ -121,6 +122,9 @@ func (c *RunCmd) Run(g *Globals) error {
 	defer db.Close()
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
+	if c.Chat == "discord" {
+		return c.runDiscord(ctx, g, roles, client, db, apiAddr, servers, discordDeps{})
+	}
 	con := console.New(g.In, g.Out, console.Options{As: c.As, SeqFile: filepath.Join(c.Data, "console.seq")})
 	w, err := startBot(ctx, c.BotFlags, roles, client, db, con, apiAddr, servers, g.Log)
 	if err != nil {

@@ -321,6 +321,8 @@ func (f *Fake) route(method, path string, q url.Values, body []byte) (int, any) 
 	switch {
 	case method == "GET" && path == "/gateway":
 		return 200, map[string]string{"url": "ws" + strings.TrimPrefix(f.URL, "http") + "/ws"}
+	case method == "GET" && path == "/oauth2/applications/@me":
+		return 200, map[string]any{"id": f.AppID, "name": "sepmbot", "bot_public": false}
 	case seg[0] == "channels" && len(seg) == 2 && method == "GET":
 		return 200, map[string]any{"id": seg[1], "type": 0, "guild_id": f.Guild}
 	case seg[0] == "channels" && len(seg) == 3 && seg[2] == "messages" && method == "POST":

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"sepmbot/approvals"
+	"sepmbot/bot"
+	"sepmbot/bot/discord"
+	"sepmbot/rotation"
+	"sepmbot/sepm"
+	"sepmbot/store"
+)
+
+// DiscordFlags configure the Discord adapter (`run --chat discord`, `discord register`).
+// The bot token comes from DISCORD_BOT_TOKEN or a file, never from a flag's value.
+type DiscordFlags struct {
+	DiscordTokenFile string   `name:"discord-token-file" type:"path" help:"Discord: file holding the bot token (or set DISCORD_BOT_TOKEN)." env:"DISCORD_BOT_TOKEN_FILE"`
+	DiscordGuild     string   `name:"discord-guild" help:"Discord: server (guild) id to register /sepm in (at once); empty registers globally (slow to appear)." env:"DISCORD_GUILD_ID"`
+	DiscordChannel   []string `name:"discord-channel" help:"Discord: channel id where /sepm is accepted and rotations live; repeatable (none: any channel the bot can see)."`
+	DiscordRegister  bool     `name:"discord-register" help:"Discord: register /sepm (bulk overwrite) at start." env:"SEPMBOT_DISCORD_REGISTER"`
+	DiscordGateway   bool     `name:"discord-gateway" default:"true" negatable:"" help:"Discord: connect the gateway (events, reactions). --no-discord-gateway leaves only the HTTP interactions endpoint (no reaction votes)."`
+	DiscordListen    string   `name:"discord-listen" help:"Discord: serve the Interactions Endpoint URL on ADDR at /discord/interactions (needs DISCORD_PUBLIC_KEY). Discord then sends interactions there and no longer to the gateway." env:"SEPMBOT_DISCORD_LISTEN"`
+	DiscordPublicKey string   `name:"discord-public-key" help:"Discord: the application's public key (hex) for --discord-listen." env:"DISCORD_PUBLIC_KEY"`
+}
+
+// token reads the bot token from DISCORD_BOT_TOKEN or --discord-token-file.
+func (f DiscordFlags) token() (string, error) {
+	if f.DiscordTokenFile != "" {
+		b, err := os.ReadFile(f.DiscordTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("reading --discord-token-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	if t := strings.TrimSpace(os.Getenv("DISCORD_BOT_TOKEN")); t != "" {
+		return t, nil
+	}
+	return "", errors.New("no Discord bot token: set DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_FILE")
+}
+
+// discordDeps are the seams tests use (nil fields: production).
+type discordDeps struct {
+	HTTPClient *http.Client                    // carries every REST call
+	Started    func(*wiring, *discord.Discord) // called once the bot runs
+}
+
+// newDiscord builds the Discord platform from the flags and the environment.
+func newDiscord(f DiscordFlags, sites []string, cardInterval time.Duration, link *discordEngine, deps discordDeps, log *slog.Logger) (*discord.Discord, error) {
+	token, err := f.token()
+	if err != nil {
+		return nil, err
+	}
+	return discord.New(discord.Config{
+		Token: token, GuildID: f.DiscordGuild, Sites: sites, HTTPClient: deps.HTTPClient,
+		Requests: link, Completer: link, Log: log, CardInterval: cardInterval,
+	})
+}
+
+// runDiscord runs the bot on Discord until ctx is done: the engine first (stored
+// rotations resume), then the gateway (its READY reconciles the votes of open
+// requests), the registration when asked, the HTTP endpoint when asked.
+func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, client *sepm.Client, db *store.DB, apiAddr string, servers []rotation.ServerRef, deps discordDeps) error {
+	f := c.DiscordFlags
+	if !f.DiscordGateway && f.DiscordListen == "" {
+		return errors.New("--no-discord-gateway needs --discord-listen: nothing would deliver events")
+	}
+	if f.DiscordListen != "" && f.DiscordPublicKey == "" {
+		return errors.New("--discord-listen needs DISCORD_PUBLIC_KEY (the application's public key)")
+	}
+	link := &discordEngine{}
+	d, err := newDiscord(f, []string{c.SiteName}, c.CardInterval, link, deps, g.Log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	flags := c.BotFlags
+	for _, ch := range f.DiscordChannel {
+		flags.Channel = append(flags.Channel, discord.PlatformName+":"+ch)
+	}
+	w, err := startBot(ctx, flags, roles, client, db, d, apiAddr, servers, g.Log)
+	if err != nil {
+		return err
+	}
+	link.set(w.engine)
+	served := make(chan struct{})
+	go func() { w.router.Serve(ctx, d); close(served) }()
+	stop := func() {
+		<-served
+		w.engine.Wait()
+		w.notifier.Close()
+	}
+	if f.DiscordGateway {
+		octx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := d.Open(octx)
+		cancel()
+		if err != nil {
+			_ = d.Close()
+			stop()
+			return err
+		}
+	}
+	if f.DiscordRegister {
+		if err := d.Register(ctx, ""); err != nil {
+			g.Log.Warn("registering /sepm", "err", err)
+		}
+	}
+	if f.DiscordListen != "" {
+		key, err := discord.ParsePublicKey(f.DiscordPublicKey)
+		if err != nil {
+			_ = d.Close()
+			stop()
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle(discord.InteractionsPath, d.Handler(key))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", f.DiscordListen)
+		if err != nil {
+			_ = d.Close()
+			stop()
+			return fmt.Errorf("--discord-listen: %w", err)
+		}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		g.Log.Info("Discord interactions endpoint", "addr", ln.Addr().String(), "path", discord.InteractionsPath)
+	}
+	fmt.Fprintf(g.Out, "sepmbot %s on Discord for %s.\n", shortVersion(), c.SiteName)
+	if deps.Started != nil {
+		deps.Started(w, d)
+	}
+	<-ctx.Done()
+	_ = d.Close()
+	stop()
+	return nil
+}
+
+// discordEngine gives the adapter what it reads from the engine: the open approval
+// requests (for the reconcile) and ids to autocomplete. The engine is set once it
+// runs; before that both answer nothing.
+type discordEngine struct {
+	mu  sync.Mutex
+	eng *rotation.Engine
+}
+
+func (e *discordEngine) set(eng *rotation.Engine) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.eng = eng
+}
+
+func (e *discordEngine) get() *rotation.Engine {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.eng
+}
+
+// OpenRequests lists the pending approval requests whose message is on Discord.
+func (e *discordEngine) OpenRequests(ctx context.Context) ([]discord.OpenRequest, error) {
+	eng := e.get()
+	if eng == nil {
+		return nil, nil
+	}
+	rots, err := eng.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing rotations: %w", err)
+	}
+	var out []discord.OpenRequest
+	for _, r := range rots {
+		if !r.Active() || r.Approval == "" {
+			continue
+		}
+		v, err := eng.Get(ctx, r.ID)
+		if err != nil || v.Approval == nil || v.Approval.State != approvals.StatePending {
+			continue
+		}
+		ref, ok := bot.ParseRef(v.Approval.MessageRef)
+		if !ok || ref.Platform != discord.PlatformName {
+			continue
+		}
+		req := discord.OpenRequest{Channel: ref.Channel, Message: ref.ID}
+		for _, vote := range v.Approval.Votes {
+			if id, ok := strings.CutPrefix(vote.User, discord.PlatformName+":"); ok {
+				req.Voted = append(req.Voted, id)
+			}
+		}
+		out = append(out, req)
+	}
+	return out, nil
+}
+
+// RotationIDs lists the active rotations, newest first.
+func (e *discordEngine) RotationIDs(ctx context.Context) ([]string, error) {
+	eng := e.get()
+	if eng == nil {
+		return nil, nil
+	}
+	rots, err := eng.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing rotations: %w", err)
+	}
+	var ids []string
+	for i := len(rots) - 1; i >= 0; i-- {
+		if rots[i].Active() {
+			ids = append(ids, rots[i].ID)
+		}
+	}
+	return ids, nil
+}
+
+// StepIDs lists a rotation's steps from the current one on.
+func (e *discordEngine) StepIDs(ctx context.Context, id string) ([]string, error) {
+	eng := e.get()
+	if eng == nil {
+		return nil, nil
+	}
+	v, err := eng.Get(ctx, strings.ToUpper(id))
+	if err != nil {
+		return nil, nil // an unknown rotation offers no steps
+	}
+	var ids []string
+	for i, s := range v.Rotation.Plan.Steps {
+		if i >= v.Rotation.Cursor {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids, nil
+}
+
+// DiscordCmd groups the Discord subcommands.
+type DiscordCmd struct {
+	Register DiscordRegisterCmd `cmd:"" help:"Register /sepm with its subcommands (bulk overwrite) for DISCORD_GUILD_ID, or globally."`
+}
+
+// DiscordRegisterCmd registers /sepm.
+type DiscordRegisterCmd struct {
+	DiscordFlags `embed:""`
+	SiteName     string `name:"site-name" default:"site-a" help:"Site names offered as choices (comma-separated)." env:"SEPMBOT_SITE_NAME"`
+	deps         discordDeps
+}
+
+// Run registers the commands and reports where.
+func (c *DiscordRegisterCmd) Run(g *Globals) error {
+	d, err := newDiscord(c.DiscordFlags, strings.Split(c.SiteName, ","), 0, nil, c.deps, g.Log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Register(g.Ctx, ""); err != nil {
+		return err
+	}
+	where := "globally (Discord may take up to an hour to show them)"
+	if c.DiscordGuild != "" {
+		where = "in server " + c.DiscordGuild
+	}
+	fmt.Fprintf(g.Out, "registered /sepm %s\n", where)
+	return nil
+}
