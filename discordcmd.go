@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -233,6 +234,18 @@ func (e *discordEngine) StepIDs(ctx context.Context, id string) ([]string, error
 		}
 	}
 	return ids, nil
+}
+
+// chatHas reports whether --chat names platform, whether it is one value or a list
+// (several platforms at once).
+func chatHas(chat any, platform string) bool {
+	switch c := chat.(type) {
+	case string:
+		return slices.Contains(strings.Split(c, ","), platform)
+	case []string:
+		return slices.Contains(c, platform)
+	}
+	return false
 }
 
 // DiscordCmd groups the Discord subcommands.

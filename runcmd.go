@@ -122,7 +122,7 @@ func (c *RunCmd) Run(g *Globals) error {
 	defer db.Close()
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
-	if c.Chat == "discord" {
+	if chatHas(c.Chat, "discord") {
 		return c.runDiscord(ctx, g, roles, client, db, apiAddr, servers, discordDeps{})
 	}
 	con := console.New(g.In, g.Out, console.Options{As: c.As, SeqFile: filepath.Join(c.Data, "console.seq")})
