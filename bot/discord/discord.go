@@ -131,6 +131,10 @@ func New(cfg Config) (*Discord, error) {
 	s.Identify.Intents = discordgo.IntentGuilds | discordgo.IntentGuildMessageReactions
 	s.ShouldRetryOnRateLimit = false // every call site decides: see call
 	s.StateEnabled = false
+	// Handlers run in the gateway's order (discordgo's default runs each in its own
+	// goroutine): a reaction and its removal must reach the router as they happened.
+	// Handlers only record state and queue events; slow answers run on their own.
+	s.SyncEvents = true
 	s.LogLevel = discordgo.LogWarning
 	if cfg.HTTPClient != nil {
 		s.Client = cfg.HTTPClient

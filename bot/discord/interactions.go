@@ -61,12 +61,12 @@ func (d *Discord) interaction(i *discordgo.Interaction) {
 	case discordgo.InteractionApplicationCommand:
 		text, err := commandText(i.ApplicationCommandData(), d.cfg.Sites)
 		if err != nil {
-			_ = reply.Ack(d.ctx, bot.Message{Text: err.Error()})
+			go func() { _ = reply.Ack(d.ctx, bot.Message{Text: err.Error(), Visibility: bot.VisibleUser}) }()
 			return
 		}
 		ev.Kind, ev.Text = bot.EventCommand, text
 	case discordgo.InteractionApplicationCommandAutocomplete:
-		d.autocomplete(i)
+		go d.autocomplete(i)
 		return
 	case discordgo.InteractionMessageComponent:
 		action, value, _ := strings.Cut(i.MessageComponentData().CustomID, ":")
@@ -74,7 +74,7 @@ func (d *Discord) interaction(i *discordgo.Interaction) {
 			ev.MessageRef = i.Message.ID
 		}
 		if action == "deny" {
-			d.askReason(i, value)
+			go d.askReason(i, value)
 			return
 		}
 		ev.Kind, ev.ActionID, ev.Value = bot.EventButton, action, value
@@ -82,7 +82,7 @@ func (d *Discord) interaction(i *discordgo.Interaction) {
 		data := i.ModalSubmitData()
 		action, value, _ := strings.Cut(data.CustomID, ":")
 		if action != modalDeny {
-			_ = reply.Ack(d.ctx, bot.Message{Text: "unknown form"})
+			go func() { _ = reply.Ack(d.ctx, bot.Message{Text: "unknown form", Visibility: bot.VisibleUser}) }()
 			return
 		}
 		if i.Message != nil {
