@@ -106,7 +106,9 @@ func TestRegister(t *testing.T) {
 
 type completer struct{}
 
-func (completer) RotationIDs(context.Context) ([]string, error) { return []string{"R12", "R2", "R1"}, nil }
+func (completer) RotationIDs(context.Context) ([]string, error) {
+	return []string{"R12", "R2", "R1"}, nil
+}
 func (completer) StepIDs(_ context.Context, id string) ([]string, error) {
 	if id != "R2" {
 		return nil, nil

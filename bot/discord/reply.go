@@ -30,6 +30,8 @@ type interactionReply struct {
 }
 
 func (r *interactionReply) arm() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.timer = time.AfterFunc(autoDefer, func() {
 		if err := r.Ack(r.d.ctx, bot.Message{}); err != nil {
 			r.d.log.Warn("discord: deferring an interaction", "err", err)
