@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -120,5 +122,25 @@ func TestDemoOutputReadable(t *testing.T) {
 	t.Logf("%d lines in %s of waits: %.0f lines per minute of wait; %d lines in all", waitLines, waitTime.Round(time.Second), perMinute, len(lines))
 	if perMinute > 200 {
 		t.Errorf("%.0f lines per minute of wait, want at most 200", perMinute)
+	}
+}
+
+// TestDemoHelpListsConsoleActions: in the demo, /sepm help says how to react, click
+// and drive the simulated SEPM console.
+func TestDemoHelpListsConsoleActions(t *testing.T) {
+	var out bytes.Buffer
+	cmd := &DemoCmd{
+		SimFlags:  SimFlags{Clients: 50, Servers: 1, Groups: 2, Heartbeat: time.Second, Versions: "14.3=100", Seed: 1, Failover: "loadbalance"},
+		SimListen: "127.0.0.1:0", Straggler: time.Second, CardInterval: time.Second, Timeout: time.Minute,
+	}
+	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &out, In: strings.NewReader("@alice /sepm help\n@bob react 👍 1\n")}
+	if err := cmd.Run(g); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, w := range []string{"react ✅ 8", "click approve 8", "!sim help", "a 👍 or any other emoji does not vote"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("demo help lacks %q:\n%s", w, text)
+		}
 	}
 }

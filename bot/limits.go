@@ -22,7 +22,18 @@ type Limits struct {
 }
 
 // ConsoleLimits keep a terminal card readable.
-var ConsoleLimits = Limits{Title: 200, Text: 4000, Line: 300, List: 15, Steps: 60, Fields: 10, Context: 20, Buttons: 5, ButtonLabel: 40}
+var ConsoleLimits = Limits{Title: 200, Text: 16000, Line: 300, List: 15, Steps: 60, Fields: 10, Context: 20, Buttons: 5, ButtonLabel: 40}
+
+// SlackLimits are Block Kit's documented limits, with margin for the renderer's own
+// markup: header text 150, section text 3,000, 10 fields of 2,000, button text 75,
+// 50 blocks per message (the steps and list share section blocks, so they are cut
+// well before 50).
+var SlackLimits = Limits{Title: 150, Text: 2900, Line: 1900, List: 25, Steps: 40, Fields: 10, Context: 10, Buttons: 5, ButtonLabel: 75}
+
+// DiscordLimits are the embed and component limits: title 256, description 4,096,
+// 25 fields (value 1,024), footer 2,048, 6,000 characters per message in all, 5
+// buttons per row with labels of 80.
+var DiscordLimits = Limits{Title: 256, Text: 3500, Line: 1000, List: 25, Steps: 40, Fields: 25, Context: 10, Buttons: 5, ButtonLabel: 80}
 
 // AndMore is the line that stands for n items cut: "…and 185 more".
 func AndMore(n int) string { return fmt.Sprintf("…and %d more", n) }

@@ -29,14 +29,20 @@ type Outlet struct {
 	DefaultChannel string
 	// Pacing: zero fields come from the platform (Paced), then from defaults.
 	Pacing Pacing
+	// Mirror also posts the approval requests of rotations that live on another
+	// platform into DefaultChannel, so approvers there see them; votes there count
+	// only from accounts linked to the home platform (--link).
+	Mirror bool
 }
 
 // outlet is an Outlet at work: its card edits and its posts, each paced.
 type outlet struct {
-	p      Platform
-	co     *Coalescer
-	posts  *Poster
-	pacing Pacing
+	p       Platform
+	channel string // DefaultChannel
+	mirror  bool
+	co      *Coalescer
+	posts   *Poster
+	pacing  Pacing
 }
 
 // Notifier implements rotation.Notifier on one or more platforms. Each rotation
@@ -52,13 +58,14 @@ type Notifier struct {
 	outs     map[string]*outlet
 	fallback Home
 
-	mu       sync.Mutex
-	cards    map[string]Ref       // rotation id -> card (cache of the store)
-	homes    map[string]Home      // rotation id -> home, from the views seen
-	shown    map[string]string    // rotation id -> text of the last card submitted
-	seen     map[string]time.Time // rotation id -> Rotation.Updated of the newest view shown
-	requests map[string][]Ref     // approval request id -> its messages
-	decided  map[string]bool      // approval request id -> its messages show the verdict
+	mu        sync.Mutex
+	cards     map[string]Ref       // rotation id -> card (cache of the store)
+	homes     map[string]Home      // rotation id -> home, from the views seen
+	shown     map[string]string    // rotation id -> text of the last card submitted
+	seen      map[string]time.Time // rotation id -> Rotation.Updated of the newest view shown
+	requests  map[string][]Ref     // approval request id -> its messages
+	homeOfRef map[string]Home      // approval request message -> its rotation's home
+	decided   map[string]bool      // approval request id -> its messages show the verdict
 }
 
 // staleWindow bounds how much older than the newest view shown a view may be and
@@ -78,7 +85,7 @@ func NewNotifier(db *store.DB, log *slog.Logger, outs ...Outlet) *Notifier {
 	}
 	n := &Notifier{db: db, log: log, now: time.Now, outs: map[string]*outlet{},
 		cards: map[string]Ref{}, homes: map[string]Home{}, shown: map[string]string{}, seen: map[string]time.Time{},
-		requests: map[string][]Ref{}, decided: map[string]bool{}}
+		requests: map[string][]Ref{}, homeOfRef: map[string]Home{}, decided: map[string]bool{}}
 	for i, o := range outs {
 		pc := o.Pacing
 		if pp, ok := o.Platform.(Paced); ok {
@@ -97,7 +104,10 @@ func NewNotifier(db *store.DB, log *slog.Logger, outs ...Outlet) *Notifier {
 			pc.CardInterval = defaultCardInterval
 		}
 		name := o.Platform.Name()
-		ol := &outlet{p: o.Platform, pacing: pc, posts: NewPoster(pc.PostInterval, log)}
+		ol := &outlet{p: o.Platform, channel: o.DefaultChannel, mirror: o.Mirror, pacing: pc, posts: NewPoster(pc.PostInterval, log)}
+		if ol.channel == "" {
+			ol.channel = "sepm"
+		}
 		ol.co = NewCoalescer(pc.CardInterval, pc.EditBudget, pc.EditWindow, func(ctx context.Context, key string, m Message) error {
 			return n.editKey(ctx, ol, key, m)
 		}, log)
@@ -246,44 +256,44 @@ func (n *Notifier) Update(ctx context.Context, v rotation.View) {
 }
 
 // postCard posts a rotation's first card (in order with its channel's posts) and
-// records where it is. A concurrent first Update waits for it and edits instead.
+// records where it is. A concurrent first Update finds the card posted when its turn
+// comes and edits it instead.
 func (n *Notifier) postCard(ctx context.Context, o *outlet, home Home, id string, msg Message, text string) {
-	var posted Ref
+	postedNow := false
 	err := o.posts.Do(ctx, home.Channel, func(ctx context.Context) error {
 		if ref, _ := n.cardRef(ctx, id); ref.ID != "" {
-			posted = ref // posted meanwhile by a concurrent Update
-			return nil
+			return nil // posted meanwhile by a concurrent Update
 		}
 		newRef, err := o.p.Post(ctx, home.Channel, msg)
 		if err != nil {
 			return fmt.Errorf("posting run card of %s: %w", id, err)
 		}
-		posted = Ref{Platform: home.Platform, Channel: home.Channel, ID: newRef}
+		ref := Ref{Platform: home.Platform, Channel: home.Channel, ID: newRef}
 		n.mu.Lock()
-		n.cards[id] = posted
+		n.cards[id] = ref
 		n.shown[id] = text
 		n.mu.Unlock()
+		postedNow = true
 		if err := n.db.Update(ctx, func(tx *store.Tx) error {
-			return tx.Put("meta", cardKey(id), []byte(posted.String()))
+			return tx.Put("meta", cardKey(id), []byte(ref.String()))
 		}); err != nil {
 			n.log.Warn("saving run card ref", "rotation", id, "err", err)
 		}
-		posted.ID = "" // mark: this call posted the card
 		return nil
 	})
 	if err != nil {
 		n.log.Warn("run card", "rotation", id, "err", err)
 		return
 	}
-	if posted.ID != "" {
-		// Another Update posted it; show this state there.
-		n.mu.Lock()
-		same := n.shown[id] == text
-		n.shown[id] = text
-		n.mu.Unlock()
-		if !same {
-			o.co.Submit("card:"+id, msg)
-		}
+	if postedNow {
+		return
+	}
+	n.mu.Lock()
+	same := n.shown[id] == text
+	n.shown[id] = text
+	n.mu.Unlock()
+	if !same {
+		o.co.Submit("card:"+id, msg)
 	}
 }
 
@@ -303,43 +313,72 @@ func (n *Notifier) Post(ctx context.Context, id, text string) {
 }
 
 // RequestApproval posts the approval request at the rotation's home, in order with
-// its thread, seeds it with ✅ and ❌, and returns its qualified reference.
+// its thread, and on every mirroring outlet of another platform; seeds each with ✅
+// and ❌; and returns the qualified reference of every message that carries it.
 func (n *Notifier) RequestApproval(ctx context.Context, v rotation.View) ([]string, error) {
 	home := n.home(v)
-	o := n.outs[home.Platform]
+	m := RenderApprovalRequest(v)
+	ref, err := n.postRequest(ctx, n.outs[home.Platform], home.Channel, m)
+	if err != nil {
+		return nil, fmt.Errorf("posting approval request: %w", err)
+	}
+	refs := []Ref{ref}
+	for name, o := range n.outs {
+		if !o.mirror || name == home.Platform {
+			continue
+		}
+		mirror := m
+		mirror.Context = append(append([]string(nil), m.Context...), fmt.Sprintf("%s lives on %s; a vote here counts only from an account linked to it (--link).", v.Rotation.ID, home.Platform))
+		r, err := n.postRequest(ctx, o, o.channel, mirror)
+		if err != nil {
+			n.log.Warn("mirroring the approval request", "platform", name, "err", err)
+			continue
+		}
+		refs = append(refs, r)
+	}
+	if a := v.Approval; a != nil && a.ID != "" {
+		for _, r := range refs {
+			n.rememberRequest(ctx, a.ID, r, home)
+		}
+	}
+	n.Post(ctx, v.Rotation.ID, fmt.Sprintf("🔐 approval requested: react ✅ or ❌ on message %s, or click its buttons", ref.ID))
+	return refStrings(refs), nil
+}
+
+// postRequest posts one copy of the approval request, in order with the channel's
+// posts, and seeds it with the voting reactions.
+func (n *Notifier) postRequest(ctx context.Context, o *outlet, channel string, m Message) (Ref, error) {
 	var ref Ref
-	err := o.posts.Do(ctx, home.Channel, func(ctx context.Context) error {
-		id, err := o.p.Post(ctx, home.Channel, RenderApprovalRequest(v))
+	err := o.posts.Do(ctx, channel, func(ctx context.Context) error {
+		id, err := o.p.Post(ctx, channel, m)
 		if err != nil {
 			return err
 		}
-		ref = Ref{Platform: home.Platform, Channel: home.Channel, ID: id}
+		ref = Ref{Platform: o.p.Name(), Channel: channel, ID: id}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("posting approval request: %w", err)
+		return Ref{}, err
 	}
 	for _, emoji := range []string{EmojiApprove, EmojiDeny} {
 		if err := o.p.React(ctx, ref.Channel, ref.ID, emoji); err != nil {
 			n.log.Warn("seeding the approval reactions", "err", err)
 		}
 	}
-	if a := v.Approval; a != nil && a.ID != "" {
-		n.rememberRequest(ctx, a.ID, ref)
-	}
-	n.Post(ctx, v.Rotation.ID, fmt.Sprintf("🔐 approval requested: react ✅ or ❌ on message %s, or click its buttons", ref.ID))
-	return []string{ref.String()}, nil
+	return ref, nil
 }
 
-// rememberRequest records that message ref carries approval request reqID.
-func (n *Notifier) rememberRequest(ctx context.Context, reqID string, ref Ref) {
+// rememberRequest records that message ref carries approval request reqID of a
+// rotation living at home.
+func (n *Notifier) rememberRequest(ctx context.Context, reqID string, ref Ref, home Home) {
 	n.mu.Lock()
 	refs := append(n.requests[reqID], ref)
 	n.requests[reqID] = refs
+	n.homeOfRef[ref.String()] = home
 	n.mu.Unlock()
 	raw, _ := json.Marshal(refStrings(refs))
 	if err := n.db.Update(ctx, func(tx *store.Tx) error {
-		if err := tx.Put("meta", messageKey(ref.String()), []byte(reqID)); err != nil {
+		if err := tx.Put("meta", messageKey(ref.String()), []byte(home.String())); err != nil {
 			return err
 		}
 		return tx.Put("meta", requestKey(reqID), raw)
@@ -396,23 +435,18 @@ func (n *Notifier) markDecided(ctx context.Context, v rotation.View, now time.Ti
 	}
 }
 
-// IsApprovalMessage reports whether ref (qualified) carries an approval request the
-// notifier posted.
-func (n *Notifier) IsApprovalMessage(ctx context.Context, ref string) bool {
+// ApprovalHome reports whether ref (qualified) carries an approval request the
+// notifier posted, and the home of its rotation.
+func (n *Notifier) ApprovalHome(ctx context.Context, ref string) (Home, bool) {
 	n.mu.Lock()
-	for _, refs := range n.requests {
-		for _, r := range refs {
-			if r.String() == ref {
-				n.mu.Unlock()
-				return true
-			}
-		}
-	}
+	h, ok := n.homeOfRef[ref]
 	n.mu.Unlock()
-	found := false
+	if ok {
+		return h, true
+	}
 	_ = n.db.View(ctx, func(tx *store.Tx) error {
-		found = tx.Get("meta", messageKey(ref)) != nil
+		h, ok = ParseHome(string(tx.Get("meta", messageKey(ref))))
 		return nil
 	})
-	return found
+	return h, ok
 }

@@ -149,3 +149,71 @@ func openStore(t *testing.T) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestNotifierDecidedRequestShowsVerdict: once the approval request is decided, its
+// message is edited to the verdict with no live buttons, once, also after a restart;
+// a restarted notifier still replies in the rotation's thread.
+func TestNotifierDecidedRequestShowsVerdict(t *testing.T) {
+	db := openStore(t)
+	fp := newTimedPlatform("fake")
+	ctx := context.Background()
+	n := NewNotifier(db, nil, Outlet{Platform: fp, DefaultChannel: "ops", Pacing: Pacing{CardInterval: time.Millisecond}})
+	v := view(rotation.StatusRunning, 2)
+	v.Rotation.Home = "fake|ops"
+	req := approvals.New("nonce", "R1", "console:alice", "h", 2, time.Hour, time.Now())
+	v.Approval = &req
+	n.Update(ctx, v)
+	refs, err := n.RequestApproval(ctx, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := ParseRef(refs[0])
+	if h, ok := n.ApprovalHome(ctx, refs[0]); !ok || h.String() != "fake|ops" {
+		t.Errorf("ApprovalHome(%s) = %v %v", refs[0], h, ok)
+	}
+	if _, ok := n.ApprovalHome(ctx, "fake|other|"+ref.ID); ok {
+		t.Error("ApprovalHome does not tell the request's message from another channel's")
+	}
+	decided := req
+	decided.State = approvals.StateApproved
+	decided.Votes = []approvals.Vote{{User: "console:bob"}, {User: "console:carol"}}
+	v.Approval = &decided
+	v.Rotation.Updated = time.Now()
+	n.Update(ctx, v)
+	n.Update(ctx, v)
+	n.Close()
+	verdicts := 0
+	for _, c := range fp.log() {
+		if c.op == "edit" && c.ref == ref.ID {
+			verdicts++
+			if !strings.Contains(c.text, "✅ approved") || strings.Contains(c.text, "[Approve]") {
+				t.Errorf("verdict edit: %s", c.text)
+			}
+		}
+	}
+	if verdicts != 1 {
+		t.Errorf("%d verdict edits, want 1", verdicts)
+	}
+	// Restarted: the verdict is not shown again, and a post still goes to the thread.
+	fp2 := newTimedPlatform("fake")
+	n2 := NewNotifier(db, nil, Outlet{Platform: fp2, DefaultChannel: "elsewhere"})
+	n2.Post(ctx, "R1", "resumed R1 at step approval")
+	v.Rotation.Updated = time.Now()
+	n2.Update(ctx, v)
+	n2.Close()
+	for _, c := range fp2.log() {
+		if c.op == "edit" && c.ref == ref.ID {
+			t.Errorf("verdict shown again after restart: %+v", c)
+		}
+		if c.op == "reply" && c.channel != "ops" {
+			t.Errorf("post after restart went to %q, not the rotation's home", c.channel)
+		}
+	}
+	resumed := false
+	for _, c := range fp2.log() {
+		resumed = resumed || c.op == "reply" && strings.Contains(c.text, "resumed R1")
+	}
+	if !resumed {
+		t.Errorf("no resumed reply after restart: %+v", fp2.log())
+	}
+}

@@ -30,6 +30,25 @@ func RenderPlan(p rotation.Plan) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
+// PlanMessage is the plan as a chat message: the same content as RenderPlan, with
+// the groups as a list and the steps as a step list, so each platform cuts a long
+// site to its limits ("…and N more") instead of failing.
+func PlanMessage(p rotation.Plan) Message {
+	m := Message{Title: fmt.Sprintf("Plan for %s: %s-server path", p.Site, p.Path)}
+	m.Text = fmt.Sprintf("Why: %s.\nManager %s; servers: %s; %d clients (%d on 14.2.x).\nLongest heartbeat %ds; each wait at least %s.\nGroups and locations the rotation changes (%d):",
+		strings.TrimSuffix(p.Reason, "."), p.ManagerVersion, strings.Join(p.Servers, ", "), p.ClientsTotal, p.Clients142, p.HeartbeatSeconds, Duration(time.Duration(p.WaitSeconds)*time.Second), len(p.GroupsToChange))
+	for _, t := range p.GroupsToChange {
+		m.List = append(m.List, fmt.Sprintf("%s / %s (MSL %q, secure communication %s, heartbeat %ds)", t.Path, t.Location, t.MSL, onOff(t.Secure), t.HeartbeatSeconds))
+	}
+	for i, s := range p.Steps {
+		m.Steps = append(m.Steps, Step{State: StepPending, Number: i + 1, Title: s.Title, ID: s.ID, Detail: BroadcomStep(s.SeedStep)})
+	}
+	for _, n := range p.Notes {
+		m.Context = append(m.Context, "Note: "+n)
+	}
+	return m
+}
+
 func onOff(b bool) string {
 	if b {
 		return "on"

@@ -36,10 +36,11 @@ type Deliveries interface {
 	Deliver(ctx context.Context, id string, now time.Time, ttl time.Duration) (bool, error)
 }
 
-// ApprovalMessages tells whether a message carries an approval request; *Notifier
-// implements it. The router uses it to answer an emoji that does not vote.
+// ApprovalMessages tells whether a message carries an approval request and where its
+// rotation lives; *Notifier implements it. The router uses it to answer an emoji that
+// does not vote, and to count a vote only from the rotation's home platform.
 type ApprovalMessages interface {
-	IsApprovalMessage(ctx context.Context, ref string) bool
+	ApprovalHome(ctx context.Context, ref string) (Home, bool)
 }
 
 // Emoji that vote on an approval request.
@@ -92,18 +93,31 @@ func (r *Router) log() *slog.Logger {
 // Serve handles the platform's events until ctx is done and every event read has
 // been handled. Events of different users are handled concurrently, so a slow SEPM
 // call never stalls the event stream; the events of one user are handled in the
-// order they arrived (a reaction and its removal, `done` then `abort`).
+// order they arrived (a reaction and its removal, `done` then `abort`). An event that
+// must wait for its user's earlier one is acknowledged when it arrives (a placeholder
+// through its Reply), so it never misses the platform's answer deadline.
 func (r *Router) Serve(ctx context.Context, p Platform) {
+	type queued struct {
+		ev    Event
+		acked bool
+	}
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
-		queues = map[string][]Event{} // user key -> events waiting for its worker
+		queues = map[string][]queued{} // user key -> events waiting for its worker
 	)
 	for ev := range p.Events(ctx) {
 		key := ev.UserKey()
 		mu.Lock()
 		q, busy := queues[key]
-		queues[key] = append(q, ev)
+		acked := false
+		if busy && ev.Reply != nil {
+			if err := ev.Reply.Ack(ctx, working); err != nil {
+				r.log().Warn("acknowledging", "platform", p.Name(), "err", err)
+			}
+			acked = true
+		}
+		queues[key] = append(q, queued{ev, acked})
 		mu.Unlock()
 		if busy {
 			continue // that user's worker takes it in turn
@@ -117,10 +131,10 @@ func (r *Router) Serve(ctx context.Context, p Platform) {
 					mu.Unlock()
 					return
 				}
-				ev := q[0]
+				it := q[0]
 				queues[key] = q[1:]
 				mu.Unlock()
-				r.serveOne(ctx, p, ev)
+				r.serveOne(ctx, p, it.ev, it.acked)
 			}
 		})
 	}
@@ -134,6 +148,7 @@ type platformReply struct {
 	ev Event
 }
 
+// Ack shows m unless it is a placeholder.
 func (pr platformReply) Ack(ctx context.Context, m Message) error {
 	if m.Placeholder {
 		return nil
@@ -141,6 +156,7 @@ func (pr platformReply) Ack(ctx context.Context, m Message) error {
 	return pr.p.Respond(ctx, pr.ev, m)
 }
 
+// Answer shows m.
 func (pr platformReply) Answer(ctx context.Context, m Message) error {
 	return pr.p.Respond(ctx, pr.ev, m)
 }
@@ -153,8 +169,9 @@ func empty(m Message) bool {
 }
 
 // serveOne handles one event: the fast checks and the acknowledgement at once, the
-// engine's work after, its answer through the event's reply handle.
-func (r *Router) serveOne(ctx context.Context, p Platform, ev Event) {
+// engine's work after, its answer through the event's reply handle. acked says the
+// event was acknowledged already (it waited behind its user's earlier event).
+func (r *Router) serveOne(ctx context.Context, p Platform, ev Event, acked bool) {
 	reply := ev.Reply
 	if reply == nil {
 		reply = platformReply{p: p, ev: ev}
@@ -164,13 +181,19 @@ func (r *Router) serveOne(ctx context.Context, p Platform, ev Event) {
 		if empty(now) {
 			return
 		}
-		if err := reply.Ack(ctx, now); err != nil {
+		send := reply.Ack
+		if acked {
+			send = reply.Answer
+		}
+		if err := send(ctx, now); err != nil {
 			r.log().Warn("answering", "platform", p.Name(), "err", err)
 		}
 		return
 	}
-	if err := reply.Ack(ctx, working); err != nil {
-		r.log().Warn("acknowledging", "platform", p.Name(), "err", err)
+	if !acked {
+		if err := reply.Ack(ctx, working); err != nil {
+			r.log().Warn("acknowledging", "platform", p.Name(), "err", err)
+		}
 	}
 	msg := later(ctx)
 	if empty(msg) {
@@ -206,7 +229,7 @@ func (r *Router) decide(ctx context.Context, ev Event) (Message, job) {
 	case EventReactionAdded, EventReactionRemoved:
 		kind, ok := reactionBallot(ev)
 		if !ok {
-			if ev.Kind == EventReactionAdded && r.Messages != nil && r.Messages.IsApprovalMessage(ctx, ev.Ref().String()) {
+			if _, isRequest := r.approvalHome(ctx, ev); isRequest && ev.Kind == EventReactionAdded {
 				return toUser(fmt.Sprintf("%s does not vote: react ✅ to approve or ❌ to deny (a 👍 is not a vote)", ev.Reaction)), nil
 			}
 			return Message{}, nil // people react with other emoji too
@@ -327,7 +350,7 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 			if err != nil {
 				return toUser("plan failed: " + err.Error())
 			}
-			return Message{Text: RenderPlan(p)}
+			return PlanMessage(p)
 		}
 	case "rotate":
 		return Message{}, func(ctx context.Context) Message {
@@ -407,10 +430,22 @@ func (r *Router) vote(ctx context.Context, ev Event, b rotation.Ballot) (Message
 	if !r.Roles.IsApprover(ev) {
 		return toUser(fmt.Sprintf("refused: %s does not hold the approver role", ev.UserKey())), nil
 	}
+	if home, ok := r.approvalHome(ctx, ev); ok && home.Platform != ev.Platform && !r.Links.Linked(ev.UserKey()) {
+		return toUser(fmt.Sprintf("vote refused: this rotation lives on %s, and votes count only from there (or from accounts linked with --link)", home.Platform)), nil
+	}
 	if !r.fresh(ctx, ev) {
 		return Message{}, nil
 	}
 	return Message{}, func(ctx context.Context) Message { return r.cast(ctx, ev, b) }
+}
+
+// approvalHome is the home of the rotation whose approval request ev is about, if
+// the message carries one.
+func (r *Router) approvalHome(ctx context.Context, ev Event) (Home, bool) {
+	if r.Messages == nil || ev.MessageRef == "" {
+		return Home{}, false
+	}
+	return r.Messages.ApprovalHome(ctx, ev.Ref().String())
 }
 
 // cast hands a ballot of a checked, fresh event to the engine. A vote counts only

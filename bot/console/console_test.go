@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"sepmbot/bot"
@@ -115,5 +116,69 @@ func TestConsoleNumbersSurviveRestart(t *testing.T) {
 	}
 	if c.run == c2.run {
 		t.Error("two runs share a delivery-id prefix")
+	}
+}
+
+// TestConsoleWaitingCardPaced: during a wait the card is printed in full at most once
+// per 30 s, with one progress line in between when the progress changed; any other
+// change prints the card at once.
+func TestConsoleWaitingCardPaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var out bytes.Buffer
+		c := New(strings.NewReader(""), &out, Options{})
+		ctx := context.Background()
+		steps := []bot.Step{{State: bot.StepActive, Number: 5, Title: "Wait at least three heartbeats", ID: "wait-disable", Current: true}}
+		card, _ := c.Post(ctx, "sepm", bot.Message{Title: "R1", Steps: steps})
+		for i := range 60 {
+			p := &bot.Progress{Label: "wait 1 of 4", Elapsed: time.Duration(i) * time.Second, Total: 24 * time.Hour, Done: i, Of: 100, Unit: "clients checked in"}
+			_ = c.Edit(ctx, "sepm", card, bot.Message{Title: "R1", Steps: steps, Progress: p})
+			_ = c.Edit(ctx, "sepm", card, bot.Message{Title: "R1", Steps: steps, Progress: p}) // unchanged: nothing printed
+			time.Sleep(time.Second)
+		}
+		steps[0].State = bot.StepDone
+		_ = c.Edit(ctx, "sepm", card, bot.Message{Title: "R1", Steps: steps})
+		text := out.String()
+		if n := strings.Count(text, "[#1 edited]"); n != 3 {
+			t.Errorf("%d full prints, want 3 (at 0 s, at 30 s, and the step change):\n%s", n, text)
+		}
+		if n := strings.Count(text, "[#1 ⏳] wait 1 of 4 · ⏳ "); n != 58 {
+			t.Errorf("%d progress lines, want 58", n)
+		}
+		if lines := strings.Count(text, "\n"); lines > 200 {
+			t.Errorf("%d lines for a minute of wait", lines)
+		}
+	})
+}
+
+// TestConsoleAtUserSimAndCase: `@alice !sim ...` reaches the hook; click matches a
+// button by action or label in any case; react with an emoji name passes it on;
+// malformed react/click lines get their usage.
+func TestConsoleAtUserSimAndCase(t *testing.T) {
+	var out bytes.Buffer
+	hooked := ""
+	in := strings.NewReader(strings.Join([]string{
+		"@alice !sim fleet",
+		"@carol click Approve 1",
+		"@carol click DENY 1",
+		"@bob react :white_check_mark: 1",
+		"@bob react",
+		"@bob click approve",
+	}, "\n"))
+	c := New(in, &out, Options{As: "alice", Hook: func(_ context.Context, line string) (string, error) {
+		hooked = line
+		return "ok", nil
+	}})
+	c.Post(context.Background(), "sepm", bot.Message{Text: "approve?", Buttons: []bot.Button{{ActionID: "approve", Value: "n1", Label: "Approve"}, {ActionID: "deny", Value: "n1", Label: "Deny"}}})
+	evs := collect(t, c)
+	if hooked != "sim fleet" {
+		t.Errorf("@alice !sim fleet: hook got %q", hooked)
+	}
+	if len(evs) != 3 || evs[0].ActionID != "approve" || evs[1].ActionID != "deny" || evs[2].Reaction != ":white_check_mark:" || evs[0].Channel != "sepm" {
+		t.Errorf("events %+v", evs)
+	}
+	for _, w := range []string{"usage: react EMOJI MESSAGE#", "usage: click BUTTON MESSAGE#"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
 	}
 }
