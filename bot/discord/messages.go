@@ -63,7 +63,7 @@ func (d *Discord) thread(ctx context.Context, channel, ref string, m bot.Message
 	if has {
 		return nil
 	}
-	name := cut(plain(shortLine(m)), 90)
+	name := cut(plain(bot.Printable(shortLine(m), false)), 90)
 	if name == "" {
 		name = "sepmbot"
 	}

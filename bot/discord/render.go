@@ -42,9 +42,11 @@ type rendered struct {
 // render turns the neutral message into one embed and its buttons, within Discord's
 // limits (cut with "…and N more", never an API error): the title as the embed's
 // title, the status, body, list, steps, progress and context lines as its
-// description (context as small print), fields as inline fields. Every text passes
-// through bot.EscapeDiscord.
+// description (context as small print), fields as inline fields. Every text is made
+// printable and passed through bot.EscapeDiscord first (bot.Fitted), so a group
+// name, a SEPM error or a reason can neither ping nor hide a link.
 func render(m bot.Message) rendered {
+	m = bot.Fitted(m, bot.DiscordLimits, bot.EscapeDiscord)
 	var out rendered
 	e := &discordgo.MessageEmbed{Color: embedColour}
 	if m.Title != "" {
@@ -52,44 +54,40 @@ func render(m bot.Message) rendered {
 	}
 	var parts []string
 	if m.Status != "" {
-		parts = append(parts, "_"+md(oneLine(m.Status))+"_")
+		parts = append(parts, "_"+md(m.Status)+"_")
 	}
-	if t := strings.TrimRight(m.Text, "\n"); t != "" {
-		parts = append(parts, md(t))
+	if m.Text != "" {
+		parts = append(parts, md(m.Text))
 	}
 	var items []string
 	for _, it := range m.List {
-		items = append(items, "• "+md(bot.Clip(it, lineLimit)))
+		items = append(items, "• "+md(it))
 	}
 	if len(items) > 0 {
-		parts = append(parts, strings.Join(bot.Fit(items, listLimit), "\n"))
+		parts = append(parts, strings.Join(items, "\n"))
 	}
 	var steps []string
 	for _, st := range m.Steps {
-		steps = append(steps, md(bot.Clip(bot.StepLine(st), lineLimit)))
+		steps = append(steps, md(bot.StepLine(st)))
 	}
 	if len(steps) > 0 {
-		fitted := bot.Fit(steps, stepLimit)
-		if n := len(fitted); n < len(steps) {
-			fitted[n-1] += " steps"
-		}
-		parts = append(parts, strings.Join(fitted, "\n"))
+		parts = append(parts, strings.Join(steps, "\n"))
 	}
 	if p := m.Progress; p != nil {
 		var lines []string
 		if l := p.Line(); l != "" {
-			lines = append(lines, md(bot.Clip(l, lineLimit)))
+			lines = append(lines, md(l))
 		}
-		for _, n := range bot.Fit(p.Notes, 10) {
-			lines = append(lines, md(bot.Clip(n, lineLimit)))
+		for _, n := range p.Notes {
+			lines = append(lines, md(n))
 		}
 		if len(lines) > 0 {
 			parts = append(parts, strings.Join(lines, "\n"))
 		}
 	}
 	var ctx []string
-	for _, c := range bot.Fit(m.Context, contextLimit) {
-		ctx = append(ctx, "-# "+md(oneLine(bot.Clip(c, lineLimit))))
+	for _, c := range m.Context {
+		ctx = append(ctx, "-# "+md(c))
 	}
 	if len(ctx) > 0 {
 		parts = append(parts, strings.Join(ctx, "\n"))
@@ -98,7 +96,7 @@ func render(m bot.Message) rendered {
 	used := 0
 	for k, f := range m.Fields {
 		name := bot.Clip(plain(f.Label), maxFieldName)
-		value := bot.Clip(md(bot.Clip(f.Value, maxFieldValue-24)), maxFieldValue)
+		value := bot.Clip(md(f.Value), maxFieldValue)
 		if name == "" {
 			name = "\u200b"
 		}
@@ -106,7 +104,7 @@ func render(m bot.Message) rendered {
 			value = "\u200b"
 		}
 		n := len([]rune(name)) + len([]rune(value))
-		if len(e.Fields) == maxFields-1 && k < len(m.Fields)-1 || used+n > fieldBudget {
+		if used+n > fieldBudget {
 			e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: "\u200b", Value: bot.AndMore(len(m.Fields) - k)})
 			used += 20
 			break
@@ -124,12 +122,9 @@ func render(m bot.Message) rendered {
 	return out
 }
 
-// Per-part caps inside the description (Discord's 4,096 is for the whole of it).
+// fieldBudget is what the fields of one embed may take together (Discord's 6,000 is
+// for the whole embed).
 const (
-	lineLimit    = 300
-	listLimit    = 25
-	stepLimit    = 40
-	contextLimit = 8
 	fieldBudget  = 1800
 )
 
@@ -169,9 +164,8 @@ func buttons(bs []bot.Button, disabled bool) []discordgo.MessageComponent {
 	return rows
 }
 
-// md renders the bot's markdown subset (*bold*, `code`) for Discord (**bold**) and
-// neutralises mentions and links outside code spans (inside them Discord shows
-// text as typed).
+// md renders the bot's markdown subset for Discord: *bold* becomes **bold** outside
+// code spans; `code` stays. The text is already escaped (bot.Fitted).
 func md(s string) string {
 	var b strings.Builder
 	parts := strings.Split(s, "`")
@@ -179,12 +173,11 @@ func md(s string) string {
 		if i > 0 {
 			b.WriteByte('`')
 		}
-		// An odd part is inside a code span, unless it follows an unclosed backtick.
 		if i%2 == 1 && i < len(parts)-1 {
 			b.WriteString(part)
 			continue
 		}
-		b.WriteString(boldStars(bot.EscapeDiscord(part)))
+		b.WriteString(boldStars(part))
 	}
 	return b.String()
 }
@@ -212,7 +205,7 @@ func boldStars(s string) string {
 
 // plain strips markdown characters from short labels.
 func plain(s string) string {
-	return strings.NewReplacer("*", "", "`", "", "\n", " ").Replace(bot.EscapeDiscord(s))
+	return strings.NewReplacer("*", "", "`", "", "\n", " ").Replace(s)
 }
 
 // cut shortens s to at most n runes, ending with "…" when it cut.
