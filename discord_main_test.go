@@ -284,8 +284,15 @@ func TestDiscordFullRotation(t *testing.T) {
 	}
 	reqID := v.Approval.ID
 
-	// The requester clicking Approve: told why, ephemerally; nothing counted.
-	alice := r.click(dAlice, ref.ID, "approve:"+reqID)
+	// Approve asks what exactly is approved first (ephemeral), then the vote counts.
+	ask := r.click(dBob, ref.ID, "ask-approve:"+reqID)
+	r.f.Dispatch("INTERACTION_CREATE", ask)
+	if cb := r.callback(ask["id"].(string)); cb.Type != 4 || !jsonHas(cb.Data, `"flags":64`) || !jsonHas(cb.Data, "secure communication off") ||
+		!jsonHas(cb.Data, "approve-ok:"+reqID+":"+ref.ID) {
+		t.Fatalf("approve click answered %+v %s", cb, cb.Data)
+	}
+	// The requester confirming an approval: told why, ephemerally; nothing counted.
+	alice := r.click(dAlice, "888", "approve-ok:"+reqID+":"+ref.ID)
 	r.f.Dispatch("INTERACTION_CREATE", alice)
 	cb := r.callback(alice["id"].(string))
 	if cb.Type != 4 || !jsonHas(cb.Data, `"flags":64`) || !jsonHas(cb.Data, "refused") {
@@ -304,7 +311,7 @@ func TestDiscordFullRotation(t *testing.T) {
 		t.Fatal("the non-approver's reaction got no thread reply")
 	}
 	// Bob approves by button; the click is delivered twice.
-	bob := r.click(dBob, ref.ID, "approve:"+reqID)
+	bob := r.click(dBob, "889", "approve-ok:"+reqID+":"+ref.ID)
 	r.f.Dispatch("INTERACTION_CREATE", bob)
 	r.f.Dispatch("INTERACTION_CREATE", bob)
 	r.callback(bob["id"].(string))
@@ -371,7 +378,7 @@ func TestDiscordVoteWhileGatewayDown(t *testing.T) {
 	r.rotate()
 	v := r.driveUntilApproval()
 	ref, _ := bot.ParseRef(v.Approval.MessageRef)
-	bob := r.click(dBob, ref.ID, "approve:"+v.Approval.ID)
+	bob := r.click(dBob, "889", "approve-ok:"+v.Approval.ID+":"+ref.ID)
 	r.f.Dispatch("INTERACTION_CREATE", bob)
 	r.until("bob's vote", func(v rotation.View) bool { return v.Approval != nil && len(v.Approval.Votes) == 1 })
 

@@ -110,6 +110,7 @@ type Discord struct {
 	reactions map[string]bool      // channel/message/user/emoji -> present
 	members   map[string]member    // guild/user -> roles, cached
 	threads   map[string]bool      // message ids with a thread
+	confirms  map[string]string    // button value -> its Confirm question
 	ctx       context.Context      // for work started by gateway handlers
 	cancel    context.CancelFunc
 }
@@ -159,7 +160,7 @@ func New(cfg Config) (*Discord, error) {
 		cfg: cfg, s: s, log: cfg.Log, run: fmt.Sprintf("%x", time.Now().UnixNano()),
 		events: make(chan bot.Event, 64), done: make(chan struct{}), ready: make(chan struct{}),
 		seen: map[string]time.Time{}, reactions: map[string]bool{}, members: map[string]member{},
-		threads: map[string]bool{}, ctx: ctx, cancel: cancel,
+		threads: map[string]bool{}, confirms: map[string]string{}, ctx: ctx, cancel: cancel,
 	}
 	s.AddHandler(d.onReady)
 	s.AddHandler(d.onDisconnect)

@@ -244,3 +244,38 @@ func TestReconcileAfterReidentify(t *testing.T) {
 	raw, _ := json.Marshal(ev)
 	_ = raw
 }
+
+// An Approve button with a confirmation asks it first (ephemeral), and the vote is
+// the click on "Yes, approve", bound to the request's message.
+func TestApproveAsksItsConfirmation(t *testing.T) {
+	d, f, _ := open(t, nil)
+	ref, err := d.Post(context.Background(), "900", bot.Message{Title: "approval", Buttons: []bot.Button{
+		{ActionID: "approve", Value: "n1", Label: "Approve", Style: "primary", Confirm: "Turn secure communication off in 3 groups of site-a for at least 30m (R1)?"},
+		{ActionID: "deny", Value: "n1", Label: "Deny", Style: "danger"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Snapshot(func(v discordtest.View) {
+		if c := string(v.Message(ref).Components); !strings.Contains(c, `"custom_id":"ask-approve:n1"`) || !strings.Contains(c, `"custom_id":"deny:n1"`) {
+			t.Fatalf("components %s", c)
+		}
+	})
+	f.Dispatch("INTERACTION_CREATE", buttonJSON(f, "7001", "8", "900", ref, "ask-approve:n1"))
+	if !f.Wait(waitBound, func(v discordtest.View) bool { return len(v.Callbacks()) == 1 }) {
+		t.Fatal("no question")
+	}
+	none(t, d)
+	f.Snapshot(func(v discordtest.View) {
+		cb := v.Callbacks()[0]
+		if cb.Type != 4 || !strings.Contains(string(cb.Data), `"flags":64`) || !strings.Contains(string(cb.Data), "3 groups of site-a") ||
+			!strings.Contains(string(cb.Data), `"custom_id":"approve-ok:n1:`+ref+`"`) {
+			t.Fatalf("question %s", cb.Data)
+		}
+	})
+	f.Dispatch("INTERACTION_CREATE", buttonJSON(f, "7002", "8", "900", "888", "approve-ok:n1:"+ref))
+	ev := next(t, d)
+	if ev.Kind != bot.EventButton || ev.ActionID != "approve" || ev.Value != "n1" || ev.MessageRef != ref {
+		t.Fatalf("vote %+v", ev)
+	}
+}

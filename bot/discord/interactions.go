@@ -23,8 +23,10 @@ const seenTTL = 20 * time.Minute
 
 // Custom ids of the approval buttons and the deny modal.
 const (
-	modalDeny   = "deny-reason"
-	inputReason = "reason"
+	modalDeny        = "deny-reason"
+	inputReason      = "reason"
+	askPrefix        = "ask-"       // a button whose click asks its Confirm question first
+	confirmedApprove = "approve-ok" // the button of that question
 )
 
 // firstTime records an interaction id; false means it was already acted on.
@@ -73,9 +75,21 @@ func (d *Discord) interaction(i *discordgo.Interaction) {
 		if i.Message != nil {
 			ev.MessageRef = i.Message.ID
 		}
-		if action == "deny" {
+		switch action {
+		case "deny":
 			go d.askReason(i, value)
 			return
+		case askPrefix + "approve":
+			go d.askConfirm(i, value)
+			return
+		case confirmedApprove:
+			// "approve-ok:NONCE:MESSAGE": the click on the confirmation, bound to the
+			// request's message (not the ephemeral one it sits on).
+			nonce, msg, ok := strings.Cut(value, ":")
+			if !ok {
+				return
+			}
+			action, value, ev.MessageRef = "approve", nonce, msg
 		}
 		ev.Kind, ev.ActionID, ev.Value = bot.EventButton, action, value
 	case discordgo.InteractionModalSubmit:
@@ -124,6 +138,55 @@ func (d *Discord) askReason(i *discordgo.Interaction, value string) {
 		return d.s.InteractionRespond(i, resp, opts...)
 	}); err != nil {
 		d.log.Warn("discord: showing the deny form", "err", err)
+	}
+}
+
+// askConfirm answers an Approve click with the question its button carries
+// (ephemeral), and a button that casts the vote.
+func (d *Discord) askConfirm(i *discordgo.Interaction, nonce string) {
+	d.mu.Lock()
+	question := d.confirms[nonce]
+	d.mu.Unlock()
+	if question == "" {
+		question = "Approve this request? Secure communication goes off in the groups it lists."
+	}
+	msg := ""
+	if i.Message != nil {
+		msg = i.Message.ID
+	}
+	id := confirmedApprove + ":" + nonce + ":" + msg
+	m := bot.Message{Text: question, Visibility: bot.VisibleUser}
+	r := render(m)
+	if len(id) <= maxCustomID {
+		r.Components = []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+			discordgo.Button{Label: "Yes, approve", Style: discordgo.SuccessButton, CustomID: id},
+		}}}
+	}
+	resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource, Data: &discordgo.InteractionResponseData{
+		Embeds: r.Embeds, Components: r.Components, Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: noMentions(),
+	}}
+	ctx, cancel := context.WithTimeout(d.ctx, ackWindow)
+	defer cancel()
+	if err := d.call(ctx, "interaction.callback", false, func(opts ...discordgo.RequestOption) error {
+		return d.s.InteractionRespond(i, resp, opts...)
+	}); err != nil {
+		d.log.Warn("discord: asking to confirm an approval", "err", err)
+	}
+}
+
+// remember keeps the confirmation questions of a message's buttons, by value (the
+// request's nonce), for the click that asks them.
+func (d *Discord) remember(m bot.Message) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range m.Buttons {
+		if b.Confirm == "" || b.Value == "" {
+			continue
+		}
+		if len(d.confirms) >= 256 {
+			clear(d.confirms) // a handful are live at once; the rest asked generically
+		}
+		d.confirms[b.Value] = b.Confirm
 	}
 }
 

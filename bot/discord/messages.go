@@ -17,6 +17,7 @@ func (d *Discord) Post(ctx context.Context, channel string, m bot.Message) (stri
 
 // send posts content (raw: a user mention, shown but never pinging) above m.
 func (d *Discord) send(ctx context.Context, channel, content string, m bot.Message) (string, error) {
+	d.remember(m)
 	r := render(m)
 	var id string
 	err := d.call(ctx, "message.create", true, func(opts ...discordgo.RequestOption) error {
@@ -35,6 +36,7 @@ func (d *Discord) send(ctx context.Context, channel, content string, m bot.Messa
 // them). A 429 returns at once as a bot.RateLimitError so the card's coalescer waits
 // and sends the newest state instead of an old one.
 func (d *Discord) Edit(ctx context.Context, channel, ref string, m bot.Message) error {
+	d.remember(m)
 	r := render(m)
 	content := ""
 	return d.call(ctx, "message.edit", false, func(opts ...discordgo.RequestOption) error {

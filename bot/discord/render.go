@@ -125,7 +125,7 @@ func render(m bot.Message) rendered {
 // fieldBudget is what the fields of one embed may take together (Discord's 6,000 is
 // for the whole embed).
 const (
-	fieldBudget  = 1800
+	fieldBudget = 1800
 )
 
 // buttons renders the buttons, five to a row; disabled greys them all.
@@ -137,6 +137,9 @@ func buttons(bs []bot.Button, disabled bool) []discordgo.MessageComponent {
 			break
 		}
 		id := b.ActionID + ":" + b.Value
+		if b.Confirm != "" && b.ActionID == "approve" {
+			id = askPrefix + id
+		}
 		if len(id) > maxCustomID {
 			continue // cannot be clicked reliably; the reaction still votes
 		}
