@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -39,7 +44,7 @@ type discordRun struct {
 	hook func(string)
 }
 
-func startDiscordRun(t *testing.T) *discordRun {
+func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	site, err := sim.Start(ctx, sim.Options{Listen: "127.0.0.1:0", Clients: 300, Servers: 1, Groups: 6, Heartbeat: time.Second,
@@ -72,7 +77,7 @@ func startDiscordRun(t *testing.T) *discordRun {
 			Viewers: []string{"*"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: 500 * time.Millisecond, CardInterval: time.Second},
 		DiscordFlags: DiscordFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild, DiscordChannel: []string{dChannel}, DiscordGateway: true, DiscordRegister: true},
 	}
-	roles, err := cmd.roles()
+	roles, err := cmd.roles() // before mod: the roles are the tests' users
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,14 +85,18 @@ func startDiscordRun(t *testing.T) *discordRun {
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	g := &Globals{Ctx: ctx, Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
+	deps := discordDeps{
+		HTTPClient: f.Client(),
+		Started: func(w *wiring, d *discord.Discord) {
+			run.eng, run.d = w.engine, d
+			close(started)
+		},
+	}
+	for _, m := range mod {
+		m(cmd, &deps)
+	}
 	go func() {
-		done <- cmd.runDiscord(ctx, g, roles, client, db, hostOf(site.URL()), servers, discordDeps{
-			HTTPClient: f.Client(),
-			Started: func(w *wiring, d *discord.Discord) {
-				run.eng, run.d = w.engine, d
-				close(started)
-			},
-		})
+		done <- cmd.runDiscord(ctx, g, roles, client, db, hostOf(site.URL()), servers, deps)
 	}()
 	select {
 	case <-started:
@@ -408,4 +417,82 @@ func TestDiscordVoteWhileGatewayDown(t *testing.T) {
 	if fl := r.site.Fleet(); fl.Orphaned != 0 {
 		t.Fatalf("%d clients orphaned after the abort (%s)", fl.Orphaned, v.Rotation.Status)
 	}
+}
+
+// HTTP interactions mode through the real wiring, gateway off: Discord's probes with
+// bad signatures get 401, PING gets PONG, a signed command is accepted and answered
+// through its callback.
+func TestDiscordHTTPInteractionsMode(t *testing.T) {
+	t.Parallel()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	addr := make(chan string, 1)
+	r := startDiscordRun(t, func(c *RunCmd, d *discordDeps) {
+		c.DiscordGateway = false
+		c.DiscordListen = "127.0.0.1:0"
+		c.DiscordPublicKey = hex.EncodeToString(pub)
+		d.Listening = func(a string) { addr <- a }
+	})
+	url := "http://" + <-addr + discord.InteractionsPath
+	post := func(body string, key ed25519.PrivateKey, ts time.Time) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		stamp := fmt.Sprint(ts.Unix())
+		req.Header.Set("X-Signature-Timestamp", stamp)
+		req.Header.Set("X-Signature-Ed25519", hex.EncodeToString(ed25519.Sign(key, []byte(stamp+body))))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	if resp := post(`{"id":"1","type":1}`, other, time.Now()); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong key: %d", resp.StatusCode)
+	}
+	if resp := post(`{"id":"1","type":1}`, priv, time.Now().Add(-10*time.Minute)); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("stale: %d", resp.StatusCode)
+	}
+	resp := post(`{"id":"1","type":1}`, priv, time.Now())
+	pong, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(pong)) != `{"type":1}` {
+		t.Fatalf("PING: %d %s", resp.StatusCode, pong)
+	}
+	cmd := fmt.Sprintf(`{"id":"1400000000000000999","application_id":%q,"type":2,"token":"tok","version":1,"guild_id":%q,"channel_id":%q,`+
+		`"member":{"user":{"id":%q},"roles":[]},"data":{"id":"1","name":"sepm","type":1,"options":[{"name":"list","type":1}]}}`,
+		r.f.AppID, r.f.Guild, dChannel, dDave)
+	if resp := post(cmd, priv, time.Now()); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("command: %d", resp.StatusCode)
+	}
+	if cb := r.callback("1400000000000000999"); cb.Type != 4 && cb.Type != 5 {
+		t.Fatalf("callback %+v", cb)
+	}
+	r.f.Snapshot(func(v discordtest.View) {
+		if v.Identifies() != 0 {
+			t.Error("the gateway connected although --discord-gateway=false")
+		}
+	})
+}
+
+// `sepmbot discord register` overwrites the guild's commands.
+func TestDiscordRegisterCommand(t *testing.T) {
+	f := discordtest.New(nil)
+	defer f.Close()
+	tokenFile := t.TempDir() + "/token"
+	if err := os.WriteFile(tokenFile, []byte("tok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd := &DiscordRegisterCmd{DiscordFlags: DiscordFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, SiteName: "site-a,site-b", deps: discordDeps{HTTPClient: f.Client()}}
+	if err := cmd.Run(&Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "registered /sepm in server "+f.Guild) {
+		t.Fatalf("output %q", out.String())
+	}
+	f.Snapshot(func(v discordtest.View) {
+		if !jsonHas(v.Commands(f.Guild), `"site-b"`) {
+			t.Fatalf("commands %s", v.Commands(f.Guild))
+		}
+	})
 }

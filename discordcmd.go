@@ -52,7 +52,12 @@ func (f DiscordFlags) token() (string, error) {
 type discordDeps struct {
 	HTTPClient *http.Client                    // carries every REST call
 	Started    func(*wiring, *discord.Discord) // called once the bot runs
+	Listening  func(addr string)               // the HTTP interactions endpoint's address
 }
+
+// discordObserver counts Discord API calls and 429s (the metrics wiring sets it;
+// nil counts nothing). Its shape is admin.ChatObserver's.
+var discordObserver discord.Observer
 
 // newDiscord builds the Discord platform from the flags and the environment.
 func newDiscord(f DiscordFlags, sites []string, cardInterval time.Duration, link *discordEngine, deps discordDeps, log *slog.Logger) (*discord.Discord, error) {
@@ -60,10 +65,14 @@ func newDiscord(f DiscordFlags, sites []string, cardInterval time.Duration, link
 	if err != nil {
 		return nil, err
 	}
-	return discord.New(discord.Config{
+	cfg := discord.Config{
 		Token: token, GuildID: f.DiscordGuild, Sites: sites, HTTPClient: deps.HTTPClient,
-		Requests: link, Completer: link, Log: log, CardInterval: cardInterval,
-	})
+		Log: log, CardInterval: cardInterval, Observer: discordObserver,
+	}
+	if link != nil {
+		cfg.Requests, cfg.Completer = link, link
+	}
+	return discord.New(cfg)
 }
 
 // runDiscord runs the bot on Discord until ctx is done: the engine first (stored
@@ -132,6 +141,9 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 		}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+		if deps.Listening != nil {
+			deps.Listening(ln.Addr().String())
+		}
 		g.Log.Info("Discord interactions endpoint", "addr", ln.Addr().String(), "path", discord.InteractionsPath)
 	}
 	fmt.Fprintf(g.Out, "sepmbot %s on Discord for %s.\n", shortVersion(), c.SiteName)

@@ -279,3 +279,32 @@ func TestApproveAsksItsConfirmation(t *testing.T) {
 		t.Fatalf("vote %+v", ev)
 	}
 }
+
+// A ✅ removed while the gateway is down is retracted by the reconcile.
+func TestReconcileFindsARemovalMadeWhileDown(t *testing.T) {
+	reqs := &fixedRequests{}
+	d, f, _ := open(t, func(c *Config) { c.Requests = reqs })
+	f.SetMember("8", "role-appr")
+	ref, err := d.Post(context.Background(), "900", bot.Message{Text: "approval request"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs.mu.Lock()
+	reqs.reqs = []OpenRequest{{Channel: "900", Message: ref, Voted: []string{"8"}}}
+	reqs.mu.Unlock()
+	f.React("900", ref, "✅", "8")
+	if ev := next(t, d); ev.Kind != bot.EventReactionAdded {
+		t.Fatalf("%+v", ev)
+	}
+	f.Hold()
+	f.Kick()
+	if !f.Wait(waitBound, func(v discordtest.View) bool { return !v.Connected() }) {
+		t.Fatal("still connected")
+	}
+	f.Unreact("900", ref, "✅", "8")
+	f.Release()
+	ev := next(t, d)
+	if ev.Kind != bot.EventReactionRemoved || ev.User != "8" || ev.MessageRef != ref || !slices.Equal(ev.UserGroups, []string{"role-appr"}) {
+		t.Fatalf("reconciled removal %+v", ev)
+	}
+}
