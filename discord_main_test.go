@@ -319,6 +319,10 @@ func TestDiscordFullRotation(t *testing.T) {
 	}) {
 		t.Fatal("the non-approver's reaction got no thread reply")
 	}
+	// A ✅ on the run card (no approval request) is nobody's vote and gets no answer.
+	var card string
+	r.f.Snapshot(func(fv discordtest.View) { card = fv.Messages()[0].ID })
+	r.f.React(dChannel, card, "✅", dDave)
 	// Bob approves by button; the click is delivered twice.
 	bob := r.click(dBob, "889", "approve-ok:"+reqID+":"+ref.ID)
 	r.f.Dispatch("INTERACTION_CREATE", bob)
@@ -349,9 +353,12 @@ func TestDiscordFullRotation(t *testing.T) {
 			t.Errorf("the redelivered click was answered %d times", cbs)
 		}
 		daveReplies := 0
-		for _, m := range threadReplies(fv, ref.ID) {
+		for _, m := range fv.Messages() {
 			if strings.Contains(m.Content, dDave) {
 				daveReplies++
+				if m.ChannelID != ref.ID {
+					t.Errorf("dave answered in %s, not the request's thread", m.ChannelID)
+				}
 			}
 		}
 		if daveReplies != 1 {

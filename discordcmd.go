@@ -70,7 +70,7 @@ func newDiscord(f DiscordFlags, sites []string, cardInterval time.Duration, link
 		Log: log, CardInterval: cardInterval, Observer: discordObserver,
 	}
 	if link != nil {
-		cfg.Requests, cfg.Completer = link, link
+		cfg.Requests, cfg.Completer, cfg.Messages = link, link, link
 	}
 	return discord.New(cfg)
 }
@@ -100,7 +100,7 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 	if err != nil {
 		return err
 	}
-	link.set(w.engine)
+	link.set(w.engine, w.notifier)
 	served := make(chan struct{})
 	go func() { w.router.Serve(ctx, d); close(served) }()
 	stop := func() {
@@ -162,12 +162,24 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 type discordEngine struct {
 	mu  sync.Mutex
 	eng *rotation.Engine
+	n   *bot.Notifier
 }
 
-func (e *discordEngine) set(eng *rotation.Engine) {
+func (e *discordEngine) set(eng *rotation.Engine, n *bot.Notifier) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.eng = eng
+	e.eng, e.n = eng, n
+}
+
+// ApprovalHome tells the adapter which messages are approval requests.
+func (e *discordEngine) ApprovalHome(ctx context.Context, ref string) (bot.Home, bool) {
+	e.mu.Lock()
+	n := e.n
+	e.mu.Unlock()
+	if n == nil {
+		return bot.Home{}, false
+	}
+	return n.ApprovalHome(ctx, ref)
 }
 
 func (e *discordEngine) get() *rotation.Engine {

@@ -57,6 +57,13 @@ type Requests interface {
 	OpenRequests(ctx context.Context) ([]OpenRequest, error)
 }
 
+// Messages recognises approval requests by their qualified ref
+// ("discord|channel|message"); *bot.Notifier implements it. Reactions on any other
+// message are none of the bot's business: people react with ✅ all day.
+type Messages interface {
+	ApprovalHome(ctx context.Context, ref string) (bot.Home, bool)
+}
+
 // Completer offers autocomplete choices: active rotation ids, and the step ids of one.
 type Completer interface {
 	RotationIDs(ctx context.Context) ([]string, error)
@@ -75,9 +82,12 @@ type Config struct {
 	// with a 20 s timeout.
 	HTTPClient *http.Client
 	Requests   Requests
-	Completer  Completer
-	Observer   Observer
-	Log        *slog.Logger
+	// Messages filters reactions to approval requests (nil: every reaction is passed
+	// on, and the router decides).
+	Messages  Messages
+	Completer Completer
+	Observer  Observer
+	Log       *slog.Logger
 	// Now and Sleep are the clock (tests share a fake one with the fake Discord).
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -111,6 +121,7 @@ type Discord struct {
 	members   map[string]member    // guild/user -> roles, cached
 	threads   map[string]bool      // message ids with a thread
 	confirms  map[string]string    // button value -> its Confirm question
+	requests  map[string]bool      // message ids this process posted with vote buttons
 	ctx       context.Context      // for work started by gateway handlers
 	cancel    context.CancelFunc
 }
@@ -160,7 +171,7 @@ func New(cfg Config) (*Discord, error) {
 		cfg: cfg, s: s, log: cfg.Log, run: fmt.Sprintf("%x", time.Now().UnixNano()),
 		events: make(chan bot.Event, 64), done: make(chan struct{}), ready: make(chan struct{}),
 		seen: map[string]time.Time{}, reactions: map[string]bool{}, members: map[string]member{},
-		threads: map[string]bool{}, confirms: map[string]string{}, ctx: ctx, cancel: cancel,
+		threads: map[string]bool{}, confirms: map[string]string{}, requests: map[string]bool{}, ctx: ctx, cancel: cancel,
 	}
 	s.AddHandler(d.onReady)
 	s.AddHandler(d.onDisconnect)

@@ -308,3 +308,33 @@ func TestReconcileFindsARemovalMadeWhileDown(t *testing.T) {
 		t.Fatalf("reconciled removal %+v", ev)
 	}
 }
+
+type requestsOnly map[string]bool
+
+func (r requestsOnly) ApprovalHome(_ context.Context, ref string) (bot.Home, bool) {
+	return bot.Home{Platform: "discord", Channel: "900"}, r[ref]
+}
+
+// People react ✅ to everything: only reactions on approval requests (posted by this
+// process with vote buttons, or known to the notifier) reach the router.
+func TestOnlyReactionsOnRequestsCount(t *testing.T) {
+	d, f, _ := open(t, func(c *Config) { c.Messages = requestsOnly{"discord|900|777": true} })
+	posted, err := d.Post(context.Background(), "900", bot.Message{Title: "request", Buttons: []bot.Button{{ActionID: "approve", Value: "n"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := d.Post(context.Background(), "900", bot.Message{Title: "card"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{"555", card, "777", posted} {
+		f.Dispatch("MESSAGE_REACTION_ADD", map[string]any{"user_id": "8", "channel_id": "900", "message_id": msg, "guild_id": f.Guild,
+			"emoji": map[string]any{"name": "✅"}, "member": memberJSON("8")})
+	}
+	if ev := next(t, d); ev.MessageRef != "777" {
+		t.Fatalf("first event on %s, want 777 (555 and the card are no requests)", ev.MessageRef)
+	}
+	if ev := next(t, d); ev.MessageRef != posted {
+		t.Fatalf("second event on %s, want the posted request %s", ev.MessageRef, posted)
+	}
+}

@@ -29,7 +29,22 @@ func (d *Discord) send(ctx context.Context, channel, content string, m bot.Messa
 		}
 		return err
 	})
+	if err == nil && hasVote(m) {
+		d.mu.Lock()
+		d.requests[id] = true
+		d.mu.Unlock()
+	}
 	return id, err
+}
+
+// hasVote reports a message with approve or deny buttons: an approval request.
+func hasVote(m bot.Message) bool {
+	for _, b := range m.Buttons {
+		if b.ActionID == "approve" || b.ActionID == "deny" {
+			return true
+		}
+	}
+	return false
 }
 
 // Edit replaces message ref with m (buttons included: an edit without buttons clears

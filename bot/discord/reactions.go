@@ -48,8 +48,21 @@ func (d *Discord) isBot(user string) bool {
 	return user != "" && user == d.botID
 }
 
+// onRequest reports whether a reaction is on an approval request: one this process
+// posted, or one the notifier knows (after a restart).
+func (d *Discord) onRequest(channel, message string) bool {
+	d.mu.Lock()
+	posted := d.requests[message]
+	d.mu.Unlock()
+	if posted || d.cfg.Messages == nil {
+		return true
+	}
+	_, ok := d.cfg.Messages.ApprovalHome(d.ctx, bot.Ref{Platform: PlatformName, Channel: channel, ID: message}.String())
+	return ok
+}
+
 func (d *Discord) reactionAdd(r *discordgo.MessageReactionAdd) {
-	if r.MessageReaction == nil || d.isBot(r.UserID) {
+	if r.MessageReaction == nil || d.isBot(r.UserID) || !d.onRequest(r.ChannelID, r.MessageID) {
 		return
 	}
 	emoji := r.Emoji.APIName()
@@ -67,7 +80,7 @@ func (d *Discord) reactionAdd(r *discordgo.MessageReactionAdd) {
 }
 
 func (d *Discord) reactionRemove(r *discordgo.MessageReactionRemove) {
-	if r.MessageReaction == nil || d.isBot(r.UserID) {
+	if r.MessageReaction == nil || d.isBot(r.UserID) || !d.onRequest(r.ChannelID, r.MessageID) {
 		return
 	}
 	emoji := r.Emoji.APIName()
