@@ -276,6 +276,10 @@ func threadReplies(v discordtest.View, ref string) []*discordtest.Message {
 func TestDiscordFullRotation(t *testing.T) {
 	t.Parallel()
 	r := startDiscordRun(t)
+	// Discord's per-channel limits, tighter: card edits and posts get 429s with a
+	// JSON retry_after when driven too fast; the card must still end up current.
+	r.f.Limit("PATCH /channels/"+dChannel+"/messages/", 2, 3*time.Second)
+	r.f.Limit("POST /channels/"+dChannel+"/messages", 3, 2*time.Second)
 	r.f.Snapshot(func(v discordtest.View) {
 		if !jsonHas(v.Commands(r.f.Guild), `"rotate"`) {
 			t.Fatalf("/sepm not registered in the guild: %s", v.Commands(r.f.Guild))
@@ -384,6 +388,18 @@ func TestDiscordFullRotation(t *testing.T) {
 	if a == nil || len(a.Votes) != 2 || a.Votes[1].User != "discord:"+dCarol {
 		t.Fatalf("approval votes %+v", a)
 	}
+	// The card shows the end, although its edits were rate limited on the way.
+	if !r.f.Wait(30*time.Second, func(fv discordtest.View) bool {
+		return jsonHas(fv.Messages()[0].Embeds, "completed")
+	}) {
+		r.f.Snapshot(func(fv discordtest.View) { t.Fatalf("card never showed the end: %s", fv.Messages()[0].Embeds) })
+	}
+	r.f.Snapshot(func(fv discordtest.View) {
+		if fv.Limited() == 0 {
+			t.Error("no 429 on the way: the limits drove nothing")
+		}
+		t.Logf("REST calls %d, of which 429: %d; card edits %d", len(fv.Calls()), fv.Limited(), fv.Messages()[0].Edits)
+	})
 }
 
 // Acceptance 2 (second run): the second vote is a reaction made while the gateway is
