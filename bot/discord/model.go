@@ -1,3 +1,5 @@
+// The adapter's glue to the bot's message model and pacing.
+
 package discord
 
 import (
