@@ -100,6 +100,7 @@ type Fake struct {
 	connMu              sync.Mutex // serialises writes on conn
 	seq                 int64
 	intents             int
+	after               *[]func() // gateway events of the call being served
 	identifies, resumes int
 	gatewayHeld         chan struct{} // non-nil: new connections wait until it is closed
 	withheld            []string      // event types dispatched while no session was up
@@ -275,9 +276,16 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	path := strings.TrimPrefix(r.URL.Path, "/api/v9")
+	var after []func()
+	defer func() { // gateway events the call causes, sent once the lock is released
+		for _, fn := range after {
+			fn()
+		}
+	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.touch()
+	f.after = &after
 	call := Call{Method: r.Method, Path: path, Body: json.RawMessage(body)}
 	if ra := f.limitedFor(r.Method, path); ra > 0 {
 		f.limited++
@@ -353,7 +361,14 @@ func (f *Fake) route(method, path string, q url.Values, body []byte) (int, any) 
 		key := seg[1] + "/" + seg[3] + "/" + emoji
 		switch {
 		case method == "PUT" && len(seg) == 7 && seg[6] == "@me":
-			f.addReaction(key, f.BotID)
+			if f.addReaction(key, f.BotID) {
+				// Discord tells the bot about its own reaction too.
+				ch, msg, bot := seg[1], seg[3], f.BotID
+				*f.after = append(*f.after, func() {
+					f.Dispatch("MESSAGE_REACTION_ADD", map[string]any{"user_id": bot, "channel_id": ch, "message_id": msg, "guild_id": f.Guild,
+						"emoji": map[string]any{"id": nil, "name": emoji}, "member": map[string]any{"user": map[string]any{"id": bot, "bot": true}, "roles": []string{}}})
+				})
+			}
 			return http.StatusNoContent, nil
 		case method == "GET" && len(seg) == 6:
 			var users []map[string]any
