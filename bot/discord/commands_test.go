@@ -190,3 +190,17 @@ func TestAutoDefer(t *testing.T) {
 		}
 	})
 }
+
+// A card without body text (only a title and steps) is an answer, not a deferral.
+func TestAckOfACardIsAnAnswer(t *testing.T) {
+	d, f, clock := setup(t, nil)
+	r := &interactionReply{d: d, i: commandInteraction(f, "41", "status", nil), at: clock.Now()}
+	if err := r.Ack(context.Background(), bot.Message{Title: "R1 · site-a", Steps: []bot.Step{{State: bot.StepActive, Number: 1, Title: "Copy the lists", ID: "http-msl"}}, Visibility: bot.VisibleUser}); err != nil {
+		t.Fatal(err)
+	}
+	f.Snapshot(func(v discordtest.View) {
+		if cb := v.Callbacks(); len(cb) != 1 || cb[0].Type != 4 || !strings.Contains(string(cb[0].Data), "http-msl") {
+			t.Fatalf("callbacks %+v", cb)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package discord
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,7 +48,7 @@ func (r *interactionReply) Ack(ctx context.Context, m bot.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.acked {
-		if isPlaceholder(m) || (m.Text == "" && len(m.Buttons) == 0) {
+		if isPlaceholder(m) || isEmpty(m) {
 			return nil
 		}
 		return r.answerLocked(ctx, m)
@@ -56,7 +57,7 @@ func (r *interactionReply) Ack(ctx context.Context, m bot.Message) error {
 		r.timer.Stop()
 	}
 	resp := &discordgo.InteractionResponse{}
-	placeholder := isPlaceholder(m) || (m.Text == "" && len(m.Buttons) == 0)
+	placeholder := isPlaceholder(m) || isEmpty(m)
 	switch {
 	case placeholder && r.component:
 		resp.Type = discordgo.InteractionResponseDeferredMessageUpdate
@@ -134,4 +135,10 @@ func userID(i *discordgo.Interaction) string {
 		return u.ID
 	}
 	return ""
+}
+
+// isEmpty reports a message with nothing to show (the auto-deferral's).
+func isEmpty(m bot.Message) bool {
+	return m.Title == "" && m.Status == "" && strings.TrimSpace(m.Text) == "" && len(m.Fields) == 0 && len(m.List) == 0 &&
+		len(m.Steps) == 0 && m.Progress == nil && len(m.Context) == 0 && len(m.Buttons) == 0
 }
