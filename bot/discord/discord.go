@@ -175,10 +175,27 @@ func New(cfg Config) (*Discord, error) {
 	}
 	s.AddHandler(d.onReady)
 	s.AddHandler(d.onDisconnect)
-	s.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) { d.interaction(ic.Interaction) })
-	s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionAdd) { d.reactionAdd(r) })
-	s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionRemove) { d.reactionRemove(r) })
+	s.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
+		defer d.survive("interaction")
+		d.interaction(ic.Interaction)
+	})
+	s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionAdd) {
+		defer d.survive("reaction add")
+		d.reactionAdd(r)
+	})
+	s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionRemove) {
+		defer d.survive("reaction remove")
+		d.reactionRemove(r)
+	})
 	return d, nil
+}
+
+// survive keeps one malformed event from taking the gateway reader (and the bot)
+// down: the handler's panic is logged and the event dropped.
+func (d *Discord) survive(what string) {
+	if p := recover(); p != nil {
+		d.log.Error("discord: dropped an event that broke its handler", "event", what, "panic", fmt.Sprint(p))
+	}
 }
 
 var logOnce sync.Once

@@ -94,7 +94,10 @@ func (d *Discord) Handler(key ed25519.PublicKey) http.Handler {
 			_, _ = w.Write([]byte(`{"type":1}`))
 			return
 		}
-		d.interaction(&i)
+		func() {
+			defer d.survive("interaction")
+			d.interaction(&i)
+		}()
 		w.WriteHeader(http.StatusAccepted)
 	})
 }
