@@ -86,6 +86,8 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 	if f.DiscordListen != "" && f.DiscordPublicKey == "" {
 		return errors.New("--discord-listen needs DISCORD_PUBLIC_KEY (the application's public key)")
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	link := &discordEngine{}
 	d, err := newDiscord(f, []string{c.SiteName}, c.CardInterval, link, deps, g.Log)
 	if err != nil {
@@ -104,6 +106,7 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 	served := make(chan struct{})
 	go func() { w.router.Serve(ctx, d); close(served) }()
 	stop := func() {
+		cancel()
 		<-served
 		w.engine.Wait()
 		w.notifier.Close()

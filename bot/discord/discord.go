@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	"github.com/gorilla/websocket"
 
 	"sepmbot/bot"
 )
@@ -233,6 +234,12 @@ func (d *Discord) Name() string { return PlatformName }
 // reconnects by itself; every READY triggers a reconcile.
 func (d *Discord) Open(ctx context.Context) error {
 	if err := d.s.Open(); err != nil {
+		err = scrub(err, d.cfg.Token)
+		var ae *APIError
+		var ce *websocket.CloseError
+		if (errors.As(err, &ae) && ae.Status == http.StatusUnauthorized) || (errors.As(err, &ce) && ce.Code == 4004) {
+			return fmt.Errorf("discord gateway: the bot token was refused (DISCORD_BOT_TOKEN revoked or wrong?): %w", err)
+		}
 		return fmt.Errorf("discord gateway: %w", err)
 	}
 	select {

@@ -80,6 +80,9 @@ type limit struct {
 type Fake struct {
 	URL                 string // http://127.0.0.1:PORT
 	AppID, BotID, Guild string
+	// Token, when set, is the only bot token the fake accepts (REST 401, gateway
+	// close 4004 "Authentication failed" otherwise).
+	Token               string
 	srv                 *httptest.Server
 	clock               Clock
 	upgrader            websocket.Upgrader
@@ -297,7 +300,9 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"message":"You are being rate limited.","retry_after":%.3f,"global":false}`, ra.Seconds())
 		return
 	}
-	if r.Header.Get("Authorization") == "" && !strings.HasPrefix(path, "/interactions/") && !strings.HasPrefix(path, "/webhooks/") {
+	auth := r.Header.Get("Authorization")
+	badToken := auth == "" || (f.Token != "" && auth != "Bot "+f.Token)
+	if badToken && path != "/gateway" && !strings.HasPrefix(path, "/interactions/") && !strings.HasPrefix(path, "/webhooks/") {
 		call.Status = http.StatusUnauthorized
 		f.calls = append(f.calls, call)
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401: Unauthorized", "code": 0})

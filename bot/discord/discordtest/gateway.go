@@ -65,7 +65,7 @@ func (f *Fake) serveGateway(w http.ResponseWriter, r *http.Request) {
 				Intents int    `json:"intents"`
 			}
 			_ = json.Unmarshal(in.D, &id)
-			if !strings.HasPrefix(id.Token, "Bot ") {
+			if !strings.HasPrefix(id.Token, "Bot ") || (f.Token != "" && id.Token != "Bot "+f.Token) {
 				_ = c.WriteControl(8, []byte{0x0f, 0xa4}, timeNowPlus()) // 4004 authentication failed
 				return
 			}
