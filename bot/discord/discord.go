@@ -17,7 +17,10 @@
 // READY the reactions on each open approval request are read back with
 // MessageReactions, so a vote cast while the gateway was down is not lost; every
 // message is sent with allowed mentions off; a 429's retry_after is honoured, and the
-// interaction window never waits behind a rate-limited call.
+// interaction window never waits behind a rate-limited call. Only reactions on
+// approval requests reach the router (people react ✅ to everything), the bot's own
+// are ignored, and an Approve button with a confirmation asks it (ephemeral) before
+// the vote counts.
 package discord
 
 import (
@@ -389,6 +392,7 @@ type APIError struct {
 	Message      string
 }
 
+// Error says the status and Discord's code and message.
 func (e *APIError) Error() string {
 	if e.Code != 0 {
 		return fmt.Sprintf("HTTP %d (code %d: %s)", e.Status, e.Code, e.Message)
