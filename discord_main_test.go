@@ -411,7 +411,12 @@ func TestDiscordFullRotation(t *testing.T) {
 		if fv.Limited() == 0 {
 			t.Error("no 429 on the way: the limits drove nothing")
 		}
-		t.Logf("REST calls %d, of which 429: %d; card edits %d", len(fv.Calls()), fv.Limited(), fv.Messages()[0].Edits)
+		var worst time.Duration
+		for _, c := range fv.Callbacks() {
+			worst = max(worst, c.Latency)
+		}
+		t.Logf("REST calls %d, of which 429: %d; card edits %d; interactions %d, slowest first answer %s (Discord allows 3s)",
+			len(fv.Calls()), fv.Limited(), fv.Messages()[0].Edits, len(fv.Callbacks()), worst)
 	})
 }
 

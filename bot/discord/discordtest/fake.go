@@ -59,6 +59,9 @@ type Callback struct {
 	InteractionID string
 	Type          int
 	Data          json.RawMessage
+	// Latency is the time from the INTERACTION_CREATE dispatch to this response, on
+	// the fake's clock (zero for an interaction the fake did not dispatch).
+	Latency time.Duration
 }
 
 // Webhook is one call on an interaction's webhook (followups, @original edits).
@@ -103,7 +106,8 @@ type Fake struct {
 	connMu              sync.Mutex // serialises writes on conn
 	seq                 int64
 	intents             int
-	after               *[]func() // gateway events of the call being served
+	after               *[]func()            // gateway events of the call being served
+	dispatched          map[string]time.Time // interaction id -> when dispatched
 	identifies, resumes int
 	gatewayHeld         chan struct{} // non-nil: new connections wait until it is closed
 	withheld            []string      // event types dispatched while no session was up
@@ -118,7 +122,7 @@ func New(clock Clock) *Fake {
 		AppID: "1100000000000000001", BotID: "1200000000000000001", Guild: "1300000000000000001",
 		clock: clock, changed: make(chan struct{}), next: 1500000000000000000,
 		messages: map[string]*Message{}, reactions: map[string][]string{}, members: map[string][]string{},
-		commands: map[string]json.RawMessage{},
+		commands: map[string]json.RawMessage{}, dispatched: map[string]time.Time{},
 	}
 	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serve))
 	f.srv.Start() // httptest listens on 127.0.0.1
@@ -422,7 +426,11 @@ func (f *Fake) route(method, path string, q url.Values, body []byte) (int, any) 
 				return http.StatusBadRequest, map[string]any{"message": "Interaction has already been acknowledged.", "code": 40060}
 			}
 		}
-		f.callbacks = append(f.callbacks, Callback{InteractionID: seg[1], Type: cb.Type, Data: cb.Data})
+		c := Callback{InteractionID: seg[1], Type: cb.Type, Data: cb.Data}
+		if at, ok := f.dispatched[seg[1]]; ok {
+			c.Latency = f.clock.Now().Sub(at)
+		}
+		f.callbacks = append(f.callbacks, c)
 		return http.StatusNoContent, nil
 	case seg[0] == "webhooks" && len(seg) >= 3:
 		wh := Webhook{Method: method, Token: seg[2], Body: append(json.RawMessage(nil), body...)}

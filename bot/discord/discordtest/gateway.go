@@ -104,6 +104,13 @@ func (f *Fake) Dispatch(typ string, d any) bool {
 		panic(err)
 	}
 	f.mu.Lock()
+	if m, ok := d.(map[string]any); ok && typ == "INTERACTION_CREATE" {
+		if id, ok := m["id"].(string); ok {
+			if _, seen := f.dispatched[id]; !seen {
+				f.dispatched[id] = f.clock.Now()
+			}
+		}
+	}
 	c := f.conn
 	if c == nil {
 		f.withheld = append(f.withheld, typ)
