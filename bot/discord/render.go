@@ -42,7 +42,7 @@ type rendered struct {
 // render turns the neutral message into one embed and its buttons, within Discord's
 // limits (cut with "…and N more", never an API error): the title as the embed's
 // title, the status, body, list, steps, progress and context lines as its
-// description (context as small print), fields as inline fields. Every text is made
+// description (context lines in italics), fields as inline fields. Every text is made
 // printable and passed through bot.EscapeDiscord first (bot.Fitted), so a group
 // name, a SEPM error or a reason can neither ping nor hide a link.
 func render(m bot.Message) rendered {
@@ -87,7 +87,7 @@ func render(m bot.Message) rendered {
 	}
 	var ctx []string
 	for _, c := range m.Context {
-		ctx = append(ctx, "-# "+md(c))
+		ctx = append(ctx, "_"+md(c)+"_")
 	}
 	if len(ctx) > 0 {
 		parts = append(parts, strings.Join(ctx, "\n"))
