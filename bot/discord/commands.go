@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/bwmarrin/discordgo"
+
+	"sepmbot/commands"
 )
 
 // option kinds of /sepm's subcommands, in the order the text command takes them.
@@ -16,6 +18,7 @@ type optSpec struct {
 	auto       bool     // autocomplete (rotation or step ids)
 	choices    []string // fixed choices
 	flag       bool     // rendered as --name value (or --name for a boolean)
+	repeat     bool     // a repeatable flag: values separated by spaces or commas
 }
 
 type subSpec struct {
@@ -23,45 +26,109 @@ type subSpec struct {
 	opts       []optSpec
 }
 
-var (
-	optSite = func(sites []string) optSpec {
-		o := optSpec{name: "site", desc: "the SEPM site", kind: discordgo.ApplicationCommandOptionString}
-		if len(sites) <= 25 {
-			o.choices = sites
-		}
-		return o
-	}
-	optID       = optSpec{name: "id", desc: "the rotation, e.g. R7", kind: discordgo.ApplicationCommandOptionString, required: true, auto: true}
-	optIDOpt    = optSpec{name: "id", desc: "the rotation, e.g. R7 (none: every active one)", kind: discordgo.ApplicationCommandOptionString, auto: true}
-	optStep     = optSpec{name: "step", desc: "the step id, e.g. http-msl", kind: discordgo.ApplicationCommandOptionString, required: true, auto: true}
-	optReason   = optSpec{name: "reason", desc: "why (kept in the audit trail)", kind: discordgo.ApplicationCommandOptionString}
-	optReasonRq = optSpec{name: "reason", desc: "why (kept in the audit trail)", kind: discordgo.ApplicationCommandOptionString, required: true}
-	optMode     = optSpec{name: "mode", desc: "procedure: auto (chosen from the site), single or multi", kind: discordgo.ApplicationCommandOptionString, choices: []string{"auto", "single", "multi"}, flag: true}
-	optMinWait  = optSpec{name: "min-wait", desc: "floor of every heartbeat wait, e.g. 30m or 24h", kind: discordgo.ApplicationCommandOptionString, flag: true}
-	optStraggle = optSpec{name: "straggler", desc: "multi-server path: how long the last server keeps the old certificate, e.g. 90d", kind: discordgo.ApplicationCommandOptionString, flag: true}
-	optCert     = optSpec{name: "new-cert-sha256", desc: "SHA-256 of the new certificate, or NAME=FP; several separated by spaces", kind: discordgo.ApplicationCommandOptionString, flag: true}
-	optDamaged  = optSpec{name: "damaged-but-valid", desc: "the current certificate is damaged but still valid", kind: discordgo.ApplicationCommandOptionBoolean, flag: true}
-)
+// subDesc are the subcommands, in help order, with a Discord-sized description.
+var subDesc = []struct{ name, desc string }{
+	{"help", "show the help, or the usage of one subcommand"},
+	{"plan", "read the site and show the rotation plan, changing nothing"},
+	{"rotate", "start a rotation; asks two approvers before secure communication goes off"},
+	{"status", "progress of one rotation, or of every active one"},
+	{"list", "list rotations, newest first"},
+	{"approve", "approve disabling secure communication for a rotation"},
+	{"deny", "deny a rotation's approval request"},
+	{"done", "report a manual step as done; the bot verifies it"},
+	{"confirm", "confirm what the bot asks you to check (e.g. the fingerprint it sees)"},
+	{"pause", "pause a rotation before its next step"},
+	{"resume", "resume a paused rotation"},
+	{"abort", "abort: restore secure communication and the server lists safely"},
+	{"audit", "the audit trail of a rotation"},
+}
 
-// subcommands mirrors the /sepm grammar (commands package); the text each builds is
-// parsed by commands.Parse like any other platform's.
+// optDesc describes the options people know; others say where to read more.
+var optDesc = map[string]string{
+	"subcommand":        "a subcommand",
+	"site":              "the SEPM site",
+	"id":                "the rotation, e.g. R7",
+	"step":              "the step id, e.g. http-msl",
+	"reason":            "why (kept in the audit trail)",
+	"mode":              "procedure: auto (chosen from the site), single or multi",
+	"min-wait":          "floor of every heartbeat wait, e.g. 30m or 24h",
+	"straggler":         "multi-server path: how long the last server keeps the old certificate, e.g. 90d",
+	"new-cert-sha256":   "SHA-256 of the new certificate, or NAME=FP; several separated by spaces",
+	"damaged-but-valid": "the current certificate is damaged but still valid",
+}
+
+// subcommands is the /sepm grammar as Discord options, read from the commands
+// package's usage lines ("/sepm done <id> <step> [--accept-orphans N]"), so a flag
+// added there appears here too; the text each builds is parsed by commands.Parse
+// like any other platform's.
 func subcommands(sites []string) []subSpec {
-	return []subSpec{
-		{name: "help", desc: "show the help, or the usage of one subcommand", opts: []optSpec{{name: "subcommand", desc: "a subcommand", kind: discordgo.ApplicationCommandOptionString,
-			choices: []string{"plan", "rotate", "status", "list", "approve", "deny", "done", "confirm", "pause", "resume", "abort", "audit"}}}},
-		{name: "plan", desc: "read the site and show the rotation plan, changing nothing", opts: []optSpec{optSite(sites), optMode, optMinWait, optDamaged}},
-		{name: "rotate", desc: "start a rotation; asks two approvers before secure communication goes off", opts: []optSpec{optSite(sites), optMode, optMinWait, optStraggle, optCert, optDamaged}},
-		{name: "status", desc: "progress of one rotation, or of every active one", opts: []optSpec{optIDOpt}},
-		{name: "list", desc: "list rotations, newest first"},
-		{name: "approve", desc: "approve disabling secure communication for a rotation", opts: []optSpec{optID}},
-		{name: "deny", desc: "deny a rotation's approval request", opts: []optSpec{optID, optReason}},
-		{name: "done", desc: "report a manual step as done; the bot verifies it", opts: []optSpec{optID, optStep}},
-		{name: "confirm", desc: "confirm what the bot asks you to check (e.g. the fingerprint it sees)", opts: []optSpec{optID, optStep}},
-		{name: "pause", desc: "pause a rotation before its next step", opts: []optSpec{optID}},
-		{name: "resume", desc: "resume a paused rotation", opts: []optSpec{optID}},
-		{name: "abort", desc: "abort: restore secure communication and the server lists safely", opts: []optSpec{optID, optReasonRq}},
-		{name: "audit", desc: "the audit trail of a rotation", opts: []optSpec{optID}},
+	var out []subSpec
+	for _, sd := range subDesc {
+		out = append(out, subSpec{name: sd.name, desc: sd.desc, opts: usageOptions(sd.name, commands.Usage(sd.name), sites)})
 	}
+	return out
+}
+
+// usageOptions turns a usage line into options: <x> a required positional, [x] an
+// optional one, [x...] the rest of the line, [--f V] a flag with a value (choices
+// when V is a|b|c), [--f] a boolean flag, a trailing "..." a repeatable flag.
+func usageOptions(sub, usage string, sites []string) []optSpec {
+	tok := strings.Fields(usage)
+	if len(tok) < 2 {
+		return nil
+	}
+	tok = tok[2:] // "/sepm", the subcommand
+	var req, opt []optSpec
+	for k := 0; k < len(tok); k++ {
+		t := tok[k]
+		o := optSpec{kind: discordgo.ApplicationCommandOptionString}
+		switch {
+		case strings.HasPrefix(t, "[--"):
+			o.flag = true
+			o.name = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(t, "[--"), "..."), "]")
+			if !strings.HasSuffix(strings.TrimSuffix(t, "..."), "]") && k+1 < len(tok) {
+				k++
+				meta := strings.TrimSuffix(tok[k], "...")
+				o.repeat = strings.HasSuffix(tok[k], "...")
+				if meta = strings.TrimSuffix(meta, "]"); strings.Contains(meta, "|") {
+					o.choices = strings.Split(meta, "|")
+				}
+			} else {
+				o.kind = discordgo.ApplicationCommandOptionBoolean
+			}
+		case strings.HasPrefix(t, "<"):
+			o.name, o.required = strings.Trim(t, "<>"), true
+		case strings.HasPrefix(t, "["):
+			o.name = strings.TrimSuffix(strings.Trim(t, "[]"), "...")
+		default:
+			continue
+		}
+		o.desc = optDesc[o.name]
+		if o.desc == "" {
+			o.desc = "see /sepm help " + sub
+		}
+		switch o.name {
+		case "id", "step":
+			o.auto = true
+			if o.name == "id" && !o.required {
+				o.desc += " (none: every active one)"
+			}
+		case "site":
+			if len(sites) <= 25 {
+				o.choices = sites
+			}
+		case "subcommand":
+			for _, sd := range subDesc[1:] {
+				o.choices = append(o.choices, sd.name)
+			}
+		}
+		if o.required {
+			req = append(req, o)
+		} else {
+			opt = append(opt, o) // Discord wants required options first
+		}
+	}
+	return append(req, opt...)
 }
 
 // Commands is /sepm as Discord application commands: one command, a subcommand
@@ -166,7 +233,7 @@ func commandText(data discordgo.ApplicationCommandInteractionData, sites []strin
 				continue
 			}
 			switch {
-			case o.name == "new-cert-sha256":
+			case o.repeat:
 				for _, fp := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' }) {
 					flags = append(flags, "--"+o.name, fp)
 				}

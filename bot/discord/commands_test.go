@@ -3,6 +3,7 @@ package discord
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -203,4 +204,32 @@ func TestAckOfACardIsAnAnswer(t *testing.T) {
 			t.Fatalf("callbacks %+v", cb)
 		}
 	})
+}
+
+// The options come from the grammar's usage lines: a flag added there (issue 7's
+// --accept-orphans) shows up on Discord without a change here.
+func TestOptionsFollowTheUsageLine(t *testing.T) {
+	opts := usageOptions("done", "/sepm done <id> <step> [--accept-orphans N]", nil)
+	var names []string
+	for _, o := range opts {
+		names = append(names, o.name)
+	}
+	if strings.Join(names, ",") != "id,step,accept-orphans" || !opts[2].flag || opts[2].kind != discordgo.ApplicationCommandOptionString || !opts[0].required || !opts[1].auto {
+		t.Fatalf("options %+v", opts)
+	}
+	rot := usageOptions("rotate", "/sepm rotate [site] [--mode auto|single|multi] [--new-cert-sha256 FP]... [--damaged-but-valid]", []string{"a", "b"})
+	if len(rot) != 4 || strings.Join(rot[0].choices, ",") != "a,b" || strings.Join(rot[1].choices, ",") != "auto,single,multi" || !rot[2].repeat ||
+		rot[3].kind != discordgo.ApplicationCommandOptionBoolean {
+		t.Fatalf("rotate options %+v", rot)
+	}
+	// Every subcommand of the help is offered.
+	offered := map[string]bool{}
+	for _, sd := range subDesc {
+		offered[sd.name] = true
+	}
+	for _, m := range regexp.MustCompile(`(?m)^  /sepm ([a-z-]+)`).FindAllStringSubmatch(commands.Help(), -1) {
+		if !offered[m[1]] {
+			t.Errorf("/sepm %s is in the help but not offered on Discord", m[1])
+		}
+	}
 }
