@@ -22,8 +22,11 @@ func commandJSON(f *discordtest.Fake, id, user, sub string, opts map[string]any,
 	var o []map[string]any
 	for k, v := range opts {
 		typ := 3
-		if _, ok := v.(bool); ok {
+		switch v.(type) {
+		case bool:
 			typ = 5
+		case float64:
+			typ = 4
 		}
 		o = append(o, map[string]any{"name": k, "type": typ, "value": v})
 	}

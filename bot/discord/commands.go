@@ -3,6 +3,7 @@ package discord
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/bwmarrin/discordgo"
@@ -19,6 +20,7 @@ type optSpec struct {
 	choices    []string // fixed choices
 	flag       bool     // rendered as --name value (or --name for a boolean)
 	repeat     bool     // a repeatable flag: values separated by spaces or commas
+	meta       string   // the usage line's metavar: "N", "D", "FP"
 }
 
 type subSpec struct {
@@ -90,8 +92,12 @@ func usageOptions(sub, usage string, sites []string) []optSpec {
 				k++
 				meta := strings.TrimSuffix(tok[k], "...")
 				o.repeat = strings.HasSuffix(tok[k], "...")
-				if meta = strings.TrimSuffix(meta, "]"); strings.Contains(meta, "|") {
-					o.choices = strings.Split(meta, "|")
+				o.meta = strings.TrimSuffix(meta, "]")
+				switch {
+				case strings.Contains(o.meta, "|"):
+					o.choices = strings.Split(o.meta, "|")
+				case o.meta == "N":
+					o.kind = discordgo.ApplicationCommandOptionInteger
 				}
 			} else {
 				o.kind = discordgo.ApplicationCommandOptionBoolean
@@ -197,12 +203,16 @@ func (d *Discord) applicationID(ctx context.Context) (string, error) {
 // commandText turns an application command into the text /sepm grammar: the
 // subcommand, its positional options in order, then its flags.
 func commandText(data discordgo.ApplicationCommandInteractionData, sites []string) (string, error) {
+	return commandTextWith(data, subcommands(sites))
+}
+
+func commandTextWith(data discordgo.ApplicationCommandInteractionData, subs []subSpec) (string, error) {
 	if data.Name != "sepm" || len(data.Options) != 1 || data.Options[0].Type != discordgo.ApplicationCommandOptionSubCommand {
 		return "", fmt.Errorf("unknown command %q", data.Name)
 	}
 	sub := data.Options[0]
 	var spec *subSpec
-	for _, sc := range subcommands(sites) {
+	for _, sc := range subs {
 		if sc.name == sub.Name {
 			spec = &sc
 			break
@@ -226,6 +236,10 @@ func commandText(data discordgo.ApplicationCommandInteractionData, sites []strin
 		case discordgo.ApplicationCommandOptionBoolean:
 			if b, _ := v.Value.(bool); b {
 				flags = append(flags, "--"+o.name)
+			}
+		case discordgo.ApplicationCommandOptionInteger:
+			if n, ok := v.Value.(float64); ok {
+				flags = append(flags, "--"+o.name, strconv.FormatFloat(n, 'f', -1, 64))
 			}
 		default:
 			s := oneLine(fmt.Sprint(v.Value))

@@ -29,6 +29,14 @@ func TestCommandsMirrorTheGrammar(t *testing.T) {
 		if !strings.Contains(help, sub.Name) {
 			t.Errorf("subcommand %s is not in /sepm help", sub.Name)
 		}
+		specs := map[string]optSpec{}
+		for _, sc := range subcommands([]string{"site-a"}) {
+			if sc.name == sub.Name {
+				for _, o := range sc.opts {
+					specs[o.name] = o
+				}
+			}
+		}
 		opts := map[string]any{}
 		for _, o := range sub.Options {
 			if (o.Name == "id" || o.Name == "step") != o.Autocomplete {
@@ -46,9 +54,11 @@ func TestCommandsMirrorTheGrammar(t *testing.T) {
 				opts[o.Name] = "R1"
 			case o.Name == "step":
 				opts[o.Name] = "http-msl"
-			case o.Name == "min-wait" || o.Name == "straggler":
+			case o.Type == discordgo.ApplicationCommandOptionInteger:
+				opts[o.Name] = 1000000.0 // as JSON numbers arrive
+			case specs[o.Name].meta == "D":
 				opts[o.Name] = "30m"
-			case o.Name == "new-cert-sha256":
+			case specs[o.Name].meta == "FP":
 				opts[o.Name] = strings.Repeat("ab", 32)
 			default:
 				opts[o.Name] = "a reason"
@@ -214,7 +224,7 @@ func TestOptionsFollowTheUsageLine(t *testing.T) {
 	for _, o := range opts {
 		names = append(names, o.name)
 	}
-	if strings.Join(names, ",") != "id,step,accept-orphans" || !opts[2].flag || opts[2].kind != discordgo.ApplicationCommandOptionString || !opts[0].required || !opts[1].auto {
+	if strings.Join(names, ",") != "id,step,accept-orphans" || !opts[2].flag || opts[2].kind != discordgo.ApplicationCommandOptionInteger || !opts[0].required || !opts[1].auto {
 		t.Fatalf("options %+v", opts)
 	}
 	rot := usageOptions("rotate", "/sepm rotate [site] [--mode auto|single|multi] [--new-cert-sha256 FP]... [--damaged-but-valid]", []string{"a", "b"})
@@ -231,5 +241,17 @@ func TestOptionsFollowTheUsageLine(t *testing.T) {
 		if !offered[m[1]] {
 			t.Errorf("/sepm %s is in the help but not offered on Discord", m[1])
 		}
+	}
+}
+
+// An integer option is written as digits, however large.
+func TestIntegerOptionText(t *testing.T) {
+	f := &discordtest.Fake{AppID: "1", Guild: "2"}
+	i := toInteraction(commandJSON(f, "1", "7", "done", map[string]any{"id": "R1", "step": "s", "accept-orphans": 1000000.0}))
+	data := i.ApplicationCommandData()
+	spec := subSpec{name: "done", opts: usageOptions("done", "/sepm done <id> <step> [--accept-orphans N]", nil)}
+	text, err := commandTextWith(data, []subSpec{spec})
+	if err != nil || text != "/sepm done R1 s --accept-orphans 1000000" {
+		t.Fatalf("%q %v", text, err)
 	}
 }
