@@ -579,3 +579,40 @@ func TestDiscordWrongTokenStops(t *testing.T) {
 		t.Fatal("run did not stop on a wrong token")
 	}
 }
+
+// Deny through the button and its form: the reason reaches the approval record, the
+// request shows its verdict with the buttons greyed, and nothing was disabled.
+func TestDiscordDenyWithReason(t *testing.T) {
+	t.Parallel()
+	r := startDiscordRun(t)
+	r.rotate()
+	v := r.driveUntilApproval()
+	ref, _ := bot.ParseRef(v.Approval.MessageRef)
+	click := r.click(dCarol, ref.ID, "deny:"+v.Approval.ID)
+	r.f.Dispatch("INTERACTION_CREATE", click)
+	if cb := r.callback(click["id"].(string)); cb.Type != 9 || !jsonHas(cb.Data, "deny-reason:"+v.Approval.ID) {
+		t.Fatalf("deny click answered %+v %s", cb, cb.Data)
+	}
+	id := r.id()
+	r.f.Dispatch("INTERACTION_CREATE", map[string]any{
+		"id": id, "application_id": r.f.AppID, "type": 5, "token": "tok-" + id, "version": 1, "guild_id": r.f.Guild, "channel_id": dChannel,
+		"member": member(dCarol), "message": map[string]any{"id": ref.ID, "channel_id": dChannel},
+		"data": map[string]any{"custom_id": "deny-reason:" + v.Approval.ID, "components": []map[string]any{{"type": 1, "components": []map[string]any{
+			{"type": 4, "custom_id": "reason", "value": "change freeze until Monday"},
+		}}}},
+	})
+	r.callback(id)
+	v = r.until("the denial", func(v rotation.View) bool { return v.Approval != nil && v.Approval.DeniedBy != "" })
+	if v.Approval.DeniedBy != "discord:"+dCarol || v.Approval.DenyReason != "change freeze until Monday" {
+		t.Fatalf("denied by %q for %q", v.Approval.DeniedBy, v.Approval.DenyReason)
+	}
+	if !r.f.Wait(20*time.Second, func(fv discordtest.View) bool {
+		m := fv.Message(ref.ID)
+		return m != nil && jsonHas(m.Components, `"disabled":true`) && !jsonHas(m.Components, `"disabled":false`)
+	}) {
+		t.Error("the denied request still has live buttons")
+	}
+	if fl := r.site.Fleet(); fl.Orphaned != 0 {
+		t.Fatalf("%d orphaned", fl.Orphaned)
+	}
+}
