@@ -338,3 +338,41 @@ func TestOnlyReactionsOnRequestsCount(t *testing.T) {
 		t.Fatalf("second event on %s, want the posted request %s", ev.MessageRef, posted)
 	}
 }
+
+// After a restart (no reaction state), the reconcile sends only the reactions whose
+// votes are not counted yet: a counted ✅ is not cast (and refused) again.
+func TestReconcileAfterRestartSkipsCountedVotes(t *testing.T) {
+	reqs := &fixedRequests{}
+	d, f, _ := setup(t, func(c *Config) { c.Requests = reqs })
+	f.SetMember("8", "role-appr")
+	f.SetMember("9", "role-appr")
+	ref, err := d.Post(context.Background(), "900", bot.Message{Text: "approval request"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = d.React(context.Background(), "900", ref, "✅") // the bot's own seed
+	f.React("900", ref, "✅", "8")
+	f.React("900", ref, "✅", "9")
+	f.React("900", ref, "❌", "10")
+	reqs.reqs = []OpenRequest{{Channel: "900", Message: ref, Voted: []string{"8"}}}
+	d.reconcile(context.Background())
+	got := map[string]string{}
+	for range 2 {
+		ev := next(t, d)
+		got[ev.User] = ev.Reaction
+	}
+	none(t, d)
+	if len(got) != 2 || got["9"] != "✅" || got["10"] != "❌" {
+		t.Fatalf("reconciled %v, want 9 ✅ and 10 ❌ (8 is counted, the bot is the bot)", got)
+	}
+}
+
+// Without a configured guild, a removal's member lookup finds the guild from the channel.
+func TestMemberLookupWithoutConfiguredGuild(t *testing.T) {
+	d, f, _ := setup(t, func(c *Config) { c.GuildID = "" })
+	f.SetMember("8", "role-x")
+	d.reactionRemove(&discordgo.MessageReactionRemove{MessageReaction: &discordgo.MessageReaction{UserID: "8", ChannelID: "900", MessageID: "1", Emoji: discordgo.Emoji{Name: "✅"}}})
+	if ev := next(t, d); !slices.Equal(ev.UserGroups, []string{"role-x"}) {
+		t.Fatalf("roles %v", ev.UserGroups)
+	}
+}
