@@ -219,3 +219,33 @@ func TestInteractionCallbackNeverWaits(t *testing.T) {
 		t.Fatal("the interaction window waited behind a rate limit")
 	}
 }
+
+// A reactor's answer is one short reply in the thread of the message they reacted
+// to, naming them (mentions off); a thread started before a restart is reused.
+func TestRespondToAReactionInTheThread(t *testing.T) {
+	d, f, _ := setup(t, nil)
+	ctx := context.Background()
+	req, err := d.Post(ctx, "900", bot.Message{Title: "approval"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Reply(ctx, "900", req, bot.Message{Text: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	d2, _, _ := setup(t, func(c *Config) { c.HTTPClient = f.Client() }) // restarted: knows no threads
+	ev := bot.Event{Kind: bot.EventReactionAdded, Platform: "discord", User: "8", Channel: "900", MessageRef: req, Reaction: "✅"}
+	if err := d2.Respond(ctx, ev, bot.Message{Text: "refused: discord:8 does not hold the approver role\nmore detail", Visibility: bot.VisibleUser}); err != nil {
+		t.Fatal(err)
+	}
+	f.Snapshot(func(v discordtest.View) {
+		var inThread []*discordtest.Message
+		for _, m := range v.Messages() {
+			if m.ChannelID == req {
+				inThread = append(inThread, m)
+			}
+		}
+		if len(inThread) != 2 || inThread[1].Content != "<@8>" || !strings.Contains(string(inThread[1].Embeds), "refused") || strings.Contains(string(inThread[1].Embeds), "more detail") {
+			t.Fatalf("thread %+v", inThread)
+		}
+	})
+}
