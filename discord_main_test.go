@@ -293,6 +293,23 @@ func TestDiscordFullRotation(t *testing.T) {
 	if cb := r.callback(r.command(dDave, "list")); cb.Type != 5 && cb.Type != 4 {
 		t.Fatalf("list answered %+v", cb)
 	}
+	// The help says how /sepm works on Discord.
+	help := r.command(dDave, "help")
+	if !r.f.Wait(10*time.Second, func(fv discordtest.View) bool {
+		for _, c := range fv.Callbacks() {
+			if c.InteractionID == help && jsonHas(c.Data, "complete with Tab") {
+				return true
+			}
+		}
+		for _, w := range fv.Webhooks() {
+			if w.Token == "tok-"+help && jsonHas(w.Body, "complete with Tab") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Error("/sepm help does not explain Discord's options")
+	}
 	r.rotate()
 	v := r.driveUntilApproval()
 	ref, ok := bot.ParseRef(v.Approval.MessageRef)

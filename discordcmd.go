@@ -103,6 +103,7 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 		return err
 	}
 	link.set(w.engine, w.notifier)
+	w.router.HelpExtra = discordHelp
 	served := make(chan struct{})
 	go func() { w.router.Serve(ctx, d); close(served) }()
 	stop := func() {
@@ -158,6 +159,11 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 	stop()
 	return nil
 }
+
+// discordHelp is what /sepm help adds on Discord.
+const discordHelp = `On Discord: type /sepm and pick the subcommand; its options are fields (site, id, step,
+reason, --mode and the others), and id and step complete with Tab. On an approval request,
+react ✅ to approve or ❌ to deny, or click Approve (it asks you to confirm) or Deny (it asks why).`
 
 // discordEngine gives the adapter what it reads from the engine: the open approval
 // requests (for the reconcile) and ids to autocomplete. The engine is set once it

@@ -46,7 +46,9 @@ type rendered struct {
 // printable and passed through bot.EscapeDiscord first (bot.Fitted), so a group
 // name, a SEPM error or a reason can neither ping nor hide a link.
 func render(m bot.Message) rendered {
-	m = bot.Fitted(m, bot.DiscordLimits, bot.EscapeDiscord)
+	lim := bot.DiscordLimits
+	lim.Text = maxEmbedTotal - 400 // a long body (the help) continues in a second embed
+	m = bot.Fitted(m, lim, bot.EscapeDiscord)
 	var out rendered
 	e := &discordgo.MessageEmbed{Color: embedColour}
 	if m.Title != "" {
@@ -113,11 +115,16 @@ func render(m bot.Message) rendered {
 		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: name, Value: value, Inline: true})
 	}
 	budget := maxEmbedTotal - len([]rune(e.Title)) - used
-	e.Description = bot.ClipLines(strings.Join(parts, "\n\n"), min(maxDescription, max(budget, 100)))
+	desc := bot.ClipLines(strings.Join(parts, "\n\n"), max(budget, 100))
+	chunks := splitLines(desc, maxDescription)
+	e.Description = chunks[0]
 	if e.Description == "" && e.Title == "" && len(e.Fields) == 0 {
 		e.Description = "\u200b"
 	}
 	out.Embeds = []*discordgo.MessageEmbed{e}
+	for _, c := range chunks[1:] {
+		out.Embeds = append(out.Embeds, &discordgo.MessageEmbed{Description: c, Color: embedColour})
+	}
 	out.Components = buttons(m.Buttons, false)
 	return out
 }
@@ -209,6 +216,24 @@ func boldStars(s string) string {
 // plain strips markdown characters from short labels.
 func plain(s string) string {
 	return strings.NewReplacer("*", "", "`", "", "\n", " ").Replace(s)
+}
+
+// splitLines cuts s into pieces of at most n runes, at line breaks where it can.
+func splitLines(s string, n int) []string {
+	var out []string
+	for utf8.RuneCountInString(s) > n {
+		r := []rune(s)
+		at := n
+		for k := n; k > n/2; k-- {
+			if r[k] == '\n' {
+				at = k
+				break
+			}
+		}
+		out = append(out, string(r[:at]))
+		s = strings.TrimPrefix(string(r[at:]), "\n")
+	}
+	return append(out, s)
 }
 
 // cut shortens s to at most n runes, ending with "…" when it cut.

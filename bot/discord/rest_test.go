@@ -115,17 +115,24 @@ func TestRenderStaysWithinLimits(t *testing.T) {
 	}
 	r := render(m)
 	e := r.Embeds[0]
-	total := len([]rune(e.Title)) + len([]rune(e.Description))
+	total, all := 0, ""
+	for _, x := range r.Embeds {
+		total += len([]rune(x.Title)) + len([]rune(x.Description))
+		all += x.Description
+		if len([]rune(x.Description)) > maxDescription {
+			t.Fatalf("description %d runes", len([]rune(x.Description)))
+		}
+	}
 	for _, f := range e.Fields {
 		total += len([]rune(f.Name)) + len([]rune(f.Value))
 		if len([]rune(f.Value)) > maxFieldValue {
 			t.Fatalf("field value %d runes", len([]rune(f.Value)))
 		}
 	}
-	if len([]rune(e.Title)) > maxTitle || len([]rune(e.Description)) > maxDescription || len(e.Fields) > maxFields || total > maxEmbedTotal {
-		t.Fatalf("title %d, description %d, fields %d, total %d", len([]rune(e.Title)), len([]rune(e.Description)), len(e.Fields), total)
+	if len([]rune(e.Title)) > maxTitle || len(e.Fields) > maxFields || total > maxEmbedTotal || len(r.Embeds) > 10 {
+		t.Fatalf("title %d, fields %d, total %d, embeds %d", len([]rune(e.Title)), len(e.Fields), total, len(r.Embeds))
 	}
-	if !strings.Contains(e.Description, "more") {
+	if !strings.Contains(all, "more") {
 		t.Error("no '…and N more' where the list was cut")
 	}
 	if len(r.Components) > maxRows {
