@@ -126,6 +126,7 @@ type Discord struct {
 	threads   map[string]bool      // message ids with a thread
 	confirms  map[string]string    // button value -> its Confirm question
 	requests  map[string]bool      // message ids this process posted with vote buttons
+	userGuild map[string]string    // user id -> the server they last acted in
 	ctx       context.Context      // for work started by gateway handlers
 	cancel    context.CancelFunc
 }
@@ -175,7 +176,7 @@ func New(cfg Config) (*Discord, error) {
 		cfg: cfg, s: s, log: cfg.Log, run: fmt.Sprintf("%x", time.Now().UnixNano()),
 		events: make(chan bot.Event, 64), done: make(chan struct{}), ready: make(chan struct{}),
 		seen: map[string]time.Time{}, reactions: map[string]bool{}, members: map[string]member{},
-		threads: map[string]bool{}, confirms: map[string]string{}, requests: map[string]bool{}, ctx: ctx, cancel: cancel,
+		threads: map[string]bool{}, confirms: map[string]string{}, requests: map[string]bool{}, userGuild: map[string]string{}, ctx: ctx, cancel: cancel,
 	}
 	s.AddHandler(d.onReady)
 	s.AddHandler(d.onDisconnect)

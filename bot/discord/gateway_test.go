@@ -376,3 +376,25 @@ func TestMemberLookupWithoutConfiguredGuild(t *testing.T) {
 		t.Fatalf("roles %v", ev.UserGroups)
 	}
 }
+
+// The engine's role check at the dangerous step asks for a member's roles now.
+func TestMemberRolesNow(t *testing.T) {
+	d, f, clock := setup(t, nil)
+	f.SetMember("8", "role-appr")
+	roles, err := d.MemberRoles(context.Background(), "8")
+	if err != nil || !slices.Equal(roles, []string{"role-appr"}) {
+		t.Fatalf("%v %v", roles, err)
+	}
+	f.SetMember("8") // the role was taken away
+	clock.Advance(2 * time.Minute)
+	if roles, err := d.MemberRoles(context.Background(), "8"); err != nil || len(roles) != 0 {
+		t.Fatalf("after the TTL: %v %v", roles, err)
+	}
+	if _, err := d.MemberRoles(context.Background(), "99"); err == nil {
+		t.Fatal("an unknown member has roles")
+	}
+	d2, _, _ := setup(t, func(c *Config) { c.GuildID = ""; c.HTTPClient = f.Client() })
+	if _, err := d2.MemberRoles(context.Background(), "8"); err == nil {
+		t.Fatal("roles without any known server")
+	}
+}

@@ -58,6 +58,9 @@ func (d *Discord) interaction(i *discordgo.Interaction) {
 	ev := bot.Event{
 		DeliveryID: i.ID, Platform: PlatformName, User: user.ID, UserGroups: roles, Channel: i.ChannelID,
 	}
+	if i.GuildID != "" && i.Member != nil {
+		d.cacheRoles(i.GuildID, user.ID, i.Member.Roles)
+	}
 	reply := &interactionReply{d: d, i: i, at: d.cfg.Now(), component: i.Type != discordgo.InteractionApplicationCommand}
 	switch i.Type {
 	case discordgo.InteractionApplicationCommand:

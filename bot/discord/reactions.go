@@ -96,23 +96,38 @@ func (d *Discord) cacheRoles(guild, user string, roles []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.members[guild+"/"+user] = member{roles: slices.Clone(roles), at: d.cfg.Now()}
+	d.userGuild[user] = guild
 }
 
 // memberRoles returns a member's role ids: from the cache within MemberTTL, else
 // GuildMember. A failed lookup returns none (the user then holds only roles given
 // to their user id: failing closed).
 func (d *Discord) memberRoles(ctx context.Context, guild, channel, user string) []string {
+	roles, err := d.lookupRoles(ctx, guild, channel, user)
+	if err != nil {
+		d.log.Warn("discord: reading a member's roles", "user", user, "err", err)
+		return nil
+	}
+	return roles
+}
+
+func (d *Discord) lookupRoles(ctx context.Context, guild, channel, user string) ([]string, error) {
 	if guild == "" {
+		d.mu.Lock()
+		guild = d.userGuild[user]
+		d.mu.Unlock()
+	}
+	if guild == "" && channel != "" {
 		guild = d.guildOf(ctx, channel)
 	}
 	if guild == "" {
-		return nil
+		return nil, fmt.Errorf("no server known for user %s", user)
 	}
 	d.mu.Lock()
 	m, ok := d.members[guild+"/"+user]
 	d.mu.Unlock()
 	if ok && d.cfg.Now().Sub(m.at) < d.cfg.MemberTTL {
-		return m.roles
+		return m.roles, nil
 	}
 	var roles []string
 	err := d.call(ctx, "member.get", true, func(opts ...discordgo.RequestOption) error {
@@ -123,11 +138,22 @@ func (d *Discord) memberRoles(ctx context.Context, guild, channel, user string) 
 		return err
 	})
 	if err != nil {
-		d.log.Warn("discord: reading a member's roles", "user", user, "err", err)
-		return nil
+		return nil, err
 	}
 	d.cacheRoles(guild, user, roles)
-	return roles
+	return roles, nil
+}
+
+// MemberRoles returns the role ids user (a Discord user id) holds now in the
+// configured server (or the one they last acted in), cached for MemberTTL: the
+// engine's role resolver asks it at the dangerous step, since an approver named by
+// role may have lost the role since their vote. An error means nobody can tell.
+func (d *Discord) MemberRoles(ctx context.Context, user string) ([]string, error) {
+	roles, err := d.lookupRoles(ctx, d.cfg.GuildID, "", user)
+	if err != nil {
+		return nil, fmt.Errorf("discord roles of %s: %w", user, err)
+	}
+	return roles, nil
 }
 
 // guildOf is the configured guild, else the channel's (GET /channels/{id}).
