@@ -75,7 +75,7 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordR
 	cmd := &RunCmd{
 		BotFlags: BotFlags{SiteName: "site-a", Operators: []string{"discord:" + dAlice}, Approvers: []string{"discord:" + dBob, "discord-role:" + dApproverRole},
 			Viewers: []string{"*"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: 500 * time.Millisecond, CardInterval: time.Second},
-		DiscordFlags: DiscordFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild, DiscordChannel: []string{dChannel}, DiscordGateway: true, DiscordRegister: true},
+		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordChannel: []string{dChannel}, DiscordGateway: true, DiscordRegister: true},
 	}
 	roles, err := cmd.roles() // before mod: the roles are the tests' users
 	if err != nil {
@@ -541,7 +541,7 @@ func TestDiscordRegisterCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	cmd := &DiscordRegisterCmd{DiscordFlags: DiscordFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, SiteName: "site-a,site-b", deps: discordDeps{HTTPClient: f.Client()}}
+	cmd := &DiscordRegisterCmd{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, SiteName: "site-a,site-b", deps: discordDeps{HTTPClient: f.Client()}}
 	if err := cmd.Run(&Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &out}); err != nil {
 		t.Fatal(err)
 	}
@@ -575,7 +575,7 @@ func TestDiscordWrongTokenStops(t *testing.T) {
 	}
 	cmd := &RunCmd{
 		BotFlags:     BotFlags{SiteName: "site-a", Approvers: []string{"discord:1", "discord:2"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: time.Second, CardInterval: time.Second},
-		DiscordFlags: DiscordFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild, DiscordGateway: true},
+		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordGateway: true},
 	}
 	roles, err := cmd.roles()
 	if err != nil {

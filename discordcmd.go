@@ -21,11 +21,16 @@ import (
 	"sepmbot/store"
 )
 
-// DiscordFlags configure the Discord adapter (`run --chat discord`, `discord register`).
+// DiscordAuthFlags name the bot and its server: what every Discord command needs.
 // The bot token comes from DISCORD_BOT_TOKEN or a file, never from a flag's value.
+type DiscordAuthFlags struct {
+	DiscordTokenFile string `name:"discord-token-file" type:"path" help:"Discord: file holding the bot token (or set DISCORD_BOT_TOKEN)." env:"DISCORD_BOT_TOKEN_FILE"`
+	DiscordGuild     string `name:"discord-guild" help:"Discord: server (guild) id to register /sepm in (at once); empty registers globally (slow to appear)." env:"DISCORD_GUILD_ID"`
+}
+
+// DiscordFlags configure the Discord adapter for `run --chat discord`.
 type DiscordFlags struct {
-	DiscordTokenFile string   `name:"discord-token-file" type:"path" help:"Discord: file holding the bot token (or set DISCORD_BOT_TOKEN)." env:"DISCORD_BOT_TOKEN_FILE"`
-	DiscordGuild     string   `name:"discord-guild" help:"Discord: server (guild) id to register /sepm in (at once); empty registers globally (slow to appear)." env:"DISCORD_GUILD_ID"`
+	DiscordAuthFlags `embed:""`
 	DiscordChannel   []string `name:"discord-channel" help:"Discord: channel id where /sepm is accepted and rotations live; repeatable (none: any channel the bot can see)."`
 	DiscordRegister  bool     `name:"discord-register" help:"Discord: register /sepm (bulk overwrite) at start." env:"SEPMBOT_DISCORD_REGISTER"`
 	DiscordGateway   bool     `name:"discord-gateway" default:"true" negatable:"" help:"Discord: connect the gateway (events, reactions). --no-discord-gateway leaves only the HTTP interactions endpoint (no reaction votes)."`
@@ -34,7 +39,7 @@ type DiscordFlags struct {
 }
 
 // token reads the bot token from DISCORD_BOT_TOKEN or --discord-token-file.
-func (f DiscordFlags) token() (string, error) {
+func (f DiscordAuthFlags) token() (string, error) {
 	if f.DiscordTokenFile != "" {
 		b, err := os.ReadFile(f.DiscordTokenFile)
 		if err != nil {
@@ -60,7 +65,7 @@ type discordDeps struct {
 var discordObserver discord.Observer
 
 // newDiscord builds the Discord platform from the flags and the environment.
-func newDiscord(f DiscordFlags, sites []string, cardInterval time.Duration, link *discordEngine, deps discordDeps, log *slog.Logger) (*discord.Discord, error) {
+func newDiscord(f DiscordAuthFlags, sites []string, cardInterval time.Duration, link *discordEngine, deps discordDeps, log *slog.Logger) (*discord.Discord, error) {
 	token, err := f.token()
 	if err != nil {
 		return nil, err
@@ -89,7 +94,7 @@ func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, cl
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	link := &discordEngine{}
-	d, err := newDiscord(f, []string{c.SiteName}, c.CardInterval, link, deps, g.Log)
+	d, err := newDiscord(f.DiscordAuthFlags, []string{c.SiteName}, c.CardInterval, link, deps, g.Log)
 	if err != nil {
 		return err
 	}
@@ -288,14 +293,14 @@ type DiscordCmd struct {
 
 // DiscordRegisterCmd registers /sepm.
 type DiscordRegisterCmd struct {
-	DiscordFlags `embed:""`
-	SiteName     string `name:"site-name" default:"site-a" help:"Site names offered as choices (comma-separated)." env:"SEPMBOT_SITE_NAME"`
-	deps         discordDeps
+	DiscordAuthFlags `embed:""`
+	SiteName         string `name:"site-name" default:"site-a" help:"Site names offered as choices (comma-separated)." env:"SEPMBOT_SITE_NAME"`
+	deps             discordDeps
 }
 
 // Run registers the commands and reports where.
 func (c *DiscordRegisterCmd) Run(g *Globals) error {
-	d, err := newDiscord(c.DiscordFlags, strings.Split(c.SiteName, ","), 0, nil, c.deps, g.Log)
+	d, err := newDiscord(c.DiscordAuthFlags, strings.Split(c.SiteName, ","), 0, nil, c.deps, g.Log)
 	if err != nil {
 		return err
 	}
