@@ -325,11 +325,12 @@ func TestDiscordFullRotation(t *testing.T) {
 		!jsonHas(cb.Data, "approve-ok:"+reqID+":"+ref.ID) {
 		t.Fatalf("approve click answered %+v %s", cb, cb.Data)
 	}
-	// The requester confirming an approval: told why, ephemerally; nothing counted.
+	// The requester confirming an approval: told why in her ephemeral confirmation
+	// (updated in place, its button gone); nothing counted.
 	alice := r.click(dAlice, "888", "approve-ok:"+reqID+":"+ref.ID)
 	r.f.Dispatch("INTERACTION_CREATE", alice)
 	cb := r.callback(alice["id"].(string))
-	if cb.Type != 4 || !jsonHas(cb.Data, `"flags":64`) || !jsonHas(cb.Data, "refused") {
+	if cb.Type != 7 || !jsonHas(cb.Data, "refused") || !jsonHas(cb.Data, `"components":[]`) {
 		t.Fatalf("requester's click answered %+v %s", cb, cb.Data)
 	}
 	// A non-approver's ✅: one short thread reply naming them; nothing counted.

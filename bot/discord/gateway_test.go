@@ -278,6 +278,15 @@ func TestApproveAsksItsConfirmation(t *testing.T) {
 	if ev.Kind != bot.EventButton || ev.ActionID != "approve" || ev.Value != "n1" || ev.MessageRef != ref {
 		t.Fatalf("vote %+v", ev)
 	}
+	// The answer replaces the confirmation, whose button goes.
+	_ = ev.Reply.Ack(context.Background(), bot.Message{Placeholder: true, Visibility: bot.VisibleUser})
+	_ = ev.Reply.Answer(context.Background(), bot.Message{Text: "discord:8 approved (1 of 2)", Visibility: bot.VisibleUser})
+	f.Snapshot(func(v discordtest.View) {
+		wh := v.Webhooks()
+		if len(wh) != 1 || wh[0].Method != "PATCH" || wh[0].Target != "@original" || !strings.Contains(string(wh[0].Body), `"components":[]`) {
+			t.Fatalf("answer %+v", wh)
+		}
+	})
 }
 
 // A ✅ removed while the gateway is down is retracted by the reconcile.

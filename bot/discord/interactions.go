@@ -93,6 +93,7 @@ func (d *Discord) interaction(i *discordgo.Interaction) {
 				return
 			}
 			action, value, ev.MessageRef = "approve", nonce, msg
+			reply.replaces = true
 		}
 		ev.Kind, ev.ActionID, ev.Value = bot.EventButton, action, value
 	case discordgo.InteractionModalSubmit:

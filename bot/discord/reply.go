@@ -23,6 +23,9 @@ type interactionReply struct {
 	i         *discordgo.Interaction
 	at        time.Time
 	component bool // a button or form: defer without a visible "thinking"
+	// replaces: the click's own message is ours to rewrite with the answer (the
+	// ephemeral confirmation of an approval: its button goes once used).
+	replaces bool
 
 	mu       sync.Mutex
 	acked    bool
@@ -64,6 +67,10 @@ func (r *interactionReply) Ack(ctx context.Context, m bot.Message) error {
 	case placeholder:
 		resp.Type = discordgo.InteractionResponseDeferredChannelMessageWithSource
 		resp.Data = &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}
+	case r.replaces:
+		resp.Type = discordgo.InteractionResponseUpdateMessage
+		resp.Data = r.data(m)
+		resp.Data.Components, resp.Data.Flags = []discordgo.MessageComponent{}, 0
 	default:
 		resp.Type = discordgo.InteractionResponseChannelMessageWithSource
 		resp.Data = r.data(m)
@@ -96,6 +103,14 @@ func (r *interactionReply) answerLocked(ctx context.Context, m bot.Message) erro
 	}
 	rd := render(m)
 	private := ephemeral(m)
+	if r.deferred && r.replaces {
+		r.deferred = false
+		return r.d.call(ctx, "interaction.edit", true, func(opts ...discordgo.RequestOption) error {
+			none := []discordgo.MessageComponent{}
+			_, err := r.d.s.InteractionResponseEdit(r.i, &discordgo.WebhookEdit{Embeds: &rd.Embeds, Components: &none, AllowedMentions: noMentions()}, opts...)
+			return err
+		})
+	}
 	if r.deferred && !r.component && private {
 		r.deferred = false // the next answer follows up
 		return r.d.call(ctx, "interaction.edit", true, func(opts ...discordgo.RequestOption) error {
