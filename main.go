@@ -97,6 +97,7 @@ type CLI struct {
 	Demo    DemoCmd    `cmd:"" help:"Run the whole job on an embedded simulated SEPM in the terminal."`
 	Plan    PlanCmd    `cmd:"" help:"Read a SEPM site and print the rotation plan."`
 	Sim     SimCmd     `cmd:"" help:"Serve a simulated SEPM site on loopback."`
+	Discord DiscordCmd `cmd:"" help:"Discord: register /sepm."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 
 	Config      ConfigCmd      `cmd:"" help:"Check the configuration against SEPM, the chat platforms and the data folder."`

@@ -64,12 +64,13 @@ func (f BotFlags) roles() (bot.Roles, error) {
 
 // RunCmd runs the bot.
 type RunCmd struct {
-	SEPMFlags   `embed:""`
-	BotFlags    `embed:""`
-	Chat        []string `default:"console" enum:"console,slack" help:"Chat platforms, several at once (console, slack)." env:"SEPMBOT_CHAT"`
-	SlackFlags  `embed:""`
-	Data        string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
-	AdminListen string `name:"admin-listen" default:"127.0.0.1:9090" help:"Admin listener (/healthz, /readyz, /metrics); empty for none." env:"SEPMBOT_ADMIN_LISTEN"`
+	SEPMFlags    `embed:""`
+	BotFlags     `embed:""`
+	Chat         []string `default:"console" enum:"console,slack,discord" help:"Chat platforms: console and slack, several at once; discord runs alone." env:"SEPMBOT_CHAT"`
+	SlackFlags   `embed:""`
+	DiscordFlags `embed:""`
+	Data         string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	AdminListen  string `name:"admin-listen" default:"127.0.0.1:9090" help:"Admin listener (/healthz, /readyz, /metrics); empty for none." env:"SEPMBOT_ADMIN_LISTEN"`
 
 	// ConsoleUser is the console's one person.
 	ConsoleUser string `name:"console-user" help:"Console: the one person at this terminal (default: the OS user). Every line is theirs, as console:NAME; @user prefixes are refused (only 'sepmbot demo' speaks as several users)." env:"SEPMBOT_CONSOLE_USER"`
@@ -124,6 +125,12 @@ func (c *RunCmd) Run(g *Globals) error {
 	defer db.Close()
 	ctx, cancel := context.WithCancel(g.Ctx)
 	defer cancel()
+	if slices.Contains(c.Chat, "discord") {
+		if len(c.Chat) > 1 {
+			return errors.New("--chat discord runs alone in this version: give --chat discord without console or slack (run a second bot on another data folder for another platform)")
+		}
+		return c.runDiscord(ctx, g, roles, specs, db, discordDeps{})
+	}
 	var chats []chatOutlet
 	if onConsole {
 		chats = append(chats, chatOutlet{Platform: console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})})

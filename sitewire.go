@@ -143,6 +143,11 @@ type groupLister interface {
 	GroupsOf(ctx context.Context, user string) []string
 }
 
+// memberRoles is a chat platform that looks a member's roles up now (Discord).
+type memberRoles interface {
+	MemberRoles(ctx context.Context, user string) ([]string, error)
+}
+
 // chatOutlet is one chat platform the bot runs on, and where a rotation with no
 // recorded home lives there.
 type chatOutlet struct {
@@ -190,8 +195,14 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 	resolver := roles.Resolver()
 	resolver.Groups = func(ctx context.Context, platform, id string) ([]string, error) {
 		for _, c := range chats {
-			if gl, ok := c.Platform.(groupLister); ok && c.Platform.Name() == platform {
+			if c.Platform.Name() != platform {
+				continue
+			}
+			switch gl := c.Platform.(type) {
+			case groupLister:
 				return gl.GroupsOf(ctx, id), nil
+			case memberRoles:
+				return gl.MemberRoles(ctx, id)
 			}
 		}
 		return nil, fmt.Errorf("%s: no chat platform resolves its groups", platform)

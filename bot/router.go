@@ -250,7 +250,7 @@ func (r *Router) decide(ctx context.Context, ev Event) (Message, job) {
 		default:
 			return toUser(fmt.Sprintf("unknown button %q", ev.ActionID)), nil
 		}
-		return r.vote(ctx, ev, rotation.Ballot{RequestID: ev.Value, MessageRef: ev.Ref().String(), Kind: kind})
+		return r.vote(ctx, ev, rotation.Ballot{RequestID: ev.Value, MessageRef: ev.Ref().String(), Kind: kind, Reason: ev.Text}) // Text: a deny form's reason (Discord)
 	}
 	return toUser("unsupported event"), nil
 }
