@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 
+	"sepmbot/admin"
 	"sepmbot/config"
 	"sepmbot/logs"
 	"sepmbot/rotation"
@@ -28,6 +29,11 @@ type Globals struct {
 	// LogLevel and LogFormat are --log-level and --log-format; LogLevelSet says that
 	// the level was asked for (flag or env), so the demo keeps it instead of its own
 	// warn-only default.
+	// Metrics, when set, is the registry the bot reports to (startSites makes one
+	// otherwise); the chat adapters built before it count their API calls and 429s
+	// there.
+	Metrics *admin.Metrics
+
 	LogLevel    slog.Level
 	LogLevelSet bool
 	LogFormat   string

@@ -55,11 +55,8 @@ type discordDeps struct {
 	HTTPClient *http.Client                     // carries every REST call
 	Started    func(*running, *discord.Discord) // called once the bot runs
 	Listening  func(addr string)                // the HTTP interactions endpoint's address
+	Observer   discord.Observer                 // counts API calls and 429s (the admin metrics)
 }
-
-// discordObserver counts Discord API calls and 429s (the metrics wiring sets it;
-// nil counts nothing). Its shape is admin.ChatObserver's.
-var discordObserver discord.Observer
 
 // newDiscord builds the Discord platform from the flags and the environment.
 func newDiscord(f DiscordAuthFlags, sites []string, cardInterval time.Duration, link *discordEngine, deps discordDeps, log *slog.Logger) (*discord.Discord, error) {
@@ -69,7 +66,7 @@ func newDiscord(f DiscordAuthFlags, sites []string, cardInterval time.Duration, 
 	}
 	cfg := discord.Config{
 		Token: token, GuildID: f.DiscordGuild, Sites: sites, HTTPClient: deps.HTTPClient,
-		Log: log, CardInterval: cardInterval, Observer: discordObserver,
+		Log: log, CardInterval: cardInterval, Observer: deps.Observer,
 	}
 	if link != nil {
 		cfg.Requests, cfg.Completer, cfg.Messages = link, link, link

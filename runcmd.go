@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"sepmbot/admin"
 	"sepmbot/bot"
 	"sepmbot/bot/console"
 	"sepmbot/store"
@@ -129,13 +130,19 @@ func (c *RunCmd) Run(g *Globals) error {
 		if len(c.Chat) > 1 {
 			return errors.New("--chat discord runs alone in this version: give --chat discord without console or slack (run a second bot on another data folder for another platform)")
 		}
-		return c.runDiscord(ctx, g, roles, specs, db, discordDeps{})
+		if g.Metrics == nil {
+			g.Metrics = admin.NewMetrics(g.Log)
+		}
+		return c.runDiscord(ctx, g, roles, specs, db, discordDeps{Observer: g.Metrics})
 	}
 	var chats []chatOutlet
 	if onConsole {
 		chats = append(chats, chatOutlet{Platform: console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})})
 	}
-	sl, err := c.slackOutlet(ctx, db, roles, g.Log)
+	if g.Metrics == nil {
+		g.Metrics = admin.NewMetrics(g.Log)
+	}
+	sl, err := c.slackOutlet(ctx, db, roles, slackMetrics{g.Metrics}, g.Log)
 	if err != nil {
 		return err
 	}

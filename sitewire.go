@@ -159,7 +159,10 @@ type chatOutlet struct {
 // and starts the admin listener on adminListen ("" for none).
 func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, specs []siteSpec, db *store.DB, chats []chatOutlet, adminListen string) (*running, error) {
 	log := g.Log
-	metrics := admin.NewMetrics(log)
+	metrics := g.Metrics
+	if metrics == nil {
+		metrics = admin.NewMetrics(log)
+	}
 	channels, links, err := f.places()
 	if err != nil {
 		return nil, err

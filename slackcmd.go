@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"sepmbot/admin"
 	"sepmbot/bot"
 	slackbot "sepmbot/bot/slack"
 	"sepmbot/config"
@@ -110,7 +111,7 @@ func (f SlackFlags) defaultChannel() string {
 
 // slackOutlet starts the Slack adapter when --chat names slack (nil otherwise) and
 // adds its channels to --channel.
-func (c *RunCmd) slackOutlet(ctx context.Context, db *store.DB, roles bot.Roles, log *slog.Logger) (*slackbot.Adapter, error) {
+func (c *RunCmd) slackOutlet(ctx context.Context, db *store.DB, roles bot.Roles, counters slackbot.Counters, log *slog.Logger) (*slackbot.Adapter, error) {
 	if !slices.Contains(c.Chat, "slack") {
 		return nil, nil
 	}
@@ -119,7 +120,7 @@ func (c *RunCmd) slackOutlet(ctx context.Context, db *store.DB, roles bot.Roles,
 		return nil, err
 	}
 	c.BotFlags.Channel = append(c.BotFlags.Channel, chs...)
-	sl, err := c.SlackFlags.slackPlatform(db, roles, c.BotFlags, slackCounters, log)
+	sl, err := c.SlackFlags.slackPlatform(db, roles, c.BotFlags, counters, log)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +130,9 @@ func (c *RunCmd) slackOutlet(ctx context.Context, db *store.DB, roles bot.Roles,
 	return sl, nil
 }
 
-// slackCounters receives the Slack adapter's API call and 429 counts (the metrics
-// wiring sets it; nil counts nothing).
-var slackCounters slackbot.Counters
+// slackMetrics counts the Slack adapter's API calls and 429s in the admin
+// listener's metrics.
+type slackMetrics struct{ m *admin.Metrics }
+
+func (s slackMetrics) APICall(platform, method string)     { s.m.ChatCall(platform, method, nil) }
+func (s slackMetrics) RateLimited(platform, method string) { s.m.ChatRateLimited(platform, method) }
