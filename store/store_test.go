@@ -743,3 +743,58 @@ func TestForEachPrefixAndJournalBucket(t *testing.T) {
 		t.Fatalf("prefix scan = %q, want R1's two records in order", got)
 	}
 }
+
+// TestDeliverConcurrentGroupCommit: many goroutines delivering at once (their calls
+// share commits) each get the right answer, exactly one of the copies of a
+// duplicated id is fresh, and every id is durable after a reopen.
+func TestDeliverConcurrentGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	const n = 200
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh := map[string]int{}
+	for i := range n {
+		for dup := range 2 { // every id delivered twice at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("ev-%03d", i)
+				ok, err := db.Deliver(ctx, id, now.Add(time.Duration(dup)*time.Millisecond), 10*time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					mu.Lock()
+					fresh[id]++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for i := range n {
+		if id := fmt.Sprintf("ev-%03d", i); fresh[id] != 1 {
+			t.Fatalf("%s fresh %d times, want exactly once", id, fresh[id])
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range n {
+		if ok, err := db.Deliver(ctx, fmt.Sprintf("ev-%03d", i), now.Add(time.Second), 10*time.Minute); err != nil || ok {
+			t.Fatalf("ev-%03d after reopen: fresh %v, err %v (the first delivery was not durable)", i, ok, err)
+		}
+	}
+}
