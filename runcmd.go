@@ -57,6 +57,7 @@ func startBot(ctx context.Context, f BotFlags, roles bot.Roles, client *sepm.Cli
 	eng, err := rotation.NewEngine(rotation.Config{
 		Store: db, SEPM: client, Probe: probe, Notifier: n, Site: f.SiteName, APIAddr: apiAddr, Servers: servers,
 		Approvals: f.Approvals, ApprovalTTL: f.ApprovalTTL, PollInterval: f.PollInterval, Logger: log,
+		Roles: bot.ApproverCheck{Roles: roles},
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -112,3 +113,23 @@ func (r Roles) IsApprover(ev Event) bool { return matches(r.Approvers, ev) }
 // ApproverCount is how many approver entries are configured (a group counts as one,
 // since the bot cannot know its size at start).
 func (r Roles) ApproverCount() int { return len(r.Approvers) }
+
+// ApproverCheck answers the engine's re-check, at the dangerous step, that a counted
+// voter still holds the approver role (it implements rotation.Roles). A user named in
+// --approvers still is one; one who is not may hold it through a group, which only the
+// platform can tell: while group entries are configured that user is given the benefit
+// until the adapters resolve groups behind this check.
+type ApproverCheck struct{ Roles Roles }
+
+// IsApprover implements rotation.Roles.
+func (a ApproverCheck) IsApprover(_ context.Context, user string) (bool, error) {
+	if slices.Contains(a.Roles.Approvers, user) {
+		return true, nil
+	}
+	for _, e := range a.Roles.Approvers {
+		if kind, _, _ := strings.Cut(e, ":"); kind == "slack-group" || kind == "discord-role" {
+			return true, nil
+		}
+	}
+	return false, nil
+}

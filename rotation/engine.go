@@ -99,9 +99,12 @@ type Engine struct {
 	// noWaitFloor is a test-only switch: waits end as soon as the online clients caught
 	// up. The tests use it to prove that the simulator orphans clients after a short wait.
 	noWaitFloor bool
-	drivers     map[string]chan struct{} // rotation id -> wake channel
-	progress    map[string]*Progress
-	wg          sync.WaitGroup
+	// recheckRoles: a resolver was given (Config.Roles or Config.IsApprover), so the
+	// gate asks it again at the dangerous step.
+	recheckRoles bool
+	drivers      map[string]chan struct{} // rotation id -> wake channel
+	progress     map[string]*Progress
+	wg           sync.WaitGroup
 
 	// asking is held while an approval request is posted and its message reference
 	// recorded, and read-held while a vote is cast: approvers see the request the
@@ -132,13 +135,14 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	recheck := cfg.Roles != nil || cfg.IsApprover != nil
 	if cfg.IsApprover == nil {
 		cfg.IsApprover = func(string) bool { return false }
 	}
 	if cfg.OverdueAfter <= 0 {
 		cfg.OverdueAfter = 24 * time.Hour
 	}
-	return &Engine{cfg: cfg, log: cfg.Logger, drivers: map[string]chan struct{}{}, progress: map[string]*Progress{}, started: map[string]bool{}, flushing: map[string]bool{}, flushAgain: map[string]bool{}}, nil
+	return &Engine{cfg: cfg, recheckRoles: recheck, log: cfg.Logger, drivers: map[string]chan struct{}{}, progress: map[string]*Progress{}, started: map[string]bool{}, flushing: map[string]bool{}, flushAgain: map[string]bool{}}, nil
 }
 
 // Start reloads every rotation from the store, re-trusts the certificates active

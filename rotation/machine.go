@@ -196,10 +196,7 @@ func (m *machine) apply(ev Event) error {
 	case EvFinish:
 		return m.finish(ev)
 	case EvFail, EvInterlock:
-		s, _, err := m.onActive(ev)
-		if ev.Kind == EvInterlock {
-			s, _, err = m.onCurrent(ev)
-		}
+		s, _, err := m.onCurrent(ev) // a step may fail (or stop) before it starts: its interlock
 		if err != nil || r.Status != StatusRunning {
 			return ErrStale
 		}

@@ -426,3 +426,47 @@ func TestReminderDue(t *testing.T) {
 		t.Errorf("paused with secure off: reminder at %v, want 24h after the pause", due)
 	}
 }
+
+func TestStoreBackoffCapped(t *testing.T) {
+	prev := time.Duration(0)
+	for n := 1; n < 40; n++ {
+		d := storeBackoff(n)
+		if d < prev || d > maxStoreBackoff || d <= 0 {
+			t.Fatalf("backoff(%d) = %s after %s", n, d, prev)
+		}
+		prev = d
+	}
+	if storeBackoff(1) > time.Second || storeBackoff(39) != maxStoreBackoff {
+		t.Errorf("backoff starts at %s and ends at %s", storeBackoff(1), storeBackoff(39))
+	}
+}
+
+// TestActionBindsTheRiskyWindow: every choice that makes the window risky is part of
+// the approved action; changing any of them changes its hash (voids the approval).
+func TestActionBindsTheRiskyWindow(t *testing.T) {
+	base := newRot(singlePlan())
+	base.Options.NewCerts = map[string]string{"sepm-01": "aa"}
+	h := actionHash(base)
+	mut := map[string]func(r *Rotation){
+		"site":       func(r *Rotation) { r.Site = "site-b" },
+		"path":       func(r *Rotation) { r.Plan.Path = PathMulti },
+		"target":     func(r *Rotation) { r.Plan.GroupsToChange = r.Plan.GroupsToChange[1:] },
+		"min-wait":   func(r *Rotation) { r.Options.MinWait = 2 * time.Hour },
+		"straggler":  func(r *Rotation) { r.Plan.StragglerSeconds = 5 },
+		"new cert":   func(r *Rotation) { r.Options.NewCerts = map[string]string{"sepm-01": "bb"} },
+		"no cert":    func(r *Rotation) { r.Options.NewCerts = nil },
+		"rotation":   func(r *Rotation) { r.ID = "R2" },
+		"secure off": func(r *Rotation) { r.Plan.GroupsToChange[0].Secure = !r.Plan.GroupsToChange[0].Secure },
+	}
+	for name, f := range mut {
+		r := base.clone()
+		r.Options.NewCerts = cloneMap(base.Options.NewCerts)
+		f(&r)
+		if actionHash(r) == h {
+			t.Errorf("changing the %s leaves the approved action's hash unchanged", name)
+		}
+	}
+	if actionHash(base.clone()) != h {
+		t.Errorf("the hash is not stable")
+	}
+}
