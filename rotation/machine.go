@@ -142,6 +142,9 @@ func Apply(r Rotation, ev Event, now time.Time) (Rotation, []Effect, error) {
 	if len(m.effects) > 0 || ev.Kind != EvPosted {
 		n.Updated = m.now
 	}
+	if n.Status == StatusPaused && r.Status != StatusPaused {
+		n.PausedAt = m.now
+	}
 	return n, m.effects, nil
 }
 

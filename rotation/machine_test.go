@@ -421,7 +421,7 @@ func TestReminderDue(t *testing.T) {
 		t.Errorf("next reminder at %v, want 24h after the last", due)
 	}
 	p := newRot(singlePlan())
-	p.Status, p.Updated, p.SecureOffSince, p.ExpectedEnd = StatusPaused, t0, t0.UnixMilli(), t0.Add(100*time.Hour)
+	p.Status, p.PausedAt, p.SecureOffSince, p.ExpectedEnd = StatusPaused, t0, t0.UnixMilli(), t0.Add(100*time.Hour)
 	if due, ok := reminderDue(p, t0, 24*time.Hour); !ok || !due.Equal(t0.Add(24*time.Hour)) {
 		t.Errorf("paused with secure off: reminder at %v, want 24h after the pause", due)
 	}

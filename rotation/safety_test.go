@@ -553,34 +553,34 @@ func TestRestartTellsTheStory(t *testing.T) {
 	if _, err := g.eng.Vote(g.ctx, Ballot{MessageRef: first, User: "console:carol", Kind: approvals.Approve}); err != nil {
 		t.Fatalf("a vote on the original message after the restart: %v", err)
 	}
-	// A step committed but not announced when the process died.
-	v = g.waitFor(r.ID, 30*time.Second, "wait-disable active", stopAt("wait-disable"))
-	var deadline time.Time
+	// A step committed but not announced when the process died: the wait's start is
+	// committed (with its deadline) and the process killed before posting it.
+	g.waitFor(r.ID, 30*time.Second, "wait-disable active", stopAt("wait-disable"))
+	var deadline string
 	g.restart("c-", func() {
 		if err := g.db.Update(context.Background(), func(tx *store.Tx) error {
 			cur, err := loadTx(tx, r.ID)
 			if err != nil {
 				return err
 			}
-			n, _, err := Apply(cur, Event{Kind: EvFinish}, cur.Wait.Deadline)
+			cur.Steps[cur.Cursor] = StepState{Status: StepPending}
+			cur.Wait, cur.Outbox = nil, nil
+			n, _, err := Apply(cur, Event{Kind: EvStart}, time.Now())
 			if err != nil {
 				return err
 			}
-			n, _, err = Apply(n, Event{Kind: EvStart}, cur.Wait.Deadline) // cert step; announcement owed
-			if err != nil {
-				return err
-			}
-			deadline = cur.Wait.Deadline
+			deadline = n.Wait.Deadline.Format("2006-01-02 15:04:05 MST")
 			return saveTx(tx, &n)
 		}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	g.waitFor(r.ID, 20*time.Second, "owed announcements posted", func(View) bool { return g.posted("▶ cert-sepm-01") == 1 })
-	if g.posted("✅ wait-disable done") != 1 {
-		t.Errorf("the committed end of the wait was not announced after the restart")
-	}
-	_ = deadline
+	g.waitFor(r.ID, 20*time.Second, "owed announcement posted", func(View) bool {
+		return g.posted("▶ wait-disable: Wait at least three heartbeats in all groups (at least until "+deadline+")") == 1
+	})
+	g.waitFor(r.ID, 20*time.Second, "resumed message with the wait's exact deadline", func(View) bool {
+		return g.posted("resumed R1 after a restart at step wait-disable (active, running); the wait runs at least until "+deadline) == 1
+	})
 }
 
 // TestMissingHTTPCopyReturnsToStep1: when SEPM answers at step 5 that an HTTP copy
@@ -675,4 +675,37 @@ func TestShortWaitOrphans(t *testing.T) {
 func currentStepID(r Rotation) string {
 	s, _, _ := r.Current()
 	return s.ID
+}
+
+// TestExposureReminderWhilePaused: a rotation paused with secure communication off
+// says so every 24 hours, naming the operators, and the card data carries how long.
+func TestExposureReminderWhilePaused(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 40, Servers: 1, Groups: 3, Seed: 82},
+		now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	r := g.rotate(PlanOptions{})
+	if _, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-disable")}).run(g.ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.eng.Pause(g.ctx, "console:alice", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	v := mustGet(t, g, r.ID)
+	if v.Rotation.SecureOffSince == 0 || v.Rotation.HTTPSince == 0 {
+		t.Fatalf("exposure not recorded: http since %d, secure off since %d", v.Rotation.HTTPSince, v.Rotation.SecureOffSince)
+	}
+	skew.Store(int64(25 * time.Hour))
+	g.eng.wake(r.ID)
+	g.waitFor(r.ID, 20*time.Second, "the first reminder", func(View) bool { return g.posted("⏰ R1 is paused") == 1 })
+	if g.posted("secure communication has been off for 1d") != 1 || g.posted("Operators: console:alice") != 1 {
+		t.Errorf("the reminder does not say how long or whom: %q", tail(g.rec.Posts(), 1))
+	}
+	skew.Store(int64(50 * time.Hour))
+	g.eng.wake(r.ID)
+	g.waitFor(r.ID, 20*time.Second, "the second reminder", func(View) bool { return g.posted("⏰ R1 is paused") == 2 })
+	cur := mustGet(t, g, r.ID).Rotation
+	if on, off := cur.Exposure(time.Now().Add(50 * time.Hour)); on < 50*time.Hour || off < 50*time.Hour {
+		t.Errorf("exposure %s on HTTP, %s secure off", on, off)
+	}
 }

@@ -305,7 +305,7 @@ func reminderDue(r Rotation, now time.Time, overdueAfter time.Duration) (time.Ti
 	var first time.Time
 	switch {
 	case r.Status == StatusPaused && r.SecureOffSince > 0:
-		first = r.Updated.Add(24 * time.Hour)
+		first = r.PausedAt.Add(24 * time.Hour)
 	case !r.ExpectedEnd.IsZero():
 		first = r.ExpectedEnd.Add(overdueAfter)
 	default:
