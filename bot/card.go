@@ -222,16 +222,25 @@ func approvalLine(a approvals.Request, now time.Time) string {
 // finalLines renders the end of a completed or aborted rotation.
 func finalLines(r rotation.Rotation) string {
 	var b strings.Builder
-	switch r.Status {
-	case rotation.StatusCompleted:
+	switch {
+	case r.Report != nil && !r.Report.Clean():
+		// Never a success: clients are cut off (rotation.Report's safety contract).
+		fmt.Fprintf(&b, "🚨 %s, NOT cleanly: %s clients suspected orphaned", r.Status, thousands(r.Report.SuspectedOrphaned))
+	case r.Status == rotation.StatusCompleted:
 		b.WriteString("🏁 completed")
-	case rotation.StatusAborted:
+	case r.Status == rotation.StatusAborted:
 		fmt.Fprintf(&b, "🏁 aborted by %s%s; reverted", displayUser(r.AbortBy), reasonText(r.AbortReason))
 	default:
 		fmt.Fprintf(&b, "🏁 %s", r.Status)
 	}
 	if rep := r.Report; rep != nil {
 		fmt.Fprintf(&b, " · %s clients · %s not seen since the change · %s offline\n", thousands(rep.ClientsTotal), thousands(rep.NotSeen), thousands(rep.Offline))
+		if rep.OnNew+rep.SuspectedOrphaned+rep.OfflineBefore+rep.NeverSeen == rep.ClientsTotal && rep.ClientsTotal > 0 {
+			fmt.Fprintf(&b, "%s on the new certificate · %s suspected orphaned · %s offline since before the change · %s never seen\n", thousands(rep.OnNew), thousands(rep.SuspectedOrphaned), thousands(rep.OfflineBefore), thousands(rep.NeverSeen))
+		}
+		if len(rep.SuspectedOrphanedNames) > 0 {
+			fmt.Fprintf(&b, "suspected orphaned: %s%s\n", strings.Join(rep.SuspectedOrphanedNames, ", "), andMore(rep.SuspectedOrphaned-len(rep.SuspectedOrphanedNames)))
+		}
 		if len(rep.NotSeenNames) > 0 {
 			names := rep.NotSeenNames
 			if len(names) > reportNamesMax {
