@@ -222,4 +222,3 @@ func TestOrphanSuspectedBlocksReenable(t *testing.T) {
 		t.Errorf("a completion with suspected orphans read as a success")
 	}
 }
-
