@@ -222,3 +222,32 @@ func TestOrphanSuspectedBlocksReenable(t *testing.T) {
 		t.Errorf("a completion with suspected orphans read as a success")
 	}
 }
+
+// TestOrphanSuspectedBlocksNextServer: on the multi-server path, clients online when
+// the first server's certificate changed that stop checking in keep the bot from
+// moving to the next server. The short straggler window was approved first.
+func TestOrphanSuspectedBlocksNextServer(t *testing.T) {
+	t.Parallel()
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 120, Servers: 2, Groups: 4, Versions: "14.3=100", Seed: 83}})
+	r := g.rotate(PlanOptions{Straggler: 2 * time.Second, StragglerSet: true})
+	if r.Plan.Path != PathMulti || r.Plan.Steps[0].Action != ActApproval {
+		t.Fatalf("path %s, first step %s: a straggler window under 30 days must be approved first", r.Plan.Path, r.Plan.Steps[0].ID)
+	}
+	if _, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-sepm-01")}).run(g.ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.site.BlockClients(nil, 4, true); err != nil {
+		t.Fatal(err)
+	}
+	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := v.Rotation.Current()
+	if s.ID != "cert-sepm-02" || !strings.Contains(v.Rotation.LastError, "4 clients are suspected orphaned") {
+		t.Fatalf("paused at %s: %q", s.ID, v.Rotation.LastError)
+	}
+	if g.posted("update the server certificate on sepm-02") != 0 {
+		t.Errorf("the next server's update was asked for despite suspected orphans")
+	}
+}
