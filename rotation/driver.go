@@ -189,6 +189,8 @@ func (e *Engine) pass(ctx context.Context, r Rotation, d *driver) (time.Duration
 		return 0, ignoreStale(e.end(ctx, r))
 	}
 	if st.Status == StepPending {
+		delete(d.announced, step.ID) // a step started again (after a rewind) is announced again
+		delete(d.observed, step.ID)
 		if dangerous(step) && !r.Aborting {
 			// Observe before the step is even announced: nobody is asked to act, and
 			// nothing is changed, while SEPM differs from what the bot left.

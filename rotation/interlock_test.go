@@ -251,3 +251,19 @@ func TestOrphanSuspectedBlocksNextServer(t *testing.T) {
 		t.Errorf("the next server's update was asked for despite suspected orphans")
 	}
 }
+
+// TestInterlockUntrustedCertificate: the server presents a certificate nobody
+// announced (neither the old nor the expected new one): the bot stops, during the
+// wait already, before asking for the update, and says what it sees.
+func TestInterlockUntrustedCertificate(t *testing.T) {
+	t.Parallel()
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 60, Servers: 1, Groups: 3, Seed: 84}})
+	v := interlockCase(t, g, PlanOptions{}, "wait-disable", func(Rotation) {
+		if _, err := g.site.InstallUnexpectedCertificate("sepm-01"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if s, _, _ := v.Rotation.Current(); (s.ID != "wait-disable" && s.ID != "cert-sepm-01") || !strings.Contains(v.Rotation.LastError, "neither the old nor the expected new one") {
+		t.Fatalf("paused at %s: %q", s.ID, v.Rotation.LastError)
+	}
+}

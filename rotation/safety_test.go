@@ -496,3 +496,30 @@ func TestExposureReminderWhilePaused(t *testing.T) {
 		t.Errorf("exposure %s on HTTP, %s secure off", on, off)
 	}
 }
+
+// TestWaitHoldsUntilDeadlineOnFakeClock: on a frozen engine clock a wait whose
+// clients have all caught up does not end, poll after poll; it ends once the clock
+// reaches its deadline.
+func TestWaitHoldsUntilDeadlineOnFakeClock(t *testing.T) {
+	t.Parallel()
+	base := time.Now()
+	var offset atomic.Int64
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 40, Servers: 1, Groups: 3, Seed: 85},
+		now: func() time.Time { return base.Add(time.Duration(offset.Load())) }})
+	r := g.rotate(PlanOptions{})
+	if _, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-disable")}).run(g.ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor(r.ID, 30*time.Second, "every online client caught up", func(v View) bool {
+		return v.Progress != nil && v.Progress.Online > 0 && v.Progress.OnNewPolicy == v.Progress.Online
+	})
+	seen := g.rec.Updates()
+	g.waitFor(r.ID, 30*time.Second, "three more polls", func(View) bool { return g.rec.Updates() >= seen+3 })
+	v := mustGet(t, g, r.ID)
+	if s, st, _ := v.Rotation.Current(); s.ID != "wait-disable" || st.Status != StepActive {
+		t.Fatalf("the wait ended before its deadline on the engine's clock: at %s/%s", s.ID, st.Status)
+	}
+	offset.Store(int64(v.Rotation.Wait.Deadline.Sub(base))) // the clock reaches the deadline
+	g.eng.wake(r.ID)
+	g.waitFor(r.ID, 30*time.Second, "the wait ends at its deadline", func(View) bool { return g.posted("✅ wait-disable done") == 1 })
+}

@@ -79,12 +79,20 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 		if authRejected(err) || ctx.Err() != nil {
 			return 0, err
 		}
+		var ut *sepm.UntrustedCertError
+		if errors.As(err, &ut) {
+			// Not an outage: the API presents a certificate the bot does not trust
+			// (neither the old nor the expected new one). Stop and say so.
+			reason := fmt.Sprintf("the SEPM API presents certificate %s (%s), which is neither the old nor the expected new one: a server certificate changed out of turn, or the API address now reaches another server. Check Admin > Servers > Manage Server Certificate; if it is the certificate you meant to install, `abort %s` and rotate again with --new-cert-sha256 %s.", short(ut.Presented), ut.Subject, r.ID, ut.Presented)
+			_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: true}, nil)
+			return 0, err
+		}
 		return e.pollFailed(ctx, r, step, d, err), nil
 	}
 	if d.outage.alerted {
 		down := e.cfg.Now().Sub(d.outage.since)
 		e.auditOnly(ctx, r.ID, "sepm-reachable", step.ID, fmt.Sprintf("SEPM answers again after %s", humanDuration(down)))
-		e.post(ctx, r.ID, fmt.Sprintf("✅ SEPM answers again (unreachable for about %s). %s goes on; its deadline did not move.", humanDuration(down), step.ID))
+		e.post(ctx, r.ID, fmt.Sprintf("✅ SEPM answers again (unreachable for about %s). %s goes on; its deadline did not move.", shortDuration(down), step.ID))
 	}
 	d.outage = outage{}
 	now := e.cfg.Now()
@@ -134,7 +142,7 @@ func (e *Engine) pollFailed(ctx context.Context, r Rotation, step PlanStep, d *d
 	if !d.outage.alerted && now.Sub(d.outage.since) >= 2*e.cfg.PollInterval {
 		d.outage.alerted = true
 		e.auditOnly(ctx, r.ID, "sepm-unreachable", step.ID, err.Error())
-		e.post(ctx, r.ID, fmt.Sprintf("⚠ SEPM has not answered for %s (%v). The certificate update restarts SEPM's services, so this can be expected; %s keeps its deadline and the bot keeps trying. Nothing is paused.", humanDuration(now.Sub(d.outage.since)), err, step.ID))
+		e.post(ctx, r.ID, fmt.Sprintf("⚠ SEPM has not answered for %s (%v). The certificate update restarts SEPM's services, so this can be expected; %s keeps its deadline and the bot keeps trying. Nothing is paused.", shortDuration(now.Sub(d.outage.since)), err, step.ID))
 	}
 	return min(e.cfg.PollInterval/4*time.Duration(1<<min(d.outage.fails, 6)), e.cfg.PollInterval)
 }
@@ -349,4 +357,12 @@ func (p Plan) expectedDuration() time.Duration {
 		}
 	}
 	return d
+}
+
+// shortDuration is humanDuration, with tenths of a second below a minute.
+func shortDuration(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return humanDuration(d)
 }
