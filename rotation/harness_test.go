@@ -24,7 +24,7 @@ type recorder struct {
 	posts   []string
 	views   map[string]View
 	refs    int
-	updates int // Update calls
+	updates int    // Update calls
 	prefix  string // of message refs, so two engines' refs differ
 	changed chan struct{}
 	out     io.Writer // optional echo
