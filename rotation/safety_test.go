@@ -523,3 +523,52 @@ func TestWaitHoldsUntilDeadlineOnFakeClock(t *testing.T) {
 	g.eng.wake(r.ID)
 	g.waitFor(r.ID, 30*time.Second, "the wait ends at its deadline", func(View) bool { return g.posted("✅ wait-disable done") == 1 })
 }
+
+// TestAbortHalfAppliedAfterCertChange: enable-secure or restore-msl refused by SEPM
+// on the second target (the first already changed), then aborted: the revert built
+// from the journal leaves every target exactly as it was before the rotation, and
+// nobody is orphaned.
+func TestAbortHalfAppliedAfterCertChange(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		step  string
+		match func(sepm.Configuration) bool
+	}{
+		{"enable-secure", func(p sepm.Configuration) bool {
+			gs := p.GeneralSettings
+			return gs != nil && gs.SecuritySettings != nil && gs.SecuritySettings.SecureCommunications != nil && *gs.SecuritySettings.SecureCommunications
+		}},
+		{"restore-msl", func(p sepm.Configuration) bool {
+			cs := p.CommunicationSettings
+			return cs != nil && cs.SemServer != nil && !strings.Contains(cs.SemServer.Name, "(HTTP")
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.step, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int64
+			f := &faultySEPM{}
+			f.patch = func(_, _ string, p sepm.Configuration) error {
+				if tc.match(p) && n.Add(1) == 2 {
+					return &sepm.APIError{Method: "PATCH", Path: "groups/x/locations/y/settings", Status: 400, Message: "simulated refusal"}
+				}
+				return nil
+			}
+			g := newRig(t, rigOptions{sim: sim.Options{Clients: 80, Servers: 1, Groups: 5, Seed: int64(86 + i)}, wrap: func(c *sepm.Client) SEPM { f.Client = c; return f }})
+			r := g.rotate(PlanOptions{})
+			v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 90*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s, _, _ := v.Rotation.Current(); s.ID != tc.step {
+				t.Fatalf("paused at %s: %q", s.ID, v.Rotation.LastError)
+			}
+			abortAndCheck(t, g, r.ID)
+			v = mustGet(t, g, r.ID)
+			assertRestored(t, g.client, v.Rotation)
+			if fl := fleet(t, g.client); fl.Orphaned != 0 {
+				t.Errorf("orphaned = %d", fl.Orphaned)
+			}
+		})
+	}
+}
