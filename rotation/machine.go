@@ -242,6 +242,9 @@ func (m *machine) apply(ev Event) error {
 		if _, _, err := m.onCurrent(ev); err != nil {
 			return err
 		}
+		if r.Aborting {
+			return errors.New("rotation: an abort's revert never goes back")
+		}
 		idx := r.Plan.StepIndex(ev.To)
 		if idx < 0 || idx > r.Cursor {
 			return fmt.Errorf("rotation: rewind to %q: not a step before the current one", ev.To)
