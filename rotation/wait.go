@@ -107,7 +107,7 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 	}
 	caughtUp := p.OnNewPolicy == p.Online
 	if !now.Before(w.Deadline) && (caughtUp || st.Override) {
-		note := fmt.Sprintf("%d/%d online clients on the new policy, %d offline", p.OnNewPolicy, p.Online, p.Offline)
+		note := fmt.Sprintf("%d/%d online clients checked in since the change and hold the current policy, %d offline", p.OnNewPolicy, p.Online, p.Offline)
 		if !caughtUp {
 			note += fmt.Sprintf("; ended by %s with %d lagging", st.DoneBy, p.Online-p.OnNewPolicy)
 		}
@@ -122,7 +122,7 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 		}); err != nil {
 			return 0, &storeError{err: err}
 		}
-		e.post(ctx, r.ID, fmt.Sprintf("⚠ %d online clients have not taken the new policy three heartbeats after the deadline (%s). The bot keeps waiting; an operator may end the wait with `done %s %s` (audited).", p.Online-p.OnNewPolicy, strings.Join(p.Laggards, ", "), r.ID, step.ID))
+		e.post(ctx, r.ID, fmt.Sprintf("⚠ %d online clients have not checked in with the current policy three heartbeats after the deadline (%s). The bot keeps waiting; an operator may end the wait with `done %s %s` (audited).", p.Online-p.OnNewPolicy, strings.Join(p.Laggards, ", "), r.ID, step.ID))
 	}
 	next := e.cfg.PollInterval
 	if left := w.Deadline.Sub(now); left > 0 && left < next {
