@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -134,5 +135,47 @@ func TestSimCommand(t *testing.T) {
 	c.await(t, regexp.MustCompile(`--sepm-server sepm-02=127\.0\.0\.1:\d+`), &transcript)
 	if strings.Contains(strings.Join(transcript, "\n"), "sim-secret-7") {
 		t.Error("sim printed the password")
+	}
+}
+
+// TestPlanRefusals: `sepmbot plan` stops with a clear message, and exit status 1, when
+// the manager's version cannot be read (it used to plan the 12.x path) and when SEPM
+// refuses the credentials (not retried, no secret in the message).
+func TestPlanRefusals(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, version, password string
+		want                    []string
+	}{
+		{"unknown manager version", "SEPM-next", "pw-plan-3", []string{`plan refused: the manager version "SEPM-next" cannot be parsed`}},
+		{"refused credentials", "", "Wrong-Pa55word#9", []string{"refused the bot's credentials", "401", "will not retry"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			site, err := sim.Start(context.Background(), sim.Options{Clients: 20, Servers: 1, Groups: 2, ManagerVersion: tc.version, User: "admin", Password: "pw-plan-3", Seed: 4, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer site.Close()
+			s := site.Servers()[0]
+			out, err := runMain(t, []string{"SEPMBOT_SEPM_PASSWORD=" + tc.password}, "plan", "--sepm-url", site.URL(), "--sepm-user", "admin",
+				"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", s.Name+"="+s.ClientAddr)
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("plan: err %v, want exit status 1\n%s", err, out)
+			}
+			msg := string(ee.Stderr)
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, msg)
+				}
+			}
+			if strings.Contains(msg, tc.password) && tc.password != "pw-plan-3" {
+				t.Errorf("stderr carries the password:\n%s", msg)
+			}
+			if strings.Contains(out, "Steps:") {
+				t.Errorf("a plan was printed:\n%s", out)
+			}
+		})
 	}
 }

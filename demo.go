@@ -85,7 +85,9 @@ func (c *DemoCmd) Run(g *Globals) error {
 	}
 	lw := &lockedWriter{w: out, keep: c.Auto}
 	out = lw
-	con := console.New(in, out, console.Options{As: "alice", Hook: simHook(site), SeqFile: filepath.Join(dir, "console.seq")})
+	// The demo alone lets one terminal speak as several users (@bob, @carol): a
+	// rehearsal of the two-person rule, never one (the guide says so).
+	con := console.New(in, out, console.Options{As: "alice", MultiUser: true, Hook: simHook(site), SeqFile: filepath.Join(dir, "console.seq")})
 	w, err := startBot(ctx, flags, roles, client, db, con, hostOf(site.URL()), servers, g.Log)
 	if err != nil {
 		return err
@@ -155,6 +157,9 @@ func (c *DemoCmd) guide(out io.Writer, site *sim.Site) {
   SEPM API  %s/sepm/api/v1   user admin   password %s
   trust     --sepm-fingerprint %s
   users     alice (operator), bob and carol (approvers); lines without @user are alice's.
+  DEMO ONLY: this terminal speaks as several users (@bob, @carol), so one person plays
+            requester and both approvers. 'sepmbot run --chat console' is one person
+            (--console-user) and refuses @user prefixes.
 Try this:
   @alice /sepm plan
   @alice /sepm rotate site-a

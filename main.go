@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"sepmbot/textsafe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,7 +53,7 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cli.LogLevel}))
 	g := &Globals{Ctx: ctx, Log: logger, Out: os.Stdout, In: os.Stdin}
 	if err := kctx.Run(g); err != nil {
-		fmt.Fprintln(os.Stderr, "sepmbot:", err)
+		fmt.Fprintln(os.Stderr, "sepmbot:", textsafe.Text(err.Error())) // errors can carry SEPM's names
 		os.Exit(1)
 	}
 }

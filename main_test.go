@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"sepmbot/sepm/sim"
+	"sepmbot/textsafe"
 )
 
 // TestMain lets tests run the real binary's main() in a child process.
@@ -157,8 +159,28 @@ func (c *child) await(t *testing.T, re *regexp.Regexp, transcript *[]string) []s
 	}
 }
 
+// stop ends a child with sig and waits for it to exit.
+func (c *child) stop(t *testing.T, sig syscall.Signal, transcript *[]string) {
+	t.Helper()
+	_ = c.cmd.Process.Signal(sig)
+	for {
+		select {
+		case l := <-c.lines:
+			*transcript = append(*transcript, l)
+		case <-c.exited:
+			*transcript = append(*transcript, "---- "+sig.String()+" ----")
+			return
+		case <-time.After(30 * time.Second): // failure guard
+			t.Fatalf("still running 30s after %s\n%s", sig, strings.Join(*transcript, "\n"))
+		}
+	}
+}
+
 // TestRunSurvivesKillDuringWait: killing `sepmbot run --chat console` during a wait and
 // starting it again on the same --data continues the rotation and refreshes its card.
+// The console is one person, so the people take turns at the terminal as a shift
+// would: alice (operator) starts, bob and carol (approvers) each approve in a session
+// of their own (--console-user), the bot is killed during the wait, and alice finishes.
 func TestRunSurvivesKillDuringWait(t *testing.T) {
 	site, err := sim.Start(context.Background(), sim.Options{Clients: 200, Servers: 1, Groups: 4, Heartbeat: time.Second, User: "admin", Password: "pw-test-1", Seed: 5, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -171,38 +193,142 @@ func TestRunSurvivesKillDuringWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := site.Servers()[0]
-	args := []string{"run", "--chat", "console", "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
-		"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", srv.Name + "=" + srv.ClientAddr, "--data", filepath.Join(dir, "data"),
-		"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*",
-		"--poll-interval", "300ms", "--card-interval", "500ms"}
+	as := func(user string) []string {
+		return []string{"run", "--chat", "console", "--console-user", user, "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
+			"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", srv.Name + "=" + srv.ClientAddr, "--data", filepath.Join(dir, "data"),
+			"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*",
+			"--poll-interval", "300ms", "--card-interval", "500ms"}
+	}
 	var transcript []string
-	c := startChild(t, args)
-	c.say(t, "@alice /sepm rotate site-a --new-cert-sha256 "+srv.NextFingerprint)
+	c := startChild(t, as("alice"))
+	c.say(t, "/sepm rotate site-a --new-cert-sha256 "+srv.NextFingerprint)
 	card := c.await(t, regexp.MustCompile(`^\[#(\d+)\] .*R1`), &transcript)[1]
 	c.await(t, regexp.MustCompile(`done R1 http-msl`), &transcript)
 	if _, err := site.CopyMSLAsHTTP("Default Management Server List", 0); err != nil {
 		t.Fatal(err)
 	}
-	c.say(t, "@alice /sepm done R1 http-msl")
-	ref := c.await(t, regexp.MustCompile(`on message (\d+)`), &transcript)[1]
-	c.say(t, "@bob react ✅ "+ref)
-	c.say(t, "@carol react ✅ "+ref)
-	c.await(t, regexp.MustCompile(`▶ wait-disable`), &transcript)
-	// Kill it in the middle of the wait.
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	<-c.exited
-	transcript = append(transcript, "---- SIGKILL ----")
+	c.say(t, "/sepm done R1 http-msl")
+	c.await(t, regexp.MustCompile(`approval requested`), &transcript)
+	c.say(t, "/sepm approve R1") // alice cannot approve her own rotation
+	c.await(t, regexp.MustCompile("refused: `approve` needs the approver role, and console:alice does not hold it"), &transcript)
+	c.stop(t, syscall.SIGTERM, &transcript)
 
-	c = startChild(t, args)
+	for _, approver := range []string{"bob", "carol"} {
+		c = startChild(t, as(approver))
+		c.await(t, regexp.MustCompile(`as console:`+approver), &transcript)
+		c.say(t, "/sepm approve R1")
+		c.await(t, regexp.MustCompile(approver+` approved`), &transcript)
+		if approver == "bob" {
+			c.stop(t, syscall.SIGTERM, &transcript)
+		}
+	}
+	c.await(t, regexp.MustCompile(`▶ wait-disable`), &transcript)
+	c.stop(t, syscall.SIGKILL, &transcript) // killed in the middle of the wait
+
+	c = startChild(t, as("alice"))
 	c.await(t, regexp.MustCompile(`^\[#`+card+` edited\]`), &transcript) // the card is refreshed in place
 	c.await(t, regexp.MustCompile(`done R1 cert-sepm-01`), &transcript)
 	if _, err := site.UpdateCertificate(srv.Name); err != nil {
 		t.Fatal(err)
 	}
-	c.say(t, "@alice /sepm done R1 cert-sepm-01")
+	c.say(t, "/sepm done R1 cert-sepm-01")
 	c.await(t, regexp.MustCompile(`R1 completed`), &transcript)
 	if f := site.Fleet(); f.Orphaned != 0 {
 		t.Errorf("orphaned = %d", f.Orphaned)
+	}
+}
+
+// TestRunConsoleIsOnePerson (acceptance 7): `sepmbot run --chat console` is one
+// person; `@bob ...` is refused with a message and changes nothing, whatever it would
+// have done (a vote, a command). Without --console-user the person is the OS user.
+func TestRunConsoleIsOnePerson(t *testing.T) {
+	site, err := sim.Start(context.Background(), sim.Options{Clients: 20, Servers: 1, Groups: 2, Heartbeat: time.Second, User: "admin", Password: "pw-one-1", Seed: 9, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("pw-one-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := site.Servers()[0]
+	args := func(extra ...string) []string {
+		return append([]string{"run", "--chat", "console", "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
+			"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", srv.Name + "=" + srv.ClientAddr, "--data", filepath.Join(dir, "data"),
+			"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*"}, extra...)
+	}
+	var transcript []string
+	c := startChild(t, args("--console-user", "alice"))
+	c.await(t, regexp.MustCompile(`as console:alice \(one person`), &transcript)
+	for _, line := range []string{"@bob /sepm rotate site-a", "@bob react ✅ 1", "@carol /sepm approve R1"} {
+		c.say(t, line)
+		c.await(t, regexp.MustCompile(`^\[→alice\] refused: this console is one person, alice .*cannot speak as @(bob|carol).*Only `+"`sepmbot demo`"), &transcript)
+	}
+	c.say(t, "/sepm list")
+	c.await(t, regexp.MustCompile(`^\[→alice\] no rotation yet`), &transcript) // the refused lines changed nothing
+	c.say(t, "/sepm approve R1")
+	c.await(t, regexp.MustCompile("refused: `approve` needs the approver role, and console:alice does not hold it"), &transcript)
+	c.stop(t, syscall.SIGTERM, &transcript)
+
+	// Default: the OS user.
+	osUser := ""
+	if u, err := user.Current(); err == nil {
+		osUser = u.Username
+	}
+	if osUser == "" || !textsafe.Safe(osUser) || strings.ContainsAny(osUser, " @") {
+		t.Skipf("OS user %q cannot be a console user here", osUser)
+	}
+	c = startChild(t, args())
+	c.await(t, regexp.MustCompile(`as console:`+regexp.QuoteMeta(osUser)+` \(one person`), &transcript)
+	c.say(t, "/sepm rotate site-a")
+	c.await(t, regexp.MustCompile(`needs the operator role, and console:`+regexp.QuoteMeta(osUser)+` does not hold it`), &transcript)
+	c.stop(t, syscall.SIGTERM, &transcript)
+}
+
+// TestDemoSpeaksAsSeveralUsers (acceptance 7): the demo alone accepts `@bob ...`, and
+// says at start that this terminal speaks as several users.
+func TestDemoSpeaksAsSeveralUsers(t *testing.T) {
+	var out bytes.Buffer
+	cmd := &DemoCmd{
+		SimFlags:     SimFlags{Clients: 20, Servers: 1, Groups: 2, Heartbeat: time.Second, Versions: "14.3=100", Seed: 1, Failover: "loadbalance"},
+		SimListen:    "127.0.0.1:0",
+		Straggler:    3 * time.Second,
+		CardInterval: time.Second,
+		Timeout:      time.Minute,
+	}
+	in := strings.NewReader("@bob /sepm list\n@vera /sepm rotate site-a\n")
+	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &out, In: in}
+	if err := cmd.Run(g); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"DEMO ONLY: this terminal speaks as several users",
+		"[→bob] no rotation yet",
+		"[→vera] refused: `rotate` needs the operator role, and console:vera does not hold it",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "this console is one person") {
+		t.Errorf("the demo refused an @user line:\n%s", text)
+	}
+}
+
+// TestConsoleUserFlag: --console-user must be a plain name.
+func TestConsoleUserFlag(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"alice", true}, {"svc.sepm-ops", true}, {"@alice", false}, {"alice smith", false}, {"al\u202eice", false}, {"al\nice", false},
+	} {
+		got, err := (&RunCmd{ConsoleUser: tc.in}).consoleUser()
+		if (err == nil) != tc.ok || (tc.ok && got != tc.in) {
+			t.Errorf("--console-user %q: %q, %v", tc.in, got, err)
+		}
 	}
 }
 
@@ -211,6 +337,22 @@ func TestRefuseTooFewApprovers(t *testing.T) {
 	f := BotFlags{Operators: []string{"console:alice"}, Approvers: []string{"console:bob"}, Approvals: 2}
 	if _, err := f.roles(); err == nil || !strings.Contains(err.Error(), "refusing to start") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRefuseSingleApproverWithoutFlag: --approvals 1 needs --allow-single-approver.
+func TestRefuseSingleApproverWithoutFlag(t *testing.T) {
+	f := BotFlags{Operators: []string{"console:alice"}, Approvers: []string{"console:bob"}, Approvals: 1}
+	if _, err := f.roles(); err == nil || !strings.Contains(err.Error(), "--allow-single-approver") {
+		t.Fatalf("err = %v, want a refusal naming --allow-single-approver", err)
+	}
+	f.AllowSingleApprover = true
+	if _, err := f.roles(); err != nil {
+		t.Fatalf("with --allow-single-approver: %v", err)
+	}
+	f.Approvals = 0
+	if _, err := f.roles(); err == nil {
+		t.Fatal("--approvals 0 accepted")
 	}
 }
 
@@ -233,7 +375,7 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 		"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*"})
 	var transcript []string
 	c.await(t, regexp.MustCompile(`type .*/sepm help`), &transcript)
-	c.say(t, "@alice /sepm list")
+	c.say(t, "/sepm list")
 	c.await(t, regexp.MustCompile(`no rotation yet`), &transcript)
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -8,6 +8,7 @@ import (
 
 	"sepmbot/approvals"
 	"sepmbot/rotation"
+	"sepmbot/textsafe"
 )
 
 // Step state marks on the run card.
@@ -40,7 +41,7 @@ func RenderCard(v rotation.View, now time.Time) Message {
 	}
 	b.WriteByte('\n')
 	if r.Plan.Reason != "" {
-		fmt.Fprintf(&b, "Why: %s.\n", strings.TrimSuffix(r.Plan.Reason, "."))
+		fmt.Fprintf(&b, "Why: %s.\n", textsafe.Line(strings.TrimSuffix(r.Plan.Reason, ".")))
 	}
 
 	// Steps.
@@ -63,7 +64,7 @@ func RenderCard(v rotation.View, now time.Time) Message {
 				fmt.Fprintf(&b, "offline: %s clients (not waited for; they take the policy when they return and are listed in the report)\n", thousands(p.Offline))
 			}
 			if lag := p.Online - p.OnNewPolicy; lag > 0 && p.Left <= 0 && len(p.Laggards) > 0 {
-				fmt.Fprintf(&b, "lagging: %s%s\n", strings.Join(p.Laggards, ", "), andMore(lag-len(p.Laggards)))
+				fmt.Fprintf(&b, "lagging: %s%s\n", textsafe.Line(strings.Join(p.Laggards, ", ")), andMore(lag-len(p.Laggards)))
 			}
 		}
 	}
@@ -75,6 +76,9 @@ func RenderCard(v rotation.View, now time.Time) Message {
 			b.WriteByte('\n')
 		}
 	}
+	if singleApprover(v) {
+		b.WriteString(singleApproverLine + "\n")
+	}
 
 	// Paused, aborting, last error.
 	if r.Aborting && r.Active() {
@@ -83,14 +87,14 @@ func RenderCard(v rotation.View, now time.Time) Message {
 	if r.Status == rotation.StatusPaused {
 		switch {
 		case r.LastError != "":
-			fmt.Fprintf(&b, "⚠ paused: %s · fix the cause, then `resume %s` (or `abort %s`)\n", r.LastError, r.ID, r.ID)
+			fmt.Fprintf(&b, "⚠ paused: %s · fix the cause, then `resume %s` (or `abort %s`)\n", textsafe.Line(r.LastError), r.ID, r.ID)
 		case r.PausedBy != "":
 			fmt.Fprintf(&b, "⏸ paused by %s · `resume %s` to continue\n", displayUser(r.PausedBy), r.ID)
 		default:
 			fmt.Fprintf(&b, "⏸ paused · `resume %s` to continue\n", r.ID)
 		}
 	} else if r.LastError != "" && r.Active() {
-		fmt.Fprintf(&b, "last error: %s\n", r.LastError)
+		fmt.Fprintf(&b, "last error: %s\n", textsafe.Line(r.LastError))
 	}
 
 	// The end.
@@ -147,7 +151,7 @@ func stepLine(r rotation.Rotation, i int, s rotation.PlanStep, st rotation.StepS
 	switch st.Status {
 	case rotation.StepDone:
 		if st.Note != "" {
-			line += " · " + st.Note
+			line += " · " + textsafe.Line(st.Note)
 		}
 	case rotation.StepSkipped:
 		line += " · skipped"
@@ -200,7 +204,7 @@ func approvalLine(a approvals.Request, now time.Time) string {
 	case approvals.StateRejected:
 		d := "❌ denied by " + displayUser(a.DeniedBy)
 		if a.DenyReason != "" {
-			d += ": " + a.DenyReason
+			d += ": " + textsafe.Line(a.DenyReason)
 		}
 		parts = append(parts, d)
 	case approvals.StateExpired:
@@ -217,6 +221,18 @@ func approvalLine(a approvals.Request, now time.Time) string {
 		parts = append(parts, string(a.State))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// singleApproverLine is how the card and the approval request say that one approver
+// is enough (--approvals 1 --allow-single-approver).
+const singleApproverLine = "⚠ single approver: this bot runs with --approvals 1 --allow-single-approver, so one person other than the requester can approve turning secure communication off"
+
+// singleApprover reports whether the rotation needs only one approval.
+func singleApprover(v rotation.View) bool {
+	if a := v.Approval; a != nil && a.Required > 0 {
+		return a.Required < 2
+	}
+	return v.Rotation.Options.SingleApprover
 }
 
 // finalLines renders the end of a completed or aborted rotation.
@@ -246,7 +262,7 @@ func finalLines(r rotation.Rotation) string {
 			if len(names) > reportNamesMax {
 				names = names[:reportNamesMax]
 			}
-			fmt.Fprintf(&b, "not seen: %s%s\n", strings.Join(names, ", "), andMore(rep.NotSeen-len(names)))
+			fmt.Fprintf(&b, "not seen: %s%s\n", textsafe.Line(strings.Join(names, ", ")), andMore(rep.NotSeen-len(names)))
 		}
 	} else {
 		b.WriteString(" · no report\n")
@@ -283,10 +299,13 @@ func RenderApprovalRequest(v rotation.View) Message {
 			fmt.Fprintf(&b, "  and %d more\n", len(targets)-approvalListMax)
 			break
 		}
-		fmt.Fprintf(&b, "  • %s / %s\n", t.Path, t.Location)
+		fmt.Fprintf(&b, "  • %s / %s\n", textsafe.Line(t.Path), textsafe.Line(t.Location))
 	}
 	b.WriteString("Clients keep working without it while the server certificate is replaced; the rotation turns it back on afterwards.\n")
 	fmt.Fprintf(&b, "Needs %d %s from people other than %s: the requester cannot approve.\n", required, plural(required, "approval", "approvals"), displayUser(requester))
+	if singleApprover(v) {
+		b.WriteString(singleApproverLine + "\n")
+	}
 	if a := v.Approval; a != nil {
 		fmt.Fprintf(&b, "Expires at %s.\n", hhmm(a.Expires))
 	}
@@ -322,16 +341,17 @@ func RenderProgress(p rotation.Progress) string {
 }
 
 // RenderText is the console text form of a message: the text, then its buttons on
-// one line as "[Approve] [Deny]".
+// one line as "[Approve] [Deny]". The result is safe for a terminal (textsafe.Text):
+// whatever free text a message carries, no control or bidi character reaches it.
 func RenderText(m Message) string {
 	if len(m.Buttons) == 0 {
-		return m.Text
+		return textsafe.Text(m.Text)
 	}
 	labels := make([]string, len(m.Buttons))
 	for i, btn := range m.Buttons {
-		labels[i] = "[" + btn.Label + "]"
+		labels[i] = "[" + textsafe.Line(btn.Label) + "]"
 	}
-	return strings.TrimRight(m.Text, "\n") + "\n" + strings.Join(labels, " ")
+	return textsafe.Text(strings.TrimRight(m.Text, "\n") + "\n" + strings.Join(labels, " "))
 }
 
 // compactDuration prints a time left: "0s", "12s", "4m", "1h05m", "89d 23h".
@@ -375,15 +395,16 @@ func thousands(n int) string {
 }
 
 // displayUser shows a platform-qualified user key without its platform prefix
-// ("console:alice" -> "alice"); the card lives on one platform.
+// ("console:alice" -> "alice"); the card lives on one platform. The key is made safe
+// to show (textsafe.Line).
 func displayUser(key string) string {
 	if key == "" {
 		return "someone"
 	}
 	if _, rest, ok := strings.Cut(key, ":"); ok && rest != "" {
-		return rest
+		return textsafe.Line(rest)
 	}
-	return key
+	return textsafe.Line(key)
 }
 
 func hhmm(t time.Time) string { return t.UTC().Format("15:04") + " UTC" }
@@ -399,7 +420,7 @@ func reasonText(reason string) string {
 	if reason == "" {
 		return ""
 	}
-	return ": " + reason
+	return ": " + textsafe.Line(reason)
 }
 
 func andMore(k int) string {

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -114,22 +115,63 @@ func (r Roles) IsApprover(ev Event) bool { return matches(r.Approvers, ev) }
 // since the bot cannot know its size at start).
 func (r Roles) ApproverCount() int { return len(r.Approvers) }
 
-// ApproverCheck answers the engine's re-check, at the dangerous step, that a counted
-// voter still holds the approver role (it implements rotation.Roles). A user named in
-// --approvers still is one; one who is not may hold it through a group, which only the
-// platform can tell: while group entries are configured that user is given the benefit
-// until the adapters resolve groups behind this check.
-type ApproverCheck struct{ Roles Roles }
-
-// IsApprover implements rotation.Roles.
-func (a ApproverCheck) IsApprover(_ context.Context, user string) (bool, error) {
-	if slices.Contains(a.Roles.Approvers, user) {
-		return true, nil
-	}
-	for _, e := range a.Roles.Approvers {
-		if kind, _, _ := strings.Cut(e, ":"); kind == "slack-group" || kind == "discord-role" {
-			return true, nil
+// ApproversOtherThan is how many approver entries could approve a rotation the
+// event's user requests: every entry but the user's own. A group counts as one, even
+// one the user belongs to (the bot cannot know its other members); the approval
+// itself still counts only distinct people other than the requester.
+func (r Roles) ApproversOtherThan(ev Event) int {
+	n := 0
+	for _, e := range r.Approvers {
+		if e != ev.UserKey() {
+			n++
 		}
 	}
-	return false, nil
+	return n
+}
+
+// ErrGroupsUnresolved is returned by RoleResolver.IsApprover when a user is not named
+// as an approver but approver groups of their platform are configured and nothing
+// can tell whether the user is in them now.
+var ErrGroupsUnresolved = errors.New("approver groups cannot be resolved")
+
+// RoleResolver answers, for the engine at the dangerous step, whether a user still
+// holds the approver role now: the votes were counted earlier, and roles can change
+// in between (the configuration, after a restart; a group's members). It implements
+// the engine's role resolver, IsApprover(ctx, user) (bool, error).
+type RoleResolver struct {
+	Roles Roles
+	// Groups returns the platform groups the user (the id after "platform:") is a
+	// member of now; the chat adapters provide it. When nil, a user named only
+	// through a group cannot be confirmed (ErrGroupsUnresolved).
+	Groups func(ctx context.Context, platform, id string) ([]string, error)
+}
+
+// Resolver returns a RoleResolver over r that resolves user entries only.
+func (r Roles) Resolver() RoleResolver { return RoleResolver{Roles: r} }
+
+// IsApprover reports whether user, a platform key such as "slack:U024BE7LH" or
+// "console:bob", holds the approver role now: named directly, or a member of a
+// configured approver group of its platform. An error means the answer is unknown;
+// the engine must then not count the vote.
+func (rr RoleResolver) IsApprover(ctx context.Context, user string) (bool, error) {
+	platform, id, ok := strings.Cut(user, ":")
+	if !ok || platform == "" || id == "" {
+		return false, fmt.Errorf("role check: %q is not a platform:id user", user)
+	}
+	if slices.Contains(rr.Roles.Approvers, user) {
+		return true, nil
+	}
+	prefix := groupKind(platform) + ":"
+	hasGroups := slices.ContainsFunc(rr.Roles.Approvers, func(e string) bool { return strings.HasPrefix(e, prefix) })
+	if !hasGroups {
+		return false, nil
+	}
+	if rr.Groups == nil {
+		return false, fmt.Errorf("role check for %s: %w (no %s member lookup is configured)", user, ErrGroupsUnresolved, prefix[:len(prefix)-1])
+	}
+	groups, err := rr.Groups(ctx, platform, id)
+	if err != nil {
+		return false, fmt.Errorf("role check for %s: reading its groups: %w", user, err)
+	}
+	return matches(rr.Roles.Approvers, Event{Platform: platform, User: id, UserGroups: groups}), nil
 }

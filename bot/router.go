@@ -49,7 +49,12 @@ type Router struct {
 	Engine     Engine
 	Deliveries Deliveries
 	Roles      Roles
-	Sites      []string
+	// Approvals is how many distinct approvers must say yes (--approvals; 0 means
+	// approvals.DefaultRequired). rotate refuses when fewer approvers than that are
+	// configured besides the requester; below 2 the rotation records SingleApprover
+	// so its card says so.
+	Approvals int
+	Sites     []string
 	// DedupeTTL is how long a delivery id is remembered (at least 10 minutes).
 	DedupeTTL time.Duration
 	Log       *slog.Logger
@@ -193,6 +198,12 @@ func (r *Router) command(ctx context.Context, ev Event) Message {
 	if !cmd.Role().SatisfiedBy(held...) {
 		return Message{Text: fmt.Sprintf("refused: `%s` needs the %s role, and %s does not hold it", cmd.Name, cmd.Role(), ev.UserKey())}
 	}
+	if cmd.Name == "rotate" {
+		if need, n := r.required(), r.Roles.ApproversOtherThan(ev); n < need {
+			return Message{Text: fmt.Sprintf("rotate refused: secure communication may go off only after %d %s other than the requester, and only %d %s configured besides %s (--approvers); nobody could approve this rotation. Add approvers, or ask another operator to request it.",
+				need, plural(need, "approver says yes", "approvers say yes"), n, plural(n, "approver is", "approvers are"), ev.UserKey())}
+		}
+	}
 	if !r.fresh(ctx, ev) {
 		return Message{}
 	}
@@ -210,7 +221,9 @@ func (r *Router) command(ctx context.Context, ev Event) Message {
 		}
 		return Message{Text: RenderPlan(p)}
 	case "rotate":
-		rot, err := r.Engine.Rotate(ctx, user, ev.Platform+"|"+ev.Channel, planOptions(cmd))
+		opts := planOptions(cmd)
+		opts.SingleApprover = r.required() < 2
+		rot, err := r.Engine.Rotate(ctx, user, ev.Platform+"|"+ev.Channel, opts)
 		if err != nil {
 			return Message{Text: "rotate refused: " + err.Error()}
 		}
@@ -262,6 +275,14 @@ func (r *Router) command(ctx context.Context, ev Event) Message {
 		return Message{Text: RenderAudit(cmd.ID, recs)}
 	}
 	return Message{Text: "unknown command " + cmd.Name}
+}
+
+// required is how many approvers must say yes.
+func (r *Router) required() int {
+	if r.Approvals > 0 {
+		return r.Approvals
+	}
+	return approvals.DefaultRequired
 }
 
 func answer(ok string, err error) Message {

@@ -74,7 +74,7 @@ var (
 	flagMinWaitSpec = flag{name: "min-wait", metavar: "D", kind: flagMinWait,
 		help: "floor of every heartbeat wait: each wait lasts at least D, or three heartbeats of the affected groups if that is longer"}
 	flagStragglerSpec = flag{name: "straggler", metavar: "D", kind: flagStraggle,
-		help: "multi-server path: how long the last server stays on the old certificate so away clients can come back (default 90d)"}
+		help: "multi-server path: how long the last server stays on the old certificate so away clients can come back (default 90d; whole d/h/m/s units, such as 60d); a window under 30d shortens the protection for away clients, so it is part of what approvers approve: it needs the two-person approval before the first certificate update"}
 	flagCertSpec = flag{name: "new-cert-sha256", metavar: "FP", kind: flagCertPin, repeatable: true,
 		help: "SHA-256 fingerprint of the new certificate, or NAME=FP for one server; the bot trusts it and verifies each update against it (repeatable)"}
 	flagAcceptOrphansSpec = flag{name: "accept-orphans", metavar: "N", kind: flagCount,

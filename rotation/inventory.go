@@ -125,7 +125,7 @@ func targetOf(g sepm.Group, l sepm.Location, s sepm.Settings) Target {
 		}
 		t.HeartbeatSeconds = int(heartbeatOf(cs))
 	}
-	t.Secure = secureOf(s)
+	t.Secure, t.SecureUnknown = secureOf(s), !secureKnown(s)
 	return t
 }
 
@@ -142,6 +142,15 @@ func heartbeatOf(cs *sepm.CommunicationSettings) int64 {
 	return hb
 }
 
+// secureKnown reports whether the settings carry secure_communications at all; when
+// they do not, secureOf's false means "unknown", never "off".
+func secureKnown(s sepm.Settings) bool {
+	gs := s.Configuration.GeneralSettings
+	return gs != nil && gs.SecuritySettings != nil && gs.SecuritySettings.SecureCommunications != nil
+}
+
+// secureOf is the secure_communications setting, false when it is missing (see
+// secureKnown).
 func secureOf(s sepm.Settings) bool {
 	gs := s.Configuration.GeneralSettings
 	if gs == nil || gs.SecuritySettings == nil || gs.SecuritySettings.SecureCommunications == nil {

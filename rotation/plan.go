@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"sepmbot/textsafe"
 )
 
 // Path names the procedure a plan follows.
@@ -84,12 +86,15 @@ type GroupInfo struct {
 // values recorded when the rotation started (the snapshot the abort and the last steps
 // restore).
 type Target struct {
-	GroupID          string `json:"group_id"`
-	LocationID       string `json:"location_id"`
-	Path             string `json:"full_path"`
-	Location         string `json:"location"`
-	MSL              string `json:"msl"`
-	Secure           bool   `json:"secure_communications"`
+	GroupID    string `json:"group_id"`
+	LocationID string `json:"location_id"`
+	Path       string `json:"full_path"`
+	Location   string `json:"location"`
+	MSL        string `json:"msl"`
+	Secure     bool   `json:"secure_communications"`
+	// SecureUnknown: SEPM's settings carried no secure_communications field, so Secure
+	// says nothing (it is not "off"). The planner refuses such a target.
+	SecureUnknown    bool   `json:"secure_unknown,omitempty"`
 	HeartbeatSeconds int    `json:"heartbeat_seconds"`
 	Mode             string `json:"mode"`
 }
@@ -106,6 +111,11 @@ type PlanOptions struct {
 	NewCerts        map[string]string `json:"new_certs,omitempty"` // server name ("" = any) -> expected SHA-256
 	DamagedButValid bool              `json:"damaged_but_valid"`
 	HTTPPort        int               `json:"http_port"` // port of the HTTP MSL copy, default 8014
+	// SingleApprover records that the bot runs with --approvals 1
+	// --allow-single-approver: one person other than the requester can approve turning
+	// secure communication off. The chat layer sets it and the card says so; the
+	// planner ignores it.
+	SingleApprover bool `json:"single_approver,omitempty"`
 }
 
 // PlanStep is one step of a plan.
@@ -142,7 +152,8 @@ type Plan struct {
 // disaster recovery may be the better practice, so the planner stops there.
 var ErrDisasterRecovery = errors.New("the certificate is damaged but still valid: disaster recovery is the better practice (restore the server from its recovery file) rather than a rotation; sepmbot stops here")
 
-// MajorVersion returns the major number of a version string such as "14.3.25029.9000".
+// MajorVersion returns the major number of a version string such as "14.3.25029.9000",
+// or 0 when it has none.
 func MajorVersion(v string) int {
 	head, _, _ := strings.Cut(strings.TrimSpace(v), ".")
 	n, err := strconv.Atoi(head)
@@ -150,6 +161,57 @@ func MajorVersion(v string) int {
 		return 0
 	}
 	return n
+}
+
+// ErrUnknownManagerVersion is returned by MakePlan when the manager's version cannot be
+// read as a SEPM version sepmbot knows: the path (12.x starts at step 6, 14.x at step 1)
+// depends on it, so the planner does not guess.
+var ErrUnknownManagerVersion = errors.New("plan refused: the manager version")
+
+// ParseManagerVersion reads a SEPM manager version such as "14.3.25029.9000" or
+// "12.1.7454.7000" (at least major.minor, every part a number) and returns its major
+// number. Only the majors whose procedure sepmbot knows (12 and 14) are accepted.
+func ParseManagerVersion(v string) (int, error) {
+	v = strings.TrimSpace(v)
+	parts := strings.Split(v, ".")
+	bad := len(parts) < 2
+	for _, p := range parts {
+		if p == "" || len(p) > 9 || strings.Trim(p, "0123456789") != "" {
+			bad = true
+		}
+	}
+	if bad {
+		return 0, fmt.Errorf("%w %q cannot be parsed (want a SEPM version such as 14.3.25029.9000); check GET /sepm/api/v1/version and the SEPM URL", ErrUnknownManagerVersion, v)
+	}
+	major, _ := strconv.Atoi(parts[0])
+	if major != 12 && major != 14 {
+		return 0, fmt.Errorf("%w %s is not one sepmbot knows the procedure for (SEPM 12.1 or 14.x)", ErrUnknownManagerVersion, v)
+	}
+	return major, nil
+}
+
+// ErrSecureUnknown is returned by MakePlan when SEPM's settings of a target carry no
+// secure_communications field: sepmbot cannot tell whether secure communication is on
+// there, and must not read the silence as "off".
+var ErrSecureUnknown = errors.New("plan refused: secure_communications missing")
+
+// unknownSecureErr names the targets whose secure communication setting is unknown.
+func unknownSecureErr(targets []Target) error {
+	var names []string
+	for _, t := range targets {
+		if t.SecureUnknown {
+			names = append(names, textsafe.Line(t.Path)+" / "+textsafe.Line(t.Location))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	n := len(names)
+	more := ""
+	if n > 10 {
+		names, more = names[:10], fmt.Sprintf(" and %d more", n-10)
+	}
+	return fmt.Errorf("%w: SEPM's settings of %s%s carry no secure_communications field, so sepmbot cannot tell whether secure communication is on there; check that the SEPM account may read the communication settings (and the SEPM version), then plan again", ErrSecureUnknown, strings.Join(names, ", "), more)
 }
 
 // Is142 reports whether an agent version is 14.2.x, which must use the single-server
@@ -165,6 +227,13 @@ func MakePlan(inv Inventory, opts PlanOptions) (Plan, error) {
 	}
 	if len(inv.Targets) == 0 {
 		return Plan{}, errors.New("plan: the site has no group/location settings to read; check the SEPM account's rights")
+	}
+	major, err := ParseManagerVersion(inv.ManagerVersion)
+	if err != nil {
+		return Plan{}, err
+	}
+	if err := unknownSecureErr(inv.Targets); err != nil {
+		return Plan{}, err
 	}
 	mode := opts.Mode
 	if mode == "" {
@@ -248,7 +317,7 @@ func MakePlan(inv Inventory, opts PlanOptions) (Plan, error) {
 		p.Reason = fmt.Sprintf("%d servers, but clients check in to only one of them, so failover or load balancing is not evident; pass --mode multi if every MSL lists every server", serverCount)
 	}
 
-	v14 := MajorVersion(inv.ManagerVersion) >= 14
+	v14 := major >= 14
 	hb := p.WaitSeconds
 	if p.Path == PathSingle {
 		if v14 {

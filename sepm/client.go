@@ -83,6 +83,10 @@ type Client struct {
 	mu      sync.Mutex // guards the token fields
 	tok     string
 	renewAt time.Time // when the token is due for renewal
+
+	// rejected is SEPM's refusal of the credentials, once a log-in got one; while set,
+	// no automatic log-in is sent (ErrAuthRejected). Guarded by loginMu.
+	rejected *APIError
 }
 
 // New checks cfg and builds a Client. It does not contact the server.
@@ -475,11 +479,14 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 }
 
 // Login logs in now (POST identity/authenticate), replacing any token. Other calls log
-// in by themselves when needed; Login is for checking the credentials early. A 5xx or
-// transport failure is retried like a GET (a login changes nothing on the server).
+// in by themselves when needed; Login is for checking the credentials early, and it is
+// the one way to try again after SEPM refused them (ErrAuthRejected): it makes one
+// attempt even then. A 5xx or transport failure is retried like a GET (a login changes
+// nothing on the server); a refusal is never retried.
 func (c *Client) Login(ctx context.Context) error {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
+	c.rejected = nil
 	for attempt := 0; ; attempt++ {
 		_, err := c.login(ctx)
 		if err == nil {
@@ -505,6 +512,11 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	}
 	var ar AuthResponse
 	if err := c.send(ctx, call{method: http.MethodPost, path: "identity/authenticate", body: body, out: &ar}, ""); err != nil {
+		if ae, ok := refusedLogin(err); ok {
+			c.rejected = ae
+			c.log.Warn("sepm: SEPM refused the credentials; no further automatic log-in", "user", c.cfg.Username, "status", ae.Status)
+			return "", &authRejected{api: ae}
+		}
 		return "", err
 	}
 	if ar.Token == "" {
@@ -545,6 +557,9 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	c.mu.Unlock()
 	if tok != "" && c.now().Before(renewAt) {
 		return tok, nil // another caller logged in meanwhile
+	}
+	if err := c.rejection(); err != nil {
+		return "", err // SEPM said no: another failed logon could lock the account
 	}
 	return c.login(ctx)
 }

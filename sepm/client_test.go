@@ -208,11 +208,16 @@ func TestWrongPassword(t *testing.T) {
 			f.echoPassword = echo
 			okGroups(f)
 			c := newTestClient(t, f, func(cfg *Config) { cfg.Password = "Wrong-Pa55word#42" })
-			for name, call := range map[string]func() error{
-				"Login":  func() error { return c.Login(t.Context()) },
-				"Groups": func() error { _, err := c.Groups(t.Context()); return err },
+			// Groups first: its refused log-in stops automatic ones; Login tries once more.
+			for _, nc := range []struct {
+				name string
+				call func() error
+			}{
+				{"Groups", func() error { _, err := c.Groups(t.Context()); return err }},
+				{"Login", func() error { return c.Login(t.Context()) }},
 			} {
-				err := call()
+				name := nc.name
+				err := nc.call()
 				if err == nil {
 					t.Fatalf("%s: no error with a wrong password", name)
 				}
@@ -229,7 +234,7 @@ func TestWrongPassword(t *testing.T) {
 				}
 			}
 			if n := f.hitCount("POST /sepm/api/v1/identity/authenticate"); n != 2 {
-				t.Errorf("authenticate calls = %d, want 2 (a 401 is not retried)", n)
+				t.Errorf("authenticate calls = %d, want 2 (a 401 is not retried; Login tries once again)", n)
 			}
 		})
 	}

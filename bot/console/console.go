@@ -2,12 +2,18 @@
 // chat events and prints the bot's messages to stdout, so the whole product can be
 // tried without Slack or Discord (like Hubot's shell adapter).
 //
+// The person at the terminal is one identity, "console:" + Options.As (`sepmbot run
+// --chat console --console-user NAME`, default the OS user): no text typed there can
+// choose another. Only with Options.MultiUser (`sepmbot demo`, which says so at start)
+// may a line speak as someone else with an "@user" prefix; otherwise such a line is
+// refused with a message and changes nothing.
+//
 // Input lines:
 //
-//	@alice /sepm rotate site-a   a command as console user alice
-//	/sepm status                 a command as the default user (--as)
-//	@bob react ✅ 7              react to message 7 (unreact removes the reaction)
-//	@bob click approve 7         click the "approve" button of message 7
+//	/sepm status                 a command as the console's user
+//	react ✅ 7                   react to message 7 (unreact removes the reaction)
+//	click approve 7              click the "approve" button of message 7
+//	@bob react ✅ 7              demo only: the same as console user bob
 //	!sim fleet                   a line for the hook (the demo's simulated SEPM console)
 //
 // Output: messages as "[#7] text", edits as "[#7 edited] text", thread replies as
@@ -27,6 +33,7 @@ import (
 	"sync"
 
 	"sepmbot/bot"
+	"sepmbot/textsafe"
 )
 
 // Hook handles "!" lines (the demo's simulated console); it returns the text to print.
@@ -34,8 +41,13 @@ type Hook func(ctx context.Context, line string) (string, error)
 
 // Options configure a console channel.
 type Options struct {
-	// As is the user of lines that do not start with @user (default "operator").
+	// As is the console's user: every line is theirs (default "operator"). With
+	// MultiUser it is the user of lines that do not start with @user.
 	As string
+	// MultiUser lets a line speak as another user with an "@user" prefix. Only the
+	// demo sets it: one terminal playing requester and approvers is a rehearsal,
+	// never a two-person approval.
+	MultiUser bool
 	// Hook handles lines starting with "!"; nil answers that none is configured.
 	Hook Hook
 	// SeqFile keeps the message counter across restarts, so message numbers stay
@@ -88,7 +100,7 @@ func (c *Console) newRef() string {
 func (c *Console) print(prefix string, m bot.Message) {
 	text := bot.RenderText(m)
 	lines := strings.Split(text, "\n")
-	fmt.Fprintf(c.out, "%s %s\n", prefix, lines[0])
+	fmt.Fprintf(c.out, "%s %s\n", textsafe.Line(prefix), lines[0])
 	for _, l := range lines[1:] {
 		fmt.Fprintf(c.out, "    %s\n", l)
 	}
@@ -199,6 +211,14 @@ func (c *Console) parse(ctx context.Context, line string, n int) (bot.Event, boo
 	user := c.opts.As
 	if strings.HasPrefix(line, "@") {
 		u, rest, _ := strings.Cut(line[1:], " ")
+		switch {
+		case u == "" || strings.TrimSpace(rest) == "":
+			c.say(user, "a line starting with @ needs a user name and then the command")
+			return bot.Event{}, false
+		case u != c.opts.As && !c.opts.MultiUser:
+			c.say(user, fmt.Sprintf("refused: this console is one person, %s (--console-user); a line cannot speak as @%s. Type the command without @user. Only `sepmbot demo` lets one terminal speak as several users.", c.opts.As, u))
+			return bot.Event{}, false
+		}
 		user, line = u, strings.TrimSpace(rest)
 	}
 	ev := bot.Event{Platform: "console", User: user, Channel: "console", DeliveryID: fmt.Sprintf("%s-%d", c.run, n)}
@@ -222,15 +242,20 @@ func (c *Console) parse(ctx context.Context, line string, n int) (bot.Event, boo
 			}
 		}
 		if !found {
-			c.mu.Lock()
-			fmt.Fprintf(c.out, "[→%s] message #%s has no %q button\n", user, ev.MessageRef, ev.ActionID)
-			c.mu.Unlock()
+			c.say(user, fmt.Sprintf("message #%s has no %q button", ev.MessageRef, ev.ActionID))
 			return bot.Event{}, false
 		}
 	default:
 		ev.Kind, ev.Text = bot.EventCommand, line
 	}
 	return ev, true
+}
+
+// say answers the console's user at once (a refusal decided before any event).
+func (c *Console) say(user, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.print("[→"+user+"]", bot.Message{Text: text})
 }
 
 func (c *Console) hook(ctx context.Context, line string) {

@@ -36,7 +36,7 @@ func TestConsoleParsesLines(t *testing.T) {
 		"@carol click approve 1",
 		"@carol click deny 99",
 	}, "\n"))
-	c := New(in, &out, Options{As: "alice", Hook: func(_ context.Context, line string) (string, error) {
+	c := New(in, &out, Options{As: "alice", MultiUser: true, Hook: func(_ context.Context, line string) (string, error) {
 		hooked = line
 		return "clients 5", nil
 	}})
@@ -114,5 +114,50 @@ func TestConsoleNumbersSurviveRestart(t *testing.T) {
 	}
 	if c.run == c2.run {
 		t.Error("two runs share a delivery-id prefix")
+	}
+}
+
+// TestConsoleIsOnePerson: without MultiUser (sepmbot run) every line is the console
+// user's; a line that tries to speak as someone else is refused with a message and
+// yields no event, whatever it would have done.
+func TestConsoleIsOnePerson(t *testing.T) {
+	for _, tc := range []struct {
+		line     string
+		wantUser string // "" for no event
+		wantSaid string
+	}{
+		{"/sepm status", "alice", ""},
+		{"react ✅ 7", "alice", ""},
+		{"@alice /sepm status", "alice", ""}, // the console's own name changes nothing
+		{"@bob react ✅ 7", "", "refused: this console is one person, alice (--console-user); a line cannot speak as @bob"},
+		{"@bob /sepm approve R1", "", "Only `sepmbot demo` lets one terminal speak as several users"},
+		{"@carol click approve 1", "", "cannot speak as @carol"},
+		{"@operator /sepm abort R1", "", "cannot speak as @operator"},
+		{"@bob\u202e /sepm status", "", "cannot speak as @bob"},
+		{"@ /sepm status", "", "needs a user name"},
+		{"@bob", "", "needs a user name"},
+	} {
+		t.Run(tc.line, func(t *testing.T) {
+			line := strings.ReplaceAll(tc.line, "\\u202e", "\u202e")
+			var out bytes.Buffer
+			c := New(strings.NewReader(line+"\n"), &out, Options{As: "alice"})
+			c.Post(context.Background(), "", bot.Message{Text: "approve?", Buttons: []bot.Button{{ActionID: "approve", Value: "n1", Label: "Approve"}}})
+			evs := collect(t, c)
+			if tc.wantUser == "" {
+				if len(evs) != 0 {
+					t.Fatalf("events %+v, want none", evs)
+				}
+				if !strings.Contains(out.String(), "[→alice] ") || !strings.Contains(out.String(), tc.wantSaid) {
+					t.Errorf("output lacks %q:\n%s", tc.wantSaid, out.String())
+				}
+				if strings.Contains(out.String(), "\u202e") {
+					t.Errorf("the refusal echoes a bidi control: %q", out.String())
+				}
+				return
+			}
+			if len(evs) != 1 || evs[0].User != tc.wantUser {
+				t.Fatalf("events %+v, want one of %s", evs, tc.wantUser)
+			}
+		})
 	}
 }
