@@ -232,10 +232,13 @@ func approvalLine(a approvals.Request, now time.Time) string {
 // finalLines renders the end of a completed or aborted rotation.
 func finalLines(r rotation.Rotation) []string {
 	var head string
-	switch r.Status {
-	case rotation.StatusCompleted:
+	switch {
+	case r.Report != nil && !r.Report.Clean():
+		// Never a success: clients are cut off (rotation.Report's safety contract).
+		head = fmt.Sprintf("🚨 %s, NOT cleanly: %s clients suspected orphaned", r.Status, thousands(r.Report.SuspectedOrphaned))
+	case r.Status == rotation.StatusCompleted:
 		head = "🏁 completed"
-	case rotation.StatusAborted:
+	case r.Status == rotation.StatusAborted:
 		head = fmt.Sprintf("🏁 aborted by %s%s; reverted", displayUser(r.AbortBy), reasonText(r.AbortReason))
 	default:
 		head = "🏁 " + r.Status
@@ -245,6 +248,12 @@ func finalLines(r rotation.Rotation) []string {
 		return []string{head + " · no report"}
 	}
 	out := []string{fmt.Sprintf("%s · %s clients · %s not seen since the change · %s offline", head, thousands(rep.ClientsTotal), thousands(rep.NotSeen), thousands(rep.Offline))}
+	if rep.OnNew+rep.SuspectedOrphaned+rep.OfflineBefore+rep.NeverSeen == rep.ClientsTotal && rep.ClientsTotal > 0 {
+		out = append(out, fmt.Sprintf("%s on the new certificate · %s suspected orphaned · %s offline since before the change · %s never seen", thousands(rep.OnNew), thousands(rep.SuspectedOrphaned), thousands(rep.OfflineBefore), thousands(rep.NeverSeen)))
+	}
+	if len(rep.SuspectedOrphanedNames) > 0 {
+		out = append(out, fmt.Sprintf("suspected orphaned: %s%s", strings.Join(rep.SuspectedOrphanedNames, ", "), andMore(rep.SuspectedOrphaned-len(rep.SuspectedOrphanedNames))))
+	}
 	if len(rep.NotSeenNames) > 0 {
 		names := rep.NotSeenNames
 		if len(names) > reportNamesMax {

@@ -532,3 +532,19 @@ func TestRenderText(t *testing.T) {
 		t.Errorf("a long line is not clipped to %d runes: %d", ConsoleLimits.Line, len([]rune(got)))
 	}
 }
+
+// TestCardCompletedWithSuspectedOrphans: a completion with suspected orphans never
+// reads as a success on the card, and shows the four counts.
+func TestCardCompletedWithSuspectedOrphans(t *testing.T) {
+	r := cardRotation(cardPlan(t, false, cardTargets(3, 0)))
+	doneUpTo(&r, len(r.Steps))
+	r.Status = rotation.StatusCompleted
+	r.Report = &rotation.Report{ClientsTotal: 10, OnNew: 6, SuspectedOrphaned: 2, SuspectedOrphanedNames: []string{"WKS-1", "WKS-2"}, OfflineBefore: 1, NeverSeen: 1, NotSeen: 4}
+	text := RenderCard(rotation.View{Rotation: r}, cardT0).Text
+	if strings.Contains(text, "🏁 completed") || !strings.Contains(text, "NOT cleanly: 2 clients suspected orphaned") {
+		t.Errorf("card reads as a success:\n%s", text)
+	}
+	if !strings.Contains(text, "6 on the new certificate · 2 suspected orphaned · 1 offline since before the change · 1 never seen") || !strings.Contains(text, "suspected orphaned: WKS-1, WKS-2") {
+		t.Errorf("card lacks the report's counts:\n%s", text)
+	}
+}

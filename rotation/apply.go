@@ -152,6 +152,10 @@ func (e *Engine) applySettings(ctx context.Context, r Rotation, step PlanStep) e
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", targetLabel(c.t), err)
 		}
+		if c.field == FieldSecure && !secureKnown(cur) {
+			// A missing field would read as "off": never take it for "already so".
+			return permanent(fmt.Errorf("SEPM's settings of %s carry no secure_communications field, so the bot cannot tell whether secure communication is on; check the group in the console (Clients > Policies > General Settings > Security Settings), then resume", targetLabel(c.t)))
+		}
 		data := map[string]string{"group": c.t.GroupID, "location": c.t.LocationID, "path": targetLabel(c.t), "field": c.field, "new": c.want}
 		now := valueOf(cur, c.field)
 		open, hasOpen := openIntent(recs, step.ID, c)

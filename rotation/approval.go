@@ -19,6 +19,9 @@ type Roles interface {
 }
 
 func (e *Engine) stillApprover(ctx context.Context, user string) (bool, error) {
+	if !e.recheckRoles {
+		return true, nil // no resolver configured: the chat layer's check at vote time stands
+	}
 	if e.cfg.Roles != nil {
 		return e.cfg.Roles.IsApprover(ctx, user)
 	}

@@ -87,7 +87,7 @@ func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
 		v, err := e.Get(ctx, id)
 		if err != nil {
 			storeFailures++
-			backoff := min(time.Duration(1<<min(storeFailures, 10))*100*time.Millisecond, maxStoreBackoff)
+			backoff := storeBackoff(storeFailures)
 			e.log.Error("loading rotation", "rotation", id, "err", err, "retry_in", backoff)
 			e.sleep(ctx, wake, backoff)
 			continue
@@ -125,7 +125,7 @@ func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
 			var se *storeError
 			if errors.As(err, &se) || isStoreErr(err) {
 				storeFailures++
-				backoff := min(time.Duration(1<<min(storeFailures, 10))*100*time.Millisecond, maxStoreBackoff)
+				backoff := storeBackoff(storeFailures)
 				e.log.Error("store failing", "rotation", id, "err", err, "retry_in", backoff)
 				e.sleep(ctx, wake, backoff)
 				continue
@@ -145,7 +145,7 @@ func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
 			if _, cerr := e.commit(ctx, id, Event{Kind: EvFail, Step: step.ID, Aborting: r.Aborting, Reason: reason}, nil); cerr != nil && !isStale(cerr) {
 				storeFailures++
 				e.log.Error("pausing after failure", "rotation", id, "err", cerr)
-				e.sleep(ctx, wake, min(time.Duration(1<<min(storeFailures, 10))*100*time.Millisecond, maxStoreBackoff))
+				e.sleep(ctx, wake, storeBackoff(storeFailures))
 			}
 			failures = 0
 			continue
@@ -155,6 +155,12 @@ func (e *Engine) drive(ctx context.Context, id string, wake <-chan struct{}) {
 			e.sleep(ctx, wake, next)
 		}
 	}
+}
+
+// storeBackoff is how long the driver waits after the n-th store failure in a row:
+// doubling from 200 ms, capped at maxStoreBackoff.
+func storeBackoff(n int) time.Duration {
+	return min(time.Duration(1<<min(max(n, 1), 10))*100*time.Millisecond, maxStoreBackoff)
 }
 
 // errAuthRejected stands in for sepm.ErrAuthRejected until the client exports it.
@@ -183,6 +189,8 @@ func (e *Engine) pass(ctx context.Context, r Rotation, d *driver) (time.Duration
 		return 0, ignoreStale(e.end(ctx, r))
 	}
 	if st.Status == StepPending {
+		delete(d.announced, step.ID) // a step started again (after a rewind) is announced again
+		delete(d.observed, step.ID)
 		if dangerous(step) && !r.Aborting {
 			// Observe before the step is even announced: nobody is asked to act, and
 			// nothing is changed, while SEPM differs from what the bot left.

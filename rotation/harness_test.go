@@ -24,6 +24,7 @@ type recorder struct {
 	posts   []string
 	views   map[string]View
 	refs    int
+	updates int    // Update calls
 	prefix  string // of message refs, so two engines' refs differ
 	changed chan struct{}
 	out     io.Writer // optional echo
@@ -44,6 +45,7 @@ func (r *recorder) poke() {
 
 func (r *recorder) Update(_ context.Context, v View) {
 	r.mu.Lock()
+	r.updates++
 	r.views[v.Rotation.ID] = v
 	r.mu.Unlock()
 	r.poke()
@@ -70,6 +72,12 @@ func (r *recorder) RequestApproval(_ context.Context, v View) ([]string, error) 
 	r.mu.Unlock()
 	r.poke()
 	return []string{ref}, nil
+}
+
+func (r *recorder) Updates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.updates
 }
 
 func (r *recorder) Posts() []string {

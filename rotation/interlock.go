@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -105,6 +106,13 @@ func (e *Engine) observe(ctx context.Context, r Rotation, step PlanStep) ([]stri
 		}
 	}
 	groups, err := e.cfg.SEPM.Groups(ctx)
+	var ut *sepm.UntrustedCertError
+	if errors.As(err, &ut) && !(step.Action == ActCert && step.Server == r.APIServer && r.NewCerts[step.Server] == "") {
+		// The bot trusts the old and the expected new certificate: anything else on
+		// the API is a change nobody announced (or not the SEPM it was).
+		problems = append(problems, fmt.Sprintf("the SEPM API presents certificate %s (%s), which is neither the old nor the expected new one: a server certificate changed out of turn, or the API address now reaches another server. Check Admin > Servers > Manage Server Certificate; if it is the certificate you meant to install, `abort %s` and rotate again with --new-cert-sha256 %s", short(ut.Presented), ut.Subject, r.ID, ut.Presented))
+		return problems, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("re-reading groups before %s: %w", step.ID, err)
 	}

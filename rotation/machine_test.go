@@ -180,6 +180,7 @@ func TestApplyTransitions(t *testing.T) {
 				}
 			}},
 		{name: "rewind forward is refused", r: approval, ev: Event{Kind: EvRewind, To: "wait-cert"}, wantErr: "not a step before"},
+		{name: "a revert never goes back", r: at(t, aborted(t, waiting, Touched{Secure: true}), "revert-enable-secure", t0), ev: Event{Kind: EvRewind, Aborting: true, To: "revert-wait-1"}, wantErr: "never goes back"},
 		{name: "done on a manual step records the operator", r: cert, ev: Event{Kind: EvDone, Actor: "alice", Step: "cert-sepm-01"},
 			check: func(t *testing.T, n Rotation, _ []Effect) {
 				if _, st, _ := n.Current(); st.DoneBy != "alice" {
@@ -421,8 +422,111 @@ func TestReminderDue(t *testing.T) {
 		t.Errorf("next reminder at %v, want 24h after the last", due)
 	}
 	p := newRot(singlePlan())
-	p.Status, p.Updated, p.SecureOffSince, p.ExpectedEnd = StatusPaused, t0, t0.UnixMilli(), t0.Add(100*time.Hour)
+	p.Status, p.PausedAt, p.SecureOffSince, p.ExpectedEnd = StatusPaused, t0, t0.UnixMilli(), t0.Add(100*time.Hour)
 	if due, ok := reminderDue(p, t0, 24*time.Hour); !ok || !due.Equal(t0.Add(24*time.Hour)) {
 		t.Errorf("paused with secure off: reminder at %v, want 24h after the pause", due)
+	}
+}
+
+func TestStoreBackoffCapped(t *testing.T) {
+	prev := time.Duration(0)
+	for n := 1; n < 40; n++ {
+		d := storeBackoff(n)
+		if d < prev || d > maxStoreBackoff || d <= 0 {
+			t.Fatalf("backoff(%d) = %s after %s", n, d, prev)
+		}
+		prev = d
+	}
+	if storeBackoff(1) > time.Second || storeBackoff(39) != maxStoreBackoff {
+		t.Errorf("backoff starts at %s and ends at %s", storeBackoff(1), storeBackoff(39))
+	}
+}
+
+// TestActionBindsTheRiskyWindow: every choice that makes the window risky is part of
+// the approved action; changing any of them changes its hash (voids the approval).
+func TestActionBindsTheRiskyWindow(t *testing.T) {
+	base := newRot(singlePlan())
+	base.Options.NewCerts = map[string]string{"sepm-01": "aa"}
+	h := actionHash(base)
+	mut := map[string]func(r *Rotation){
+		"site":       func(r *Rotation) { r.Site = "site-b" },
+		"path":       func(r *Rotation) { r.Plan.Path = PathMulti },
+		"target":     func(r *Rotation) { r.Plan.GroupsToChange = r.Plan.GroupsToChange[1:] },
+		"min-wait":   func(r *Rotation) { r.Options.MinWait = 2 * time.Hour },
+		"straggler":  func(r *Rotation) { r.Plan.StragglerSeconds = 5 },
+		"new cert":   func(r *Rotation) { r.Options.NewCerts = map[string]string{"sepm-01": "bb"} },
+		"no cert":    func(r *Rotation) { r.Options.NewCerts = nil },
+		"rotation":   func(r *Rotation) { r.ID = "R2" },
+		"secure off": func(r *Rotation) { r.Plan.GroupsToChange[0].Secure = !r.Plan.GroupsToChange[0].Secure },
+	}
+	for name, f := range mut {
+		r := base.clone()
+		r.Options.NewCerts = cloneMap(base.Options.NewCerts)
+		f(&r)
+		if actionHash(r) == h {
+			t.Errorf("changing the %s leaves the approved action's hash unchanged", name)
+		}
+	}
+	if actionHash(base.clone()) != h {
+		t.Errorf("the hash is not stable")
+	}
+}
+
+// TestApplyInvariants: from every step of both paths, running or paused, forward or
+// reverting, every event either is refused (and changes nothing) or yields a state
+// that keeps the invariants: the cursor within the plan, at most the current step
+// active, a wait armed only on an active wait step, steps parallel to the plan.
+func TestApplyInvariants(t *testing.T) {
+	multi, err := MakePlan(inventory(2, nil), PlanOptions{Straggler: time.Hour, StragglerSet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []EventKind{EvStart, EvFinish, EvFail, EvInterlock, EvPause, EvResume, EvAbort, EvRewind, EvDeny, EvExpired, EvApprovalAsked, EvDone, EvAcceptOrphans, EvConfirm, EvCertSeen, EvRejectDone, EvEnd, EvRemind, EvPosted}
+	req := approvals.New("n2", "R1", "alice", "h", 2, time.Hour, t0)
+	var states []Rotation
+	for _, p := range []Plan{singlePlan(), multi} {
+		base := newRot(p)
+		for _, s := range p.Steps {
+			r := at(t, base, s.ID, t0)
+			states = append(states, r)
+			pr, _, _ := Apply(r, Event{Kind: EvPause, Actor: "bob"}, t0)
+			states = append(states, pr)
+			ab, _, _ := Apply(r, Event{Kind: EvAbort, Actor: "bob", Touched: Touched{Secure: true, MSL: true}}, t0)
+			states = append(states, ab, at(t, ab, ab.Plan.Steps[len(ab.Plan.Steps)-1].ID, t0))
+		}
+	}
+	for i, r := range states {
+		for _, k := range kinds {
+			cur, _, _ := r.Current()
+			ev := Event{Kind: k, Actor: "bob", Step: cur.ID, Aborting: r.Aborting, Reason: "why", To: r.Plan.Steps[0].ID, FP: "fp", N: 1, Request: &req, Note: "note"}
+			before := r.clone()
+			n, _, err := Apply(r, ev, t0.Add(24*time.Hour))
+			if !reflect.DeepEqual(before, r) {
+				t.Fatalf("state %d, %s: Apply modified its input", i, k)
+			}
+			if err != nil {
+				continue
+			}
+			if n.Cursor < 0 || n.Cursor > len(n.Plan.Steps) || len(n.Steps) != len(n.Plan.Steps) {
+				t.Fatalf("state %d, %s: cursor %d of %d steps (%d states)", i, k, n.Cursor, len(n.Plan.Steps), len(n.Steps))
+			}
+			for j, st := range n.Steps {
+				if st.Status == StepActive && j != n.Cursor {
+					t.Fatalf("state %d, %s: step %s active but the cursor is at %d", i, k, n.Plan.Steps[j].ID, n.Cursor)
+				}
+				if j < n.Cursor && (st.Status == StepPending || st.Status == StepActive) {
+					t.Fatalf("state %d, %s: step %s behind the cursor is %s", i, k, n.Plan.Steps[j].ID, st.Status)
+				}
+			}
+			if n.Wait != nil {
+				s, st, ok := n.Current()
+				if !ok || s.Kind != KindWait || st.Status != StepActive || n.Wait.Step != s.ID {
+					t.Fatalf("state %d, %s: a wait armed for %s while the current step is %s/%v", i, k, n.Wait.Step, s.ID, st)
+				}
+			}
+			if n.Status == StatusCompleted && n.Aborting || n.Status == StatusAborted && !n.Aborting {
+				t.Fatalf("state %d, %s: status %s with aborting=%v", i, k, n.Status, n.Aborting)
+			}
+		}
 	}
 }

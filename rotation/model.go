@@ -52,12 +52,13 @@ type Rotation struct {
 
 	Wait *WaitState `json:"wait,omitempty"`
 
-	Aborting    bool    `json:"aborting,omitempty"`
-	AbortBy     string  `json:"abort_by,omitempty"`
-	AbortReason string  `json:"abort_reason,omitempty"`
-	PausedBy    string  `json:"paused_by,omitempty"`
-	LastError   string  `json:"last_error,omitempty"`
-	Report      *Report `json:"report,omitempty"`
+	Aborting    bool      `json:"aborting,omitempty"`
+	AbortBy     string    `json:"abort_by,omitempty"`
+	AbortReason string    `json:"abort_reason,omitempty"`
+	PausedBy    string    `json:"paused_by,omitempty"`
+	PausedAt    time.Time `json:"paused_at,omitzero"` // when it last became paused
+	LastError   string    `json:"last_error,omitempty"`
+	Report      *Report   `json:"report,omitempty"`
 
 	// Outbox holds the messages a committed transition owes the channel. They are
 	// written in the same transaction as the transition and removed once posted, so a

@@ -146,219 +146,6 @@ func TestAbortHalfAppliedDisableAfterTTL(t *testing.T) {
 	}
 }
 
-// stopAt stops the operator when the given step is active (it does not act on it).
-func stopAt(id string) func(v View) bool {
-	return func(v View) bool {
-		s, st, ok := v.Rotation.Current()
-		return (ok && s.ID == id && st.Status == StepActive) || v.Rotation.Status == StatusPaused
-	}
-}
-
-// interlockRig runs a rotation to the given step (not acting on it), lets tamper
-// change SEPM, and returns the rotation once paused by the interlock.
-func interlockCase(t *testing.T, g *rig, opts PlanOptions, tamperAt string, tamper func(r Rotation)) View {
-	t.Helper()
-	r := g.rotate(opts)
-	v, err := (&operator{g: g, id: r.ID, stop: stopAt(tamperAt)}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Rotation.Status != StatusRunning {
-		t.Fatalf("paused before the tampering: %s", v.Rotation.LastError)
-	}
-	tamper(v.Rotation)
-	v, err = (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Rotation.Status != StatusPaused {
-		t.Fatalf("not paused: %s", v.Rotation.Status)
-	}
-	recs, err := g.db.Audit(context.Background(), r.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, a := range recs {
-		if a.Kind == "interlock" {
-			n++
-		}
-	}
-	if n == 0 {
-		t.Errorf("the interlock was not audited")
-	}
-	return v
-}
-
-// TestInterlockSettingFlipped: a colleague turns secure communication back on in one
-// location during the wait; the bot stops before it asks for the certificate update,
-// names the location, and `resume` checks again.
-func TestInterlockSettingFlipped(t *testing.T) {
-	t.Parallel()
-	g := newRig(t, rigOptions{sim: sim.Options{Clients: 100, Servers: 1, Groups: 4, Seed: 71}})
-	var flipped Target
-	v := interlockCase(t, g, PlanOptions{}, "wait-disable", func(r Rotation) {
-		for _, tg := range r.Plan.GroupsToChange {
-			if tg.Secure {
-				flipped = tg
-				break
-			}
-		}
-		on := true // a colleague in the console
-		if err := g.site.ChangeInConsole(sim.ConsoleChange{GroupID: flipped.GroupID, LocationID: flipped.LocationID, SecureCommunications: &on}); err != nil {
-			t.Fatal(err)
-		}
-	})
-	s, _, _ := v.Rotation.Current()
-	if s.ID != "cert-sepm-01" || !strings.Contains(v.Rotation.LastError, targetLabel(flipped)) || !strings.Contains(v.Rotation.LastError, "secure communication is on") {
-		t.Fatalf("paused at %s with %q; want a stop before the certificate naming %s", s.ID, v.Rotation.LastError, targetLabel(flipped))
-	}
-	if g.posted("update the server certificate") != 0 {
-		t.Errorf("the certificate update was asked for despite the drift")
-	}
-	if err := g.eng.Resume(g.ctx, "console:alice", v.Rotation.ID); err != nil {
-		t.Fatal(err)
-	}
-	v = g.waitFor(v.Rotation.ID, 30*time.Second, "paused again on resume", func(v View) bool { return v.Rotation.Status == StatusPaused })
-	if !strings.Contains(v.Rotation.LastError, targetLabel(flipped)) {
-		t.Errorf("resume did not check again: %q", v.Rotation.LastError)
-	}
-	// Put right in the console, resumed: the wait before the certificate starts over
-	// (clients of that location may have taken secure communication on meanwhile).
-	off := false
-	if err := g.site.ChangeInConsole(sim.ConsoleChange{GroupID: flipped.GroupID, LocationID: flipped.LocationID, SecureCommunications: &off}); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.eng.Resume(g.ctx, "console:alice", v.Rotation.ID); err != nil {
-		t.Fatal(err)
-	}
-	v = g.waitFor(v.Rotation.ID, 30*time.Second, "wait-disable again", stopAt("wait-disable"))
-	if v.Rotation.Status != StatusRunning || v.Rotation.Approval == "" || g.posted("wait-disable starts over before cert-sepm-01") != 1 {
-		t.Fatalf("after the fix: %s %s approval %q", currentID(v.Rotation), v.Rotation.Status, v.Rotation.Approval)
-	}
-	v, err := (&operator{g: g, id: v.Rotation.ID}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Rotation.Status != StatusCompleted {
-		t.Fatalf("status %s: %s", v.Rotation.Status, v.Rotation.LastError)
-	}
-	if f := fleet(t, g.client); f.Orphaned != 0 {
-		t.Errorf("orphaned = %d", f.Orphaned)
-	}
-}
-
-// TestInterlockCertOutOfTurn: a server's certificate changes before its turn; the
-// bot stops before the next certificate step and names the server.
-func TestInterlockCertOutOfTurn(t *testing.T) {
-	t.Parallel()
-	g := newRig(t, rigOptions{sim: sim.Options{Clients: 100, Servers: 2, Groups: 4, Seed: 72}})
-	v := interlockCase(t, g, PlanOptions{Mode: PathSingle}, "wait-disable", func(Rotation) {
-		if _, err := g.site.UpdateCertificate("sepm-02"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	s, _, _ := v.Rotation.Current()
-	if s.ID != "cert-sepm-01" || !strings.Contains(v.Rotation.LastError, "server sepm-02 presents certificate") {
-		t.Fatalf("paused at %s with %q", s.ID, v.Rotation.LastError)
-	}
-}
-
-// TestInterlockSiteStateLost: after the certificate change the simulator restarts
-// fresh with its state lost (as SEPM restored from an old backup): every target shows
-// its original settings and the server its old certificate. The bot stops before
-// re-enabling and names the targets and the server.
-func TestInterlockSiteStateLost(t *testing.T) {
-	t.Parallel()
-	g := newRig(t, rigOptions{sim: sim.Options{Clients: 100, Servers: 1, Groups: 4, Seed: 73}})
-	v := interlockCase(t, g, PlanOptions{}, "wait-cert", func(Rotation) {
-		if err := g.site.Reset(); err != nil {
-			t.Fatal(err)
-		}
-	})
-	s, _, _ := v.Rotation.Current()
-	if s.ID != "enable-secure" {
-		t.Fatalf("paused at %s, want before enable-secure: %q", s.ID, v.Rotation.LastError)
-	}
-	for _, want := range []string{targetLabel(v.Rotation.Plan.GroupsToChange[0]), "server sepm-01 presents certificate"} {
-		if !strings.Contains(v.Rotation.LastError, want) {
-			t.Errorf("the stop does not name %q: %q", want, v.Rotation.LastError)
-		}
-	}
-	if n := auditChanges(t, g.db, v.Rotation.ID)["enable-secure "+v.Rotation.Plan.GroupsToChange[0].Key()]; n != 0 {
-		t.Errorf("secure communication re-enabled after the site lost its state")
-	}
-}
-
-func abortAndCheck(t *testing.T, g *rig, id string) {
-	t.Helper()
-	if err := g.eng.Abort(g.ctx, "console:alice", id, "test"); err != nil {
-		t.Fatal(err)
-	}
-	v, err := (&operator{g: g, id: id}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Rotation.Status != StatusAborted {
-		t.Fatalf("status %s: %s", v.Rotation.Status, v.Rotation.LastError)
-	}
-}
-
-// TestOrphanSuspectedBlocksReenable: clients online at the certificate change that
-// stop checking in are suspected orphaned; the bot does not re-enable secure
-// communication until an operator accepts them (audited), and the final report
-// counts them apart and does not read as a success.
-func TestOrphanSuspectedBlocksReenable(t *testing.T) {
-	t.Parallel()
-	g := newRig(t, rigOptions{sim: sim.Options{Clients: 120, Servers: 1, Groups: 4, Seed: 74}})
-	r := g.rotate(PlanOptions{MinWait: 5 * time.Second})
-	if _, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-cert")}).run(g.ctx, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	if err := g.client.EachComputerPage(g.ctx, sepm.ComputerQuery{PageSize: 1000}, func(page []sepm.Computer) error {
-		for _, c := range page {
-			if c.OnlineStatus == 1 && len(ids) < 3 {
-				ids = append(ids, c.UniqueID)
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.site.BlockClients(ids, 0, true); err != nil { // they stop checking in
-		t.Fatal(err)
-	}
-	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _, _ := v.Rotation.Current()
-	if s.ID != "enable-secure" || !strings.Contains(v.Rotation.LastError, "3 clients are suspected orphaned") || !strings.Contains(v.Rotation.LastError, "--accept-orphans 3") {
-		t.Fatalf("paused at %s: %q", s.ID, v.Rotation.LastError)
-	}
-	if n := auditChanges(t, g.db, r.ID); n["enable-secure "+v.Rotation.Plan.GroupsToChange[0].Key()] != 0 {
-		t.Fatalf("secure communication re-enabled despite suspected orphans")
-	}
-	if _, err := g.eng.AcceptOrphans(g.ctx, "console:alice", r.ID, "enable-secure", 3); err != nil {
-		t.Fatal(err)
-	}
-	v, err = (&operator{g: g, id: r.ID}).run(g.ctx, 90*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := v.Rotation.Report
-	if v.Rotation.Status != StatusCompleted || rep == nil || rep.SuspectedOrphaned != 3 || rep.Clean() {
-		t.Fatalf("status %s report %+v", v.Rotation.Status, rep)
-	}
-	if rep.OnNew+rep.SuspectedOrphaned+rep.OfflineBefore+rep.NeverSeen != rep.ClientsTotal {
-		t.Errorf("report counts do not add up: %+v", rep)
-	}
-	if g.posted("NOT cleanly") != 1 || g.posted("🏁 R1 completed") != 0 {
-		t.Errorf("a completion with suspected orphans read as a success")
-	}
-}
-
 // TestConcurrentRotateOne: 100 concurrent rotate calls on one site create exactly
 // one rotation; a site sharing the lock is refused too, another site is not.
 func TestConcurrentRotateOne(t *testing.T) {
@@ -553,34 +340,34 @@ func TestRestartTellsTheStory(t *testing.T) {
 	if _, err := g.eng.Vote(g.ctx, Ballot{MessageRef: first, User: "console:carol", Kind: approvals.Approve}); err != nil {
 		t.Fatalf("a vote on the original message after the restart: %v", err)
 	}
-	// A step committed but not announced when the process died.
-	v = g.waitFor(r.ID, 30*time.Second, "wait-disable active", stopAt("wait-disable"))
-	var deadline time.Time
+	// A step committed but not announced when the process died: the wait's start is
+	// committed (with its deadline) and the process killed before posting it.
+	g.waitFor(r.ID, 30*time.Second, "wait-disable active", stopAt("wait-disable"))
+	var deadline string
 	g.restart("c-", func() {
 		if err := g.db.Update(context.Background(), func(tx *store.Tx) error {
 			cur, err := loadTx(tx, r.ID)
 			if err != nil {
 				return err
 			}
-			n, _, err := Apply(cur, Event{Kind: EvFinish}, cur.Wait.Deadline)
+			cur.Steps[cur.Cursor] = StepState{Status: StepPending}
+			cur.Wait, cur.Outbox = nil, nil
+			n, _, err := Apply(cur, Event{Kind: EvStart}, time.Now())
 			if err != nil {
 				return err
 			}
-			n, _, err = Apply(n, Event{Kind: EvStart}, cur.Wait.Deadline) // cert step; announcement owed
-			if err != nil {
-				return err
-			}
-			deadline = cur.Wait.Deadline
+			deadline = n.Wait.Deadline.Format("2006-01-02 15:04:05 MST")
 			return saveTx(tx, &n)
 		}); err != nil {
 			t.Fatal(err)
 		}
 	})
-	g.waitFor(r.ID, 20*time.Second, "owed announcements posted", func(View) bool { return g.posted("▶ cert-sepm-01") == 1 })
-	if g.posted("✅ wait-disable done") != 1 {
-		t.Errorf("the committed end of the wait was not announced after the restart")
-	}
-	_ = deadline
+	g.waitFor(r.ID, 20*time.Second, "owed announcement posted", func(View) bool {
+		return g.posted("▶ wait-disable: Wait at least three heartbeats in all groups (at least until "+deadline+")") == 1
+	})
+	g.waitFor(r.ID, 20*time.Second, "resumed message with the wait's exact deadline", func(View) bool {
+		return g.posted("resumed R1 after a restart at step wait-disable (active, running); the wait runs at least until "+deadline) == 1
+	})
 }
 
 // TestMissingHTTPCopyReturnsToStep1: when SEPM answers at step 5 that an HTTP copy
@@ -675,4 +462,113 @@ func TestShortWaitOrphans(t *testing.T) {
 func currentStepID(r Rotation) string {
 	s, _, _ := r.Current()
 	return s.ID
+}
+
+// TestExposureReminderWhilePaused: a rotation paused with secure communication off
+// says so every 24 hours, naming the operators, and the card data carries how long.
+func TestExposureReminderWhilePaused(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 40, Servers: 1, Groups: 3, Seed: 82},
+		now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	r := g.rotate(PlanOptions{})
+	if _, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-disable")}).run(g.ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.eng.Pause(g.ctx, "console:alice", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	v := mustGet(t, g, r.ID)
+	if v.Rotation.SecureOffSince == 0 || v.Rotation.HTTPSince == 0 {
+		t.Fatalf("exposure not recorded: http since %d, secure off since %d", v.Rotation.HTTPSince, v.Rotation.SecureOffSince)
+	}
+	skew.Store(int64(25 * time.Hour))
+	g.eng.wake(r.ID)
+	g.waitFor(r.ID, 20*time.Second, "the first reminder", func(View) bool { return g.posted("⏰ R1 is paused") == 1 })
+	if g.posted("secure communication has been off for 1d") != 1 || g.posted("Operators: console:alice") != 1 {
+		t.Errorf("the reminder does not say how long or whom: %q", tail(g.rec.Posts(), 1))
+	}
+	skew.Store(int64(50 * time.Hour))
+	g.eng.wake(r.ID)
+	g.waitFor(r.ID, 20*time.Second, "the second reminder", func(View) bool { return g.posted("⏰ R1 is paused") == 2 })
+	cur := mustGet(t, g, r.ID).Rotation
+	if on, off := cur.Exposure(time.Now().Add(50 * time.Hour)); on < 50*time.Hour || off < 50*time.Hour {
+		t.Errorf("exposure %s on HTTP, %s secure off", on, off)
+	}
+}
+
+// TestWaitHoldsUntilDeadlineOnFakeClock: on a frozen engine clock a wait whose
+// clients have all caught up does not end, poll after poll; it ends once the clock
+// reaches its deadline.
+func TestWaitHoldsUntilDeadlineOnFakeClock(t *testing.T) {
+	t.Parallel()
+	base := time.Now()
+	var offset atomic.Int64
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 40, Servers: 1, Groups: 3, Seed: 85},
+		now: func() time.Time { return base.Add(time.Duration(offset.Load())) }})
+	r := g.rotate(PlanOptions{})
+	if _, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-disable")}).run(g.ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	g.waitFor(r.ID, 30*time.Second, "every online client caught up", func(v View) bool {
+		return v.Progress != nil && v.Progress.Online > 0 && v.Progress.OnNewPolicy == v.Progress.Online
+	})
+	seen := g.rec.Updates()
+	g.waitFor(r.ID, 30*time.Second, "three more polls", func(View) bool { return g.rec.Updates() >= seen+3 })
+	v := mustGet(t, g, r.ID)
+	if s, st, _ := v.Rotation.Current(); s.ID != "wait-disable" || st.Status != StepActive {
+		t.Fatalf("the wait ended before its deadline on the engine's clock: at %s/%s", s.ID, st.Status)
+	}
+	offset.Store(int64(v.Rotation.Wait.Deadline.Sub(base))) // the clock reaches the deadline
+	g.eng.wake(r.ID)
+	g.waitFor(r.ID, 30*time.Second, "the wait ends at its deadline", func(View) bool { return g.posted("✅ wait-disable done") == 1 })
+}
+
+// TestAbortHalfAppliedAfterCertChange: enable-secure or restore-msl refused by SEPM
+// on the second target (the first already changed), then aborted: the revert built
+// from the journal leaves every target exactly as it was before the rotation, and
+// nobody is orphaned.
+func TestAbortHalfAppliedAfterCertChange(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		step  string
+		match func(sepm.Configuration) bool
+	}{
+		{"enable-secure", func(p sepm.Configuration) bool {
+			gs := p.GeneralSettings
+			return gs != nil && gs.SecuritySettings != nil && gs.SecuritySettings.SecureCommunications != nil && *gs.SecuritySettings.SecureCommunications
+		}},
+		{"restore-msl", func(p sepm.Configuration) bool {
+			cs := p.CommunicationSettings
+			return cs != nil && cs.SemServer != nil && !strings.Contains(cs.SemServer.Name, "(HTTP")
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.step, func(t *testing.T) {
+			t.Parallel()
+			var n atomic.Int64
+			f := &faultySEPM{}
+			f.patch = func(_, _ string, p sepm.Configuration) error {
+				if tc.match(p) && n.Add(1) == 2 {
+					return &sepm.APIError{Method: "PATCH", Path: "groups/x/locations/y/settings", Status: 400, Message: "simulated refusal"}
+				}
+				return nil
+			}
+			g := newRig(t, rigOptions{sim: sim.Options{Clients: 80, Servers: 1, Groups: 5, Seed: int64(86 + i)}, wrap: func(c *sepm.Client) SEPM { f.Client = c; return f }})
+			r := g.rotate(PlanOptions{})
+			v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 90*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s, _, _ := v.Rotation.Current(); s.ID != tc.step {
+				t.Fatalf("paused at %s: %q", s.ID, v.Rotation.LastError)
+			}
+			abortAndCheck(t, g, r.ID)
+			v = mustGet(t, g, r.ID)
+			assertRestored(t, g.client, v.Rotation)
+			if fl := fleet(t, g.client); fl.Orphaned != 0 {
+				t.Errorf("orphaned = %d", fl.Orphaned)
+			}
+		})
+	}
 }

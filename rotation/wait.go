@@ -79,12 +79,20 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 		if authRejected(err) || ctx.Err() != nil {
 			return 0, err
 		}
+		var ut *sepm.UntrustedCertError
+		if errors.As(err, &ut) {
+			// Not an outage: the API presents a certificate the bot does not trust
+			// (neither the old nor the expected new one). Stop and say so.
+			reason := fmt.Sprintf("the SEPM API presents certificate %s (%s), which is neither the old nor the expected new one: a server certificate changed out of turn, or the API address now reaches another server. Check Admin > Servers > Manage Server Certificate; if it is the certificate you meant to install, `abort %s` and rotate again with --new-cert-sha256 %s.", short(ut.Presented), ut.Subject, r.ID, ut.Presented)
+			_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: true}, nil)
+			return 0, err
+		}
 		return e.pollFailed(ctx, r, step, d, err), nil
 	}
 	if d.outage.alerted {
 		down := e.cfg.Now().Sub(d.outage.since)
 		e.auditOnly(ctx, r.ID, "sepm-reachable", step.ID, fmt.Sprintf("SEPM answers again after %s", humanDuration(down)))
-		e.post(ctx, r.ID, fmt.Sprintf("✅ SEPM answers again (unreachable for about %s). %s goes on; its deadline did not move.", humanDuration(down), step.ID))
+		e.post(ctx, r.ID, fmt.Sprintf("✅ SEPM answers again (unreachable for about %s). %s goes on; its deadline did not move.", shortDuration(down), step.ID))
 	}
 	d.outage = outage{}
 	now := e.cfg.Now()
@@ -99,7 +107,7 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 	}
 	caughtUp := p.OnNewPolicy == p.Online
 	if !now.Before(w.Deadline) && (caughtUp || st.Override) {
-		note := fmt.Sprintf("%d/%d online clients on the new policy, %d offline", p.OnNewPolicy, p.Online, p.Offline)
+		note := fmt.Sprintf("%d/%d online clients checked in since the change and hold the current policy, %d offline", p.OnNewPolicy, p.Online, p.Offline)
 		if !caughtUp {
 			note += fmt.Sprintf("; ended by %s with %d lagging", st.DoneBy, p.Online-p.OnNewPolicy)
 		}
@@ -114,7 +122,7 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 		}); err != nil {
 			return 0, &storeError{err: err}
 		}
-		e.post(ctx, r.ID, fmt.Sprintf("⚠ %d online clients have not taken the new policy three heartbeats after the deadline (%s). The bot keeps waiting; an operator may end the wait with `done %s %s` (audited).", p.Online-p.OnNewPolicy, strings.Join(p.Laggards, ", "), r.ID, step.ID))
+		e.post(ctx, r.ID, fmt.Sprintf("⚠ %d online clients have not checked in with the current policy three heartbeats after the deadline (%s). The bot keeps waiting; an operator may end the wait with `done %s %s` (audited).", p.Online-p.OnNewPolicy, strings.Join(p.Laggards, ", "), r.ID, step.ID))
 	}
 	next := e.cfg.PollInterval
 	if left := w.Deadline.Sub(now); left > 0 && left < next {
@@ -134,7 +142,7 @@ func (e *Engine) pollFailed(ctx context.Context, r Rotation, step PlanStep, d *d
 	if !d.outage.alerted && now.Sub(d.outage.since) >= 2*e.cfg.PollInterval {
 		d.outage.alerted = true
 		e.auditOnly(ctx, r.ID, "sepm-unreachable", step.ID, err.Error())
-		e.post(ctx, r.ID, fmt.Sprintf("⚠ SEPM has not answered for %s (%v). The certificate update restarts SEPM's services, so this can be expected; %s keeps its deadline and the bot keeps trying. Nothing is paused.", humanDuration(now.Sub(d.outage.since)), err, step.ID))
+		e.post(ctx, r.ID, fmt.Sprintf("⚠ SEPM has not answered for %s (%v). The certificate update restarts SEPM's services, so this can be expected; %s keeps its deadline and the bot keeps trying. Nothing is paused.", shortDuration(now.Sub(d.outage.since)), err, step.ID))
 	}
 	return min(e.cfg.PollInterval/4*time.Duration(1<<min(d.outage.fails, 6)), e.cfg.PollInterval)
 }
@@ -305,7 +313,7 @@ func reminderDue(r Rotation, now time.Time, overdueAfter time.Duration) (time.Ti
 	var first time.Time
 	switch {
 	case r.Status == StatusPaused && r.SecureOffSince > 0:
-		first = r.Updated.Add(24 * time.Hour)
+		first = r.PausedAt.Add(24 * time.Hour)
 	case !r.ExpectedEnd.IsZero():
 		first = r.ExpectedEnd.Add(overdueAfter)
 	default:
@@ -349,4 +357,12 @@ func (p Plan) expectedDuration() time.Duration {
 		}
 	}
 	return d
+}
+
+// shortDuration is humanDuration, with tenths of a second below a minute.
+func shortDuration(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return humanDuration(d)
 }
