@@ -30,6 +30,8 @@ type BotFlags struct {
 	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list." env:"SEPMBOT_POLL_INTERVAL"`
 	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card." env:"SEPMBOT_CARD_INTERVAL"`
 
+	OverdueAfter time.Duration `name:"overdue-after" default:"24h" help:"Past a rotation's expected end by this much, with clients on HTTP or secure communication off, the bot reminds the operators every 24h." env:"SEPMBOT_OVERDUE_AFTER"`
+
 	// AllowSingleApprover accepts --approvals 1; the card and the approval request say so.
 	AllowSingleApprover bool     `name:"allow-single-approver" help:"Accept --approvals 1: one person other than the requester may approve turning secure communication off (the card says so)." env:"SEPMBOT_ALLOW_SINGLE_APPROVER"`
 	Channel             []string `name:"channel" help:"Where /sepm is accepted and rotations live: platform:channel, repeatable (e.g. slack:C0123ABC); a platform not named accepts it anywhere." env:"SEPMBOT_CHANNELS"`

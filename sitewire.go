@@ -217,7 +217,7 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 			Store: db, SEPM: inst, Probe: rotation.Prober(sepm.ProbeCertificate), Notifier: notify, Site: s.Name, APIAddr: s.APIAddr, Servers: s.Servers,
 			Approvals: f.Approvals, ApprovalTTL: f.ApprovalTTL, PollInterval: f.PollInterval, Logger: log.With("site", s.Name),
 			IsApprover: func(u string) bool { ok, err := resolver.IsApprover(ctx, u); return ok && err == nil },
-			Roles:      resolver, LockSites: s.LockWith,
+			Roles:      resolver, LockSites: s.LockWith, OverdueAfter: f.OverdueAfter,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("site %s: %w", s.Name, err)
