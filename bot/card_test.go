@@ -540,7 +540,7 @@ func TestCardCompletedWithSuspectedOrphans(t *testing.T) {
 	doneUpTo(&r, len(r.Steps))
 	r.Status = rotation.StatusCompleted
 	r.Report = &rotation.Report{ClientsTotal: 10, OnNew: 6, SuspectedOrphaned: 2, SuspectedOrphanedNames: []string{"WKS-1", "WKS-2"}, OfflineBefore: 1, NeverSeen: 1, NotSeen: 4}
-	text := RenderCard(rotation.View{Rotation: r}, cardT0).Text
+	text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0))
 	if strings.Contains(text, "🏁 completed") || !strings.Contains(text, "NOT cleanly: 2 clients suspected orphaned") {
 		t.Errorf("card reads as a success:\n%s", text)
 	}
