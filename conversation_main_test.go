@@ -77,6 +77,7 @@ func TestVersionCommand(t *testing.T) {
 // together, has no log line at info level, at most 200 lines per minute of wait,
 // and no chat text that names our own documents.
 func TestDemoOutputReadable(t *testing.T) {
+	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	if testing.Short() {
 		t.Skip("runs the demo for about a minute")
 	}

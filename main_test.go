@@ -182,6 +182,7 @@ func (c *child) stop(t *testing.T, sig syscall.Signal, transcript *[]string) {
 // would: alice (operator) starts, bob and carol (approvers) each approve in a session
 // of their own (--console-user), the bot is killed during the wait, and alice finishes.
 func TestRunSurvivesKillDuringWait(t *testing.T) {
+	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	site, err := sim.Start(context.Background(), sim.Options{Clients: 200, Servers: 1, Groups: 4, Heartbeat: time.Second, User: "admin", Password: "pw-test-1", Seed: 5, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,7 @@ var (
 // shows the rotation, its steps, and the clients on the new certificate changing;
 // /readyz answers 200 while the simulated SEPM is up.
 func TestDemoMetricsDuringRotation(t *testing.T) {
+	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	cmd := demoCmd(1, "14.3=80,14.2=10,12.1=10")
 	cmd.AdminListen = "127.0.0.1:0"
 	out := &syncBuffer{}

@@ -105,6 +105,7 @@ func awaitReadyz(t *testing.T, url string, code int, want string) string {
 // TestRunReadyzFollowsSEPM: the running bot's /readyz fails while its SEPM is
 // unreachable and recovers after, with no rotation polling SEPM.
 func TestRunReadyzFollowsSEPM(t *testing.T) {
+	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	site := checkSim(t)
 	px := newCutProxy(t, strings.TrimPrefix(site.URL(), "https://"))
 	dir := t.TempDir()

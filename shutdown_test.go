@@ -34,6 +34,7 @@ func freeLoopbackAddr(t *testing.T) string {
 // its audit; SIGTERM during the wait exits cleanly; the restarted bot continues the
 // rotation to the end; the export then works on the stopped bot's file.
 func TestSIGTERMDuringWaitThenRestart(t *testing.T) {
+	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	site, err := sim.Start(context.Background(), sim.Options{Clients: 200, Servers: 1, Groups: 4, Heartbeat: 2 * time.Second, User: "admin", Password: "pw-term-2", Seed: 9, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,7 @@ func freePort(t *testing.T) string {
 // the same file; the site continues where it was (settings, the new certificate,
 // every client's cache) and the rotation completes with nobody orphaned.
 func TestRotationSurvivesSimRestart(t *testing.T) {
+	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pwFile, []byte("pw-test-2\n"), 0o600); err != nil {
