@@ -75,25 +75,40 @@ func TestRotationSurvivesSimRestart(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	args := []string{"run", "--chat", "console", "--sepm-url", b.url, "--sepm-user", "admin", "--sepm-password-file", pwFile,
-		"--sepm-fingerprint", b.fp, "--sepm-server", b.server + "=" + b.clientAddr, "--data", filepath.Join(dir, "data"),
-		"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*",
-		"--poll-interval", "300ms", "--card-interval", "500ms"}
-	c := startChild(t, args)
-	c.say(t, "@alice /sepm rotate site-a --new-cert-sha256 "+b.next)
+	// The console is one person (--console-user): the people take turns at the
+	// terminal, as in TestRunSurvivesKillDuringWait.
+	as := func(user string) []string {
+		return []string{"run", "--chat", "console", "--console-user", user, "--sepm-url", b.url, "--sepm-user", "admin", "--sepm-password-file", pwFile,
+			"--sepm-fingerprint", b.fp, "--sepm-server", b.server + "=" + b.clientAddr, "--data", filepath.Join(dir, "data"),
+			"--operators", "console:alice", "--approvers", "console:bob,console:carol", "--viewers", "*",
+			"--poll-interval", "300ms", "--card-interval", "500ms"}
+	}
+	c := startChild(t, as("alice"))
+	c.say(t, "/sepm rotate site-a --new-cert-sha256 "+b.next)
 	c.await(t, regexp.MustCompile(`done R1 http-msl`), &botLog)
 	if err := admin.Do(ctx, "POST", sim.AdminAPI+"/msls/copy", map[string]any{"source": "Default Management Server List"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	c.say(t, "@alice /sepm done R1 http-msl")
-	ref := c.await(t, regexp.MustCompile(`on message (\d+)`), &botLog)[1]
-	c.say(t, "@bob react ✅ "+ref)
-	c.say(t, "@carol react ✅ "+ref)
+	c.say(t, "/sepm done R1 http-msl")
+	c.await(t, regexp.MustCompile(`approval requested`), &botLog)
+	c.stop(t, syscall.SIGTERM, &botLog)
+	for _, approver := range []string{"bob", "carol"} {
+		c = startChild(t, as(approver))
+		c.await(t, regexp.MustCompile(`as console:`+approver), &botLog)
+		c.say(t, "/sepm approve R1")
+		c.await(t, regexp.MustCompile(approver+` approved`), &botLog)
+		if approver == "bob" {
+			c.stop(t, syscall.SIGTERM, &botLog)
+		}
+	}
 	c.await(t, regexp.MustCompile(`done R1 cert-`+b.server), &botLog)
+	c.stop(t, syscall.SIGTERM, &botLog)
+	c = startChild(t, as("alice"))
+	c.await(t, regexp.MustCompile(`done R1 cert-`+b.server), &botLog) // asked again after the restart
 	if err := admin.Do(ctx, "POST", sim.AdminAPI+"/servers/"+b.server+"/certificate", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	c.say(t, "@alice /sepm done R1 cert-"+b.server)
+	c.say(t, "/sepm done R1 cert-"+b.server)
 	c.await(t, regexp.MustCompile(`▶ wait-cert`), &botLog)
 
 	// SEPM goes down in the middle of the certificate wait, and comes back.
