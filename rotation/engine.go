@@ -523,6 +523,15 @@ func (e *Engine) Pause(ctx context.Context, user, id string) error {
 // asked again; a failed step is tried again; an interlock observes SEPM again.
 func (e *Engine) Resume(ctx context.Context, user, id string) error {
 	id = strings.ToUpper(strings.TrimSpace(id))
+	if v, err := e.Get(ctx, id); err == nil && v.Rotation.Status == StatusPaused && strings.Contains(v.Rotation.LastError, "rejected the bot's credentials") {
+		// After a refusal the client does not log in by itself (the account would
+		// lock): one attempt now, on the operator's word.
+		if l, ok := e.cfg.SEPM.(interface{ Login(context.Context) error }); ok {
+			if err := l.Login(ctx); err != nil {
+				return fmt.Errorf("%s stays paused: SEPM still refuses the bot's credentials (%v); fix the account or the password first", id, err)
+			}
+		}
+	}
 	if _, err := e.commit(ctx, id, Event{Kind: EvResume, Actor: user}, nil); err != nil {
 		return userErr(err)
 	}
