@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,6 +30,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SEPMBOT_TEST_MAIN") == "1" {
 		main()
 		os.Exit(0)
+	}
+	// These tests mostly wait in real time (short heartbeats, child processes), not on
+	// the CPU: let more of them wait at once than -parallel's default of GOMAXPROCS,
+	// unless -parallel was given.
+	flag.Parse()
+	if f := flag.Lookup("test.parallel"); f != nil && f.Value.String() == strconv.Itoa(runtime.GOMAXPROCS(0)) {
+		_ = f.Value.Set("8")
 	}
 	os.Exit(m.Run())
 }
