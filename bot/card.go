@@ -50,6 +50,9 @@ func RenderCard(v rotation.View, now time.Time) Message {
 	if singleApprover(v) {
 		m.Context = append(m.Context, singleApproverLine)
 	}
+	if line := exposureLine(r, now); line != "" {
+		m.Context = append(m.Context, line)
+	}
 	if r.Aborting && r.Active() {
 		m.Context = append(m.Context, fmt.Sprintf("⏹ aborting (by %s%s): reverting safely", displayUser(r.AbortBy), reasonText(r.AbortReason)))
 	}
@@ -336,4 +339,24 @@ func singleApprover(v rotation.View) bool {
 		return a.Required < 2
 	}
 	return v.Rotation.Options.SingleApprover
+}
+
+// exposureLine says how long the site has been exposed while the rotation is not
+// over: clients on the HTTP copies of the lists, secure communication off.
+func exposureLine(r rotation.Rotation, now time.Time) string {
+	if !r.Active() {
+		return ""
+	}
+	onHTTP, off := r.Exposure(now)
+	var parts []string
+	if onHTTP > 0 {
+		parts = append(parts, "clients on the HTTP lists for "+Duration(onHTTP))
+	}
+	if off > 0 {
+		parts = append(parts, "secure communication off for "+Duration(off))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "⏱ exposure: " + strings.Join(parts, " · ")
 }

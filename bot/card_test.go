@@ -548,3 +548,23 @@ func TestCardCompletedWithSuspectedOrphans(t *testing.T) {
 		t.Errorf("card lacks the report's counts:\n%s", text)
 	}
 }
+
+// TestCardShowsExposure: while the rotation runs, the card says how long clients
+// have been on the HTTP lists and secure communication off; once it is over, not.
+func TestCardShowsExposure(t *testing.T) {
+	r := cardRotation(cardPlan(t, false, cardTargets(2, 0)))
+	r.HTTPSince = cardT0.Add(-90 * time.Minute).UnixMilli()
+	r.SecureOffSince = cardT0.Add(-40 * time.Minute).UnixMilli()
+	text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0))
+	if !strings.Contains(text, "⏱ exposure: clients on the HTTP lists for 1h30m · secure communication off for 40m") {
+		t.Errorf("running card lacks the exposure:\n%s", text)
+	}
+	r.SecureOffSince = 0
+	if text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0)); strings.Contains(text, "secure communication off for") {
+		t.Errorf("secure communication is back on, the card still says it is off:\n%s", text)
+	}
+	r.Status = rotation.StatusCompleted
+	if text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0)); strings.Contains(text, "exposure") {
+		t.Errorf("a finished rotation shows an exposure:\n%s", text)
+	}
+}
