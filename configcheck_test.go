@@ -39,7 +39,7 @@ func goodCheck(t *testing.T, site *sim.Site, password string) *ConfigCheckCmd {
 			SEPMServer: []string{srv.Name + "=" + srv.ClientAddr}},
 		BotFlags: BotFlags{SiteName: "site-a", Operators: []string{"console:alice"}, Approvers: []string{"console:bob,console:carol"}, Viewers: []string{"*"},
 			Approvals: 2, ApprovalTTL: time.Hour, PollInterval: time.Second, CardInterval: time.Second},
-		Chat: "console", Data: filepath.Join(dir, "data"), Timeout: 30 * time.Second,
+		Chat: []string{"console"}, Data: filepath.Join(dir, "data"), Timeout: 30 * time.Second,
 	}
 }
 

@@ -5,10 +5,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/slack-go/slack"
 
 	"sepmbot/bot"
 	"sepmbot/config"
@@ -25,9 +30,13 @@ type ConfigCmd struct {
 type ConfigCheckCmd struct {
 	SEPMFlags `embed:""`
 	BotFlags  `embed:""`
-	Chat      string        `default:"console" enum:"console" help:"Chat platform (console; Slack and Discord adapters come next)." env:"SEPMBOT_CHAT"`
-	Data      string        `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
-	Timeout   time.Duration `default:"30s" help:"How long the whole check may take."`
+	Chat      []string `default:"console" enum:"console,slack,discord" help:"Chat platforms to check (their tokens are tried against the platform)." env:"SEPMBOT_CHAT"`
+	// SlackAPIURL and the Discord token file: where the chat checks go.
+	SlackAPIURL      string        `name:"slack-api-url" default:"https://slack.com/api/" help:"Slack Web API base URL." env:"SLACK_API_URL"`
+	DiscordTokenFile string        `name:"discord-token-file" type:"path" help:"Discord: file holding the bot token (or set DISCORD_BOT_TOKEN)." env:"DISCORD_BOT_TOKEN_FILE"`
+	discordClient    *http.Client  // tests: the fake Discord`
+	Data             string        `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
+	Timeout          time.Duration `default:"30s" help:"How long the whole check may take."`
 }
 
 // checkReport collects the lines of a check.
@@ -59,7 +68,7 @@ func (c *ConfigCheckCmd) Run(g *Globals) error {
 	for i, sf := range fs {
 		checkSite(ctx, g, &rep, cs[i].Name, sf, groups[cs[i].Name])
 	}
-	checkChat(&rep, c.Chat)
+	c.checkChat(ctx, &rep)
 	for _, l := range rep.ok {
 		fmt.Fprintln(g.Out, "ok:      "+redact(l))
 	}
@@ -304,15 +313,63 @@ func explainSEPM(ctx context.Context, err error, sf SEPMFlags, apiAddr string) s
 	return fmt.Sprintf("SEPM at %s unreachable: %v", sf.SEPMURL, err)
 }
 
-// checkChat: tokens of platforms this build cannot check are reported, not failed.
-func checkChat(rep *checkReport, chat string) {
-	rep.okf("chat: %s", chat)
-	for _, env := range config.SecretEnvs {
-		if env == "SEPMBOT_SEPM_PASSWORD" {
-			continue
+// checkChat tries the chat tokens against their platforms: Slack's auth.test (and,
+// for Socket Mode, apps.connections.open with the app-level token), Discord's
+// application. A platform named in --chat without its token is a problem; a token
+// set for a platform not named is checked too. Errors carry the platform's error
+// code, never the token.
+func (c *ConfigCheckCmd) checkChat(ctx context.Context, rep *checkReport) {
+	rep.okf("chat: %s", strings.Join(c.Chat, ", "))
+	slackBot, err := config.Secret("SLACK_BOT_TOKEN", "")
+	if err != nil {
+		rep.fail("slack: %v", err)
+	}
+	slackApp, err := config.Secret("SLACK_APP_TOKEN", "")
+	if err != nil {
+		rep.fail("slack: %v", err)
+	}
+	switch {
+	case slackBot != "":
+		api := c.SlackAPIURL
+		if !strings.HasSuffix(api, "/") {
+			api += "/"
 		}
-		if os.Getenv(env) != "" || os.Getenv(env+"_FILE") != "" {
-			rep.note("%s is set, but this build has no adapter for its platform: not checked", env)
+		sc := slack.New(slackBot, slack.OptionAPIURL(api), slack.OptionAppLevelToken(slackApp))
+		if id, err := sc.AuthTestContext(ctx); err != nil {
+			rep.fail("slack: Slack refused SLACK_BOT_TOKEN (auth.test: %s): install the app again and copy its Bot User OAuth Token", config.Secrets.Redact(err.Error()))
+		} else {
+			rep.okf("slack: the bot token works: bot %s in workspace %s (%s)", id.UserID, id.Team, id.TeamID)
 		}
+		if slackApp != "" {
+			if _, _, err := sc.StartSocketModeContext(ctx); err != nil {
+				rep.fail("slack: Slack refused SLACK_APP_TOKEN (apps.connections.open: %s): it needs the connections:write scope", config.Secrets.Redact(err.Error()))
+			} else {
+				rep.okf("slack: the app-level token opens Socket Mode")
+			}
+		}
+	case slices.Contains(c.Chat, "slack"):
+		rep.fail("slack: --chat slack but SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE) is not set")
+	}
+	dtok, err := config.Secret("DISCORD_BOT_TOKEN", c.DiscordTokenFile)
+	if err != nil {
+		rep.fail("discord: %v", err)
+	}
+	switch {
+	case dtok != "":
+		s, err := discordgo.New("Bot " + dtok)
+		if err != nil {
+			rep.fail("discord: %s", config.Secrets.Redact(err.Error()))
+			break
+		}
+		if c.discordClient != nil {
+			s.Client = c.discordClient
+		}
+		if app, err := s.Application("@me"); err != nil {
+			rep.fail("discord: Discord refused DISCORD_BOT_TOKEN (%s): copy the bot token from the application's Bot page", config.Secrets.Redact(err.Error()))
+		} else {
+			rep.okf("discord: the bot token works: application %s (%s)", app.Name, app.ID)
+		}
+	case slices.Contains(c.Chat, "discord"):
+		rep.fail("discord: --chat discord but DISCORD_BOT_TOKEN (or DISCORD_BOT_TOKEN_FILE) is not set")
 	}
 }
