@@ -224,15 +224,7 @@ func TestRunSurvivesKillDuringWait(t *testing.T) {
 	c.await(t, regexp.MustCompile("refused: `approve` needs the approver role, and console:alice does not hold it"), &transcript)
 	c.stop(t, syscall.SIGTERM, &transcript)
 
-	for _, approver := range []string{"bob", "carol"} {
-		c = startChild(t, as(approver))
-		c.await(t, regexp.MustCompile(`as console:`+approver), &transcript)
-		c.say(t, "/sepm approve R1")
-		c.await(t, regexp.MustCompile(approver+` approved`), &transcript)
-		if approver == "bob" {
-			c.stop(t, syscall.SIGTERM, &transcript)
-		}
-	}
+	c = approveInTurn(t, as, "R1", &transcript, "bob", "carol")
 	c.await(t, regexp.MustCompile(`▶ wait-disable`), &transcript)
 	c.stop(t, syscall.SIGKILL, &transcript) // killed in the middle of the wait
 
@@ -397,4 +389,22 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	case <-time.After(30 * time.Second): // failure guard
 		t.Fatalf("still running 30s after SIGTERM with its input open\n%s", strings.Join(transcript, "\n"))
 	}
+}
+
+// approveInTurn approves rotation id as each approver in turn, each in a
+// one-person console session of its own (`run --console-user NAME`) on the same
+// data folder, and returns the last session, still running.
+func approveInTurn(t *testing.T, as func(user string) []string, id string, transcript *[]string, approvers ...string) *child {
+	t.Helper()
+	var c *child
+	for i, approver := range approvers {
+		c = startChild(t, as(approver))
+		c.await(t, regexp.MustCompile(`as console:`+approver), transcript)
+		c.say(t, "/sepm approve "+id)
+		c.await(t, regexp.MustCompile(approver+` approved`), transcript)
+		if i < len(approvers)-1 {
+			c.stop(t, syscall.SIGTERM, transcript)
+		}
+	}
+	return c
 }

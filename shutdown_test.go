@@ -67,15 +67,7 @@ func TestSIGTERMDuringWaitThenRestart(t *testing.T) {
 	c.say(t, "/sepm done R1 http-msl")
 	c.await(t, regexp.MustCompile(`approval requested`), &transcript)
 	c.stop(t, syscall.SIGTERM, &transcript)
-	for _, approver := range []string{"bob", "carol"} {
-		c = startChild(t, as(approver))
-		c.await(t, regexp.MustCompile(`as console:`+approver), &transcript)
-		c.say(t, "/sepm approve R1")
-		c.await(t, regexp.MustCompile(approver+` approved`), &transcript)
-		if approver == "bob" {
-			c.stop(t, syscall.SIGTERM, &transcript)
-		}
-	}
+	c = approveInTurn(t, as, "R1", &transcript, "bob", "carol")
 	c.await(t, regexp.MustCompile(`▶ wait-disable`), &transcript)
 
 	// A backup while the bot holds the file: through the admin listener.

@@ -93,15 +93,7 @@ func TestRotationSurvivesSimRestart(t *testing.T) {
 	c.say(t, "/sepm done R1 http-msl")
 	c.await(t, regexp.MustCompile(`approval requested`), &botLog)
 	c.stop(t, syscall.SIGTERM, &botLog)
-	for _, approver := range []string{"bob", "carol"} {
-		c = startChild(t, as(approver))
-		c.await(t, regexp.MustCompile(`as console:`+approver), &botLog)
-		c.say(t, "/sepm approve R1")
-		c.await(t, regexp.MustCompile(approver+` approved`), &botLog)
-		if approver == "bob" {
-			c.stop(t, syscall.SIGTERM, &botLog)
-		}
-	}
+	c = approveInTurn(t, as, "R1", &botLog, "bob", "carol")
 	c.await(t, regexp.MustCompile(`done R1 cert-`+b.server), &botLog)
 	c.stop(t, syscall.SIGTERM, &botLog)
 	if err := admin.Do(ctx, "POST", sim.AdminAPI+"/servers/"+b.server+"/certificate", nil, nil); err != nil {
