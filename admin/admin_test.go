@@ -5,11 +5,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"sepmbot/internal/cutproxy"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,72 +19,6 @@ import (
 	"sepmbot/sepm/sim"
 	"sepmbot/store"
 )
-
-// proxy forwards loopback TCP to target and can be cut and restored on the same
-// address, to make SEPM unreachable and reachable again.
-type proxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{target: target}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) restore(t *testing.T) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("re-listening on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
 
 func readyz(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -106,8 +39,8 @@ func TestReadyzFollowsSEPM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer site.Close()
-	px := newProxy(t, strings.TrimPrefix(site.URL(), "https://"))
-	client, err := sepm.New(sepm.Config{URL: "https://" + px.addr, Username: "admin", Password: "pw-ready-1", Fingerprints: []string{site.APIFingerprint()}, MaxRetries: -1, Timeout: 5 * time.Second})
+	px := cutproxy.New(t, strings.TrimPrefix(site.URL(), "https://"))
+	client, err := sepm.New(sepm.Config{URL: "https://" + px.Addr, Username: "admin", Password: "pw-ready-1", Fingerprints: []string{site.APIFingerprint()}, MaxRetries: -1, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,14 +64,14 @@ func TestReadyzFollowsSEPM(t *testing.T) {
 	if code, body := readyz(t, srv.URL); code != 200 || !strings.Contains(body, "sepm site-a: ok") || !strings.Contains(body, "store: ok") {
 		t.Errorf("reachable: %d %q", code, body)
 	}
-	px.cut()
+	px.Cut()
 	if _, err := inst.Version(ctx); err == nil {
 		t.Fatal("a call through the cut proxy succeeded")
 	}
 	if code, body := readyz(t, srv.URL); code != 503 || !strings.Contains(body, "sepm site-a: unreachable") {
 		t.Errorf("cut: %d %q", code, body)
 	}
-	px.restore(t)
+	px.Restore(t)
 	if _, err := inst.Version(ctx); err != nil {
 		t.Fatalf("after restore: %v", err)
 	}
