@@ -348,12 +348,19 @@ func exposureLine(r rotation.Rotation, now time.Time) string {
 		return ""
 	}
 	onHTTP, off := r.Exposure(now)
+	// Whole minutes: the card changes (and is edited) at most once a minute for it.
+	minutes := func(d time.Duration) string {
+		if d < time.Minute {
+			return "under a minute"
+		}
+		return Duration(d.Truncate(time.Minute))
+	}
 	var parts []string
 	if onHTTP > 0 {
-		parts = append(parts, "clients on the HTTP lists for "+Duration(onHTTP))
+		parts = append(parts, "clients on the HTTP lists for "+minutes(onHTTP))
 	}
 	if off > 0 {
-		parts = append(parts, "secure communication off for "+Duration(off))
+		parts = append(parts, "secure communication off for "+minutes(off))
 	}
 	if len(parts) == 0 {
 		return ""

@@ -559,6 +559,10 @@ func TestCardShowsExposure(t *testing.T) {
 	if !strings.Contains(text, "⏱ exposure: clients on the HTTP lists for 1h30m · secure communication off for 40m") {
 		t.Errorf("running card lacks the exposure:\n%s", text)
 	}
+	r.SecureOffSince = cardT0.Add(-59 * time.Second).UnixMilli()
+	if text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0)); !strings.Contains(text, "secure communication off for under a minute") {
+		t.Errorf("exposure under a minute:\n%s", text)
+	}
 	r.SecureOffSince = 0
 	if text := RenderText(RenderCard(rotation.View{Rotation: r}, cardT0)); strings.Contains(text, "secure communication off for") {
 		t.Errorf("secure communication is back on, the card still says it is off:\n%s", text)
