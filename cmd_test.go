@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -125,10 +124,7 @@ func TestPlanRefusesMultiWith142(t *testing.T) {
 func TestSimCommand(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte("sim-secret-7\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pw := writeSecretFile(t, dir, "pw", "sim-secret-7\n")
 	c := startChild(t, []string{"sim", "--listen", "127.0.0.1:0", "--clients", "50", "--servers", "2", "--password-file", pw, "--seed", "9"})
 	var transcript []string
 	c.await(t, regexp.MustCompile(`--sepm-url https://127\.0\.0\.1:\d+ --sepm-fingerprint [0-9a-f]{64}`), &transcript)

@@ -29,10 +29,7 @@ func checkSim(t *testing.T) *sim.Site {
 func goodCheck(t *testing.T, site *sim.Site, password string) *ConfigCheckCmd {
 	t.Helper()
 	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte(password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pw := writeSecretFile(t, dir, "pw", password+"\n")
 	srv := site.Servers()[0]
 	return &ConfigCheckCmd{
 		SEPMFlags: SEPMFlags{SEPMURL: site.URL(), SEPMUser: "admin", SEPMPasswordFile: pw, SEPMFingerprint: []string{site.APIFingerprint()},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,10 +20,7 @@ import (
 func TestConfigFileSitesCheck(t *testing.T) {
 	a, b := checkSim(t), checkSim(t)
 	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw-a")
-	if err := os.WriteFile(pw, []byte(checkPassword), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pw := writeSecretFile(t, dir, "pw-a", checkPassword)
 	yml := fmt.Sprintf(`
 data: %s
 approvals: 3
@@ -42,10 +38,7 @@ sites:
     sepm-user: admin
     sepm-fingerprint: [%s]
 `, filepath.Join(dir, "data"), a.URL(), pw, a.APIFingerprint(), b.URL(), b.APIFingerprint())
-	path := filepath.Join(dir, "sepmbot.yaml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeSecretFile(t, dir, "sepmbot.yaml", yml)
 	file, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)

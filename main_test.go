@@ -199,10 +199,7 @@ func TestRunSurvivesKillDuringWait(t *testing.T) {
 	}
 	defer site.Close()
 	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwFile, []byte("pw-test-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pwFile := writeSecretFile(t, dir, "pw", "pw-test-1\n")
 	srv := site.Servers()[0]
 	as := func(user string) []string {
 		return []string{"run", "--chat", "console", "--console-user", user, "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
@@ -251,10 +248,7 @@ func TestRunConsoleIsOnePerson(t *testing.T) {
 	}
 	defer site.Close()
 	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwFile, []byte("pw-one-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pwFile := writeSecretFile(t, dir, "pw", "pw-one-1\n")
 	srv := site.Servers()[0]
 	args := func(extra ...string) []string {
 		return append([]string{"run", "--chat", "console", "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
@@ -368,10 +362,7 @@ func TestRunStopsOnSIGTERM(t *testing.T) {
 	}
 	defer site.Close()
 	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwFile, []byte("pw-term-1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pwFile := writeSecretFile(t, dir, "pw", "pw-term-1\n")
 	srv := site.Servers()[0]
 	c := startChild(t, []string{"run", "--chat", "console", "--sepm-url", site.URL(), "--sepm-user", "admin", "--sepm-password-file", pwFile,
 		"--sepm-fingerprint", site.APIFingerprint(), "--sepm-server", srv.Name + "=" + srv.ClientAddr, "--data", filepath.Join(dir, "data"),
@@ -407,4 +398,15 @@ func approveInTurn(t *testing.T, as func(user string) []string, id string, trans
 		}
 	}
 	return c
+}
+
+// writeSecretFile writes a password or token file (mode 0600) named name in dir and
+// returns its path.
+func writeSecretFile(t *testing.T, dir, name, value string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sepmbot/internal/testkit"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +21,6 @@ import (
 	"sepmbot/logs"
 	"sepmbot/store"
 )
-
-// syncBuffer is a buffer written and read from different goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func demoCmd(servers int, versions string) *DemoCmd {
 	return &DemoCmd{
@@ -70,7 +52,7 @@ func TestDemoMetricsDuringRotation(t *testing.T) {
 	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	cmd := demoCmd(1, "14.3=80,14.2=10,12.1=10")
 	cmd.AdminListen = "127.0.0.1:0"
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: out, In: strings.NewReader("")}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Run(g) }()
@@ -165,7 +147,7 @@ func TestNoSecretInDebugLog(t *testing.T) {
 	if _, err := config.LoadSecretEnvs(); err != nil {
 		t.Fatal(err)
 	}
-	var logBuf syncBuffer
+	var logBuf testkit.SyncBuffer
 	steps := &logs.Steps{}
 	log, err := logs.New(&logBuf, logs.Options{Format: "json", Level: slog.LevelDebug, Redact: config.Secrets, Steps: steps})
 	if err != nil {
@@ -173,7 +155,7 @@ func TestNoSecretInDebugLog(t *testing.T) {
 	}
 	// An adapter that logged its configuration carelessly is still redacted.
 	log.Debug("slack adapter settings", "bot", fakeSecrets["SLACK_BOT_TOKEN"], "sig", fakeSecrets["SLACK_SIGNING_SECRET"])
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	g := &Globals{Ctx: context.Background(), Log: log, Out: out, In: strings.NewReader(""), Steps: steps, LogLevel: slog.LevelDebug, LogLevelSet: true}
 	demo := demoCmd(2, "14.3=90,12.1=10")
 	demo.Data = t.TempDir()

@@ -1,10 +1,9 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
-	"sepmbot/internal/cutproxy"
+	"sepmbot/internal/testkit"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,12 +36,9 @@ func awaitReadyz(t *testing.T, url string, code int, want string) string {
 func TestRunReadyzFollowsSEPM(t *testing.T) {
 	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	site := checkSim(t)
-	px := cutproxy.New(t, strings.TrimPrefix(site.URL(), "https://"))
+	px := testkit.NewProxy(t, strings.TrimPrefix(site.URL(), "https://"))
 	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte(checkPassword), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pw := writeSecretFile(t, dir, "pw", checkPassword)
 	admin := freeLoopbackAddr(t)
 	c := startChild(t, []string{"run", "--chat", "console", "--sepm-url", "https://" + px.Addr, "--sepm-user", "admin", "--sepm-password-file", pw,
 		"--sepm-fingerprint", site.APIFingerprint(), "--data", filepath.Join(dir, "data"),

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -41,10 +40,7 @@ func TestSIGTERMDuringWaitThenRestart(t *testing.T) {
 	}
 	defer site.Close()
 	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwFile, []byte("pw-term-2\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pwFile := writeSecretFile(t, dir, "pw", "pw-term-2\n")
 	data := filepath.Join(dir, "data")
 	admin := freeLoopbackAddr(t)
 	srv := site.Servers()[0]

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -41,16 +39,6 @@ func awaitBanner(t *testing.T, c *child, transcript *[]string) (simBanner, strin
 	return b, state
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestRotationSurvivesSimRestart (issue 13, acceptance 3): `sepmbot sim --state F`
 // is killed in the middle of the rotation's certificate wait and started again on
 // the same file; the site continues where it was (settings, the new certificate,
@@ -58,11 +46,8 @@ func freePort(t *testing.T) string {
 func TestRotationSurvivesSimRestart(t *testing.T) {
 	t.Parallel() // waits in real time on short heartbeats: overlap it with the others
 	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwFile, []byte("pw-test-2\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	simArgs := []string{"sim", "--state", filepath.Join(dir, "site.db"), "--listen", freePort(t), "--password-file", pwFile,
+	pwFile := writeSecretFile(t, dir, "pw", "pw-test-2\n")
+	simArgs := []string{"sim", "--state", filepath.Join(dir, "site.db"), "--listen", freeLoopbackAddr(t), "--password-file", pwFile,
 		"--clients", "200", "--groups", "4", "--heartbeat", "1s", "--seed", "7"}
 	var simLog, botLog []string
 	s := startChild(t, simArgs)

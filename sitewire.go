@@ -148,6 +148,27 @@ type memberRoles interface {
 	MemberRoles(ctx context.Context, user string) ([]string, error)
 }
 
+// chatGroups answers, for the approver re-check at the dangerous step, which groups
+// a user of a platform belongs to now: Slack's user groups, Discord's member roles.
+// A platform that cannot tell is an error, so a voter named only through a group is
+// not counted on a guess.
+func chatGroups(chats []chatOutlet) func(ctx context.Context, platform, id string) ([]string, error) {
+	return func(ctx context.Context, platform, id string) ([]string, error) {
+		for _, c := range chats {
+			if c.Platform.Name() != platform {
+				continue
+			}
+			switch gl := c.Platform.(type) {
+			case groupLister:
+				return gl.GroupsOf(ctx, id), nil
+			case memberRoles:
+				return gl.MemberRoles(ctx, id)
+			}
+		}
+		return nil, fmt.Errorf("%s: no chat platform resolves its groups", platform)
+	}
+}
+
 // chatOutlet is one chat platform the bot runs on, and where a rotation with no
 // recorded home lives there.
 type chatOutlet struct {
@@ -196,20 +217,8 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 	// The role resolver answers, for the engine, whether a voter still holds the
 	// approver role now.
 	resolver := roles.Resolver()
-	resolver.Groups = func(ctx context.Context, platform, id string) ([]string, error) {
-		for _, c := range chats {
-			if c.Platform.Name() != platform {
-				continue
-			}
-			switch gl := c.Platform.(type) {
-			case groupLister:
-				return gl.GroupsOf(ctx, id), nil
-			case memberRoles:
-				return gl.MemberRoles(ctx, id)
-			}
-		}
-		return nil, fmt.Errorf("%s: no chat platform resolves its groups", platform)
-	}
+	resolver.Groups = chatGroups(chats)
+
 	for _, s := range specs {
 		inst := metrics.InstrumentSEPM(s.Name, s.Client)
 		insts = append(insts, inst)

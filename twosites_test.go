@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,10 +15,7 @@ import (
 func TestRunTwoSites(t *testing.T) {
 	a, b := checkSim(t), checkSim(t)
 	dir := t.TempDir()
-	pw := filepath.Join(dir, "pw-a")
-	if err := os.WriteFile(pw, []byte(checkPassword), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pw := writeSecretFile(t, dir, "pw-a", checkPassword)
 	admin := freeLoopbackAddr(t)
 	yml := fmt.Sprintf(`
 data: %s
@@ -40,10 +36,7 @@ sites:
     sepm-user: admin
     sepm-fingerprint: [%s]
 `, filepath.Join(dir, "data"), admin, a.URL(), pw, a.APIFingerprint(), b.URL(), b.APIFingerprint())
-	path := filepath.Join(dir, "sepmbot.yaml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeSecretFile(t, dir, "sepmbot.yaml", yml)
 	t.Setenv("SEPMBOT_SEPM_PASSWORD_SITE_B", checkPassword)
 	var transcript []string
 	c := startChild(t, []string{"--config", path, "run", "--chat", "console"})

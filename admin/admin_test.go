@@ -7,7 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sepmbot/internal/cutproxy"
+	"sepmbot/bot"
+	"sepmbot/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func TestReadyzFollowsSEPM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer site.Close()
-	px := cutproxy.New(t, strings.TrimPrefix(site.URL(), "https://"))
+	px := testkit.NewProxy(t, strings.TrimPrefix(site.URL(), "https://"))
 	client, err := sepm.New(sepm.Config{URL: "https://" + px.Addr, Username: "admin", Password: "pw-ready-1", Fingerprints: []string{site.APIFingerprint()}, MaxRetries: -1, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -248,5 +249,26 @@ func TestRotationGauges(t *testing.T) {
 	f.rots[1] = r
 	if got := counter(t, m, "sepmbot_secure_communication_off_seconds", map[string]string{"site": "a"}); got != 480 {
 		t.Errorf("after enable: %v, want 480", got)
+	}
+}
+
+// pacedChat is a platform with rate limits (only Pacing is called).
+type pacedChat struct{ bot.Platform }
+
+func (pacedChat) Pacing() bot.Pacing {
+	return bot.Pacing{EditBudget: 50, EditWindow: time.Minute, PostInterval: time.Second}
+}
+
+// TestInstrumentedPlatformKeepsPacing: the metrics wrapper passes the platform's
+// rate limits through (bot.Paced), so the notifier still paces Slack and Discord by
+// them; a platform without limits gives none.
+func TestInstrumentedPlatformKeepsPacing(t *testing.T) {
+	m := NewMetrics(nil)
+	w := m.InstrumentPlatform(pacedChat{}, nil)
+	if got := w.Pacing(); got.EditBudget != 50 || got.PostInterval != time.Second {
+		t.Errorf("pacing through the wrapper: %+v", got)
+	}
+	if got := m.InstrumentPlatform(struct{ bot.Platform }{}, nil).Pacing(); got != (bot.Pacing{}) {
+		t.Errorf("a platform without limits got %+v", got)
 	}
 }

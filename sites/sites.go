@@ -27,24 +27,14 @@ import (
 	"sync"
 
 	"sepmbot/approvals"
+	"sepmbot/bot"
 	"sepmbot/rotation"
 	"sepmbot/store"
 )
 
-// Engine is one site's engine; *rotation.Engine implements it (it is bot.Engine).
-type Engine interface {
-	Plan(ctx context.Context, opts rotation.PlanOptions) (rotation.Plan, rotation.Inventory, error)
-	Rotate(ctx context.Context, user, home string, opts rotation.PlanOptions) (rotation.Rotation, error)
-	Get(ctx context.Context, id string) (rotation.View, error)
-	List(ctx context.Context) ([]rotation.Rotation, error)
-	Vote(ctx context.Context, b rotation.Ballot) (approvals.Outcome, error)
-	Done(ctx context.Context, user, id, step string) (string, error)
-	Confirm(ctx context.Context, user, id, step string) (string, error)
-	Pause(ctx context.Context, user, id string) error
-	Resume(ctx context.Context, user, id string) error
-	Abort(ctx context.Context, user, id, reason string) error
-	Audit(ctx context.Context, id string) ([]store.AuditRecord, error)
-}
+// Engine is one site's engine: what the chat router needs (bot.Engine);
+// *rotation.Engine implements it.
+type Engine = bot.Engine
 
 // Reader reads the store; *store.DB implements it.
 type Reader interface {

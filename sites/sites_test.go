@@ -3,6 +3,7 @@ package sites
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -164,5 +165,31 @@ func TestRoutesByRotationAndChecksSiteRules(t *testing.T) {
 	before := len(engs["site-a"].calls)
 	if _, err := m.RotateSite(ctx, "Site-A", "slack:U1", "slack|CA", rotation.PlanOptions{}); err != nil || len(engs["site-a"].calls) != before+1 {
 		t.Errorf("RotateSite did not reach site-a: %v", err)
+	}
+}
+
+func (f *fakeEngine) AcceptOrphans(_ context.Context, _, id, step string, n int) (string, error) {
+	f.note(fmt.Sprintf("accept-orphans %s %s %d", id, step, n))
+	return "ok", nil
+}
+
+// TestAcceptOrphansGoesToTheRotationsSite: `done R1 STEP --accept-orphans N` reaches
+// the engine of the site the rotation belongs to, and no other.
+func TestAcceptOrphansGoesToTheRotationsSite(t *testing.T) {
+	m, engs, _ := setup(t)
+	ctx := context.Background()
+	c, _ := m.ForSite("site-c")
+	r, err := c.Rotate(ctx, "slack:UC", "slack|CX", rotation.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AcceptOrphans(ctx, "slack:UC", r.ID, "enable-secure", 3); err != nil {
+		t.Fatal(err)
+	}
+	if got := engs["site-c"].calls; len(got) != 2 || got[1] != "accept-orphans "+r.ID+" enable-secure 3" {
+		t.Errorf("site-c calls %v", got)
+	}
+	if len(engs["site-a"].calls)+len(engs["site-b"].calls) != 0 {
+		t.Errorf("other sites called: %v %v", engs["site-a"].calls, engs["site-b"].calls)
 	}
 }

@@ -1,12 +1,11 @@
 package slack
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sepmbot/internal/testkit"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,7 +62,7 @@ func TestSignedEndpointsRefuseForgeries(t *testing.T) {
 	db := openStore(t)
 	var clockNS atomic.Int64
 	clockNS.Store(docTime.Add(10 * time.Second).UnixNano())
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	h := start(t, fake, db, true, func(c *Config) {
 		c.SigningSecret = docSecret
 		c.Now = func() time.Time { return time.Unix(0, clockNS.Load()) }
@@ -152,21 +151,4 @@ func TestURLVerificationAnswered(t *testing.T) {
 	if a.Status != http.StatusUnauthorized {
 		t.Fatalf("unsigned url_verification answered %d", a.Status)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,13 +1,12 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sepmbot/internal/testkit"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +14,6 @@ import (
 )
 
 // Tests of the site's HTTP side that look inside the sim (tokens, logs, faults).
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestTokensExpire(t *testing.T) {
 	t.Parallel()
@@ -104,7 +85,7 @@ func TestAPIPresentsServerOnesCurrentCertificate(t *testing.T) {
 func TestRunPrintsFlags(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Clients: 20, Servers: 2, Password: testPassword, Logger: quietLogger()}, out)
@@ -198,7 +179,7 @@ func TestFaultInjection(t *testing.T) {
 
 func TestLogsCarryNoSecrets(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	site := startSite(t, Options{Clients: 10,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	c := rawClient(site)

@@ -1,6 +1,7 @@
-// Package cutproxy is a loopback TCP forwarder for tests that make a server
-// unreachable and reachable again on the same address (SEPM during an outage).
-package cutproxy
+// Package testkit holds the small helpers several packages' tests share: a
+// loopback TCP forwarder that can be cut and restored (SEPM during an outage), and
+// a buffer safe to write and read from different goroutines (captured logs).
+package testkit
 
 import (
 	"io"
@@ -19,8 +20,8 @@ type Proxy struct {
 	conns  []net.Conn
 }
 
-// New starts a proxy on 127.0.0.1 to target; it is cut when the test ends.
-func New(t testing.TB, target string) *Proxy {
+// NewProxy starts a proxy on 127.0.0.1 to target; it is cut when the test ends.
+func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
 	p := &Proxy{target: target}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
