@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -26,14 +27,22 @@ const (
 type ComputerQuery struct {
 	PageSize   int   // default 1000, at most 1000
 	LastUpdate int64 // epoch ms: only computers whose status changed after it; 0 = all
+	// Full asks for full records (about 150 fields each) even where the reduced
+	// ones (verbose=true) carry what the bot reads: for measuring (sepmbot bench).
+	Full bool
 }
 
 // eachPage reads path page by page (pageIndex from 1) and hands each non-empty page
 // to fn. It stops at lastPage, at totalPages, at an empty page, and refuses a server
 // that repeats a page (same first item, or the same items), sends more than twice the
-// items it announces, or pages forever.
+// items it announces, or pages forever. check, if not nil, sees each page's raw
+// reply (idx from 1) after it decoded and may refuse it.
+//
+// The repeat check compares the first item's key with the previous page's: two
+// equal pages have equal first keys, so only pages whose first item has no key
+// (a broken server) are compared item by item.
 func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, pageSize int,
-	key func(T) string, fn func(p *Page[T]) error) error {
+	key func(T) string, check func(idx int, body []byte) error, fn func(p *Page[T]) error) error {
 	if q == nil {
 		q = url.Values{}
 	}
@@ -47,22 +56,28 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 		}
 		q.Set("pageIndex", strconv.Itoa(idx))
 		p := new(Page[T])
-		if err := c.get(ctx, path+"?"+q.Encode(), p); err != nil {
+		err := c.do(ctx, call{method: http.MethodGet, path: path + "?" + q.Encode(), auth: true, retry: true,
+			decode: func(body []byte) error {
+				*p = Page[T]{} // a retried attempt decodes afresh
+				if err := unmarshal(body, p); err != nil {
+					return err
+				}
+				if check != nil {
+					return check(idx, body)
+				}
+				return nil
+			}})
+		if err != nil {
 			return err
 		}
 		if len(p.Content) == 0 {
 			return nil
 		}
-		if k := key(p.Content[0]); k != "" {
-			if k == prevKey {
-				return fmt.Errorf("sepm: GET %s: page %d repeats page %d: the server ignores pageIndex", path, idx, idx-1)
-			}
-			prevKey = k
-		}
-		if idx > 1 && reflect.DeepEqual(prev, p.Content) {
+		k := key(p.Content[0])
+		if (k != "" && k == prevKey) || (k == "" && idx > 1 && reflect.DeepEqual(prev, p.Content)) {
 			return fmt.Errorf("sepm: GET %s: page %d repeats page %d: the server ignores pageIndex", path, idx, idx-1)
 		}
-		prev = p.Content
+		prevKey, prev = k, p.Content
 		seen += int64(len(p.Content))
 		if p.TotalElements > 0 && seen > 2*p.TotalElements+int64(pageSize) {
 			return fmt.Errorf("sepm: GET %s: page %d brings the count to %d items, but the server announces %d: it does not end its paging",
@@ -81,7 +96,7 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 // Group.Path(): some SEPM versions put it in name and leave fullPathName empty.
 func (c *Client) Groups(ctx context.Context) ([]Group, error) {
 	var out []Group
-	err := eachPage(ctx, c, "groups", nil, maxPageSize, func(g Group) string { return g.ID },
+	err := eachPage(ctx, c, "groups", nil, maxPageSize, func(g Group) string { return g.ID }, nil,
 		func(p *Page[Group]) error {
 			if out == nil && p.TotalElements > 0 {
 				out = make([]Group, 0, min(p.TotalElements, maxPrealloc))
@@ -122,32 +137,43 @@ func (c *Client) Computers(ctx context.Context, q ComputerQuery) ([]Computer, er
 // field the bot reads.
 var errReducedIncomplete = errors.New("sepm: reduced computer records lack fields sepmbot reads")
 
-// computerRecord is Computer with presence marks for the fields a reduced record
-// (verbose=true) might leave out.
-type computerRecord struct {
-	ComputerName    string       `json:"computerName"`
-	UniqueID        string       `json:"uniqueId"`
-	AgentVersion    *string      `json:"agentVersion"`
-	OnlineStatus    *int         `json:"onlineStatus"`
-	LastUpdateTime  *int64       `json:"lastUpdateTime"`
-	ProfileSerialNo *string      `json:"profileSerialNo"`
-	LastServerName  string       `json:"lastServerName"`
-	Group           GroupSummary `json:"group"`
+// computerPresence marks which of the fields a reduced record (verbose=true) might
+// leave out a record carries (a null counts as missing).
+type computerPresence struct {
+	AgentVersion    *string `json:"agentVersion"`
+	OnlineStatus    *int    `json:"onlineStatus"`
+	LastUpdateTime  *int64  `json:"lastUpdateTime"`
+	ProfileSerialNo *string `json:"profileSerialNo"`
 }
 
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
+// reducedComplete checks a first page of reduced records: at least one record must
+// carry every field the bot reads. It decodes the page a second time, into marks
+// only; at one page per sweep that costs about 1% of a sweep.
+func reducedComplete(body []byte) error {
+	var p Page[computerPresence]
+	if err := unmarshal(body, &p); err != nil {
+		return err
 	}
-	return *p
+	if len(p.Content) == 0 {
+		return nil // an empty fleet says nothing about the records
+	}
+	for _, r := range p.Content {
+		if r.OnlineStatus != nil && r.LastUpdateTime != nil && r.ProfileSerialNo != nil && r.AgentVersion != nil {
+			return nil
+		}
+	}
+	return errReducedIncomplete
 }
 
-// computerPages sweeps GET computers. A full record has about 150 fields; the
-// spec's verbose=true asks for a reduced set, so the client asks for that and
-// checks the first page: if no record on it carries onlineStatus, lastUpdateTime,
-// profileSerialNo and agentVersion (the spec does not list the reduced set, and
-// SEPM versions may differ), it sweeps again with full records, and keeps doing so.
+func computerKey(cm Computer) string { return cm.UniqueID }
+
+// computerPages sweeps GET computers, decoding each page once, straight into the
+// slim Computer. A full record has about 150 fields; the spec's verbose=true asks
+// for a reduced set, so the client asks for that and checks the first page: if no
+// record on it carries onlineStatus, lastUpdateTime, profileSerialNo and
+// agentVersion (the spec does not list the reduced set, and SEPM versions may
+// differ), it sweeps again with full records, and keeps doing so. q.Full asks for
+// full records from the start.
 func (c *Client) computerPages(ctx context.Context, q ComputerQuery, fn func(p *Page[Computer]) error) error {
 	size := q.PageSize
 	if size <= 0 || size > maxPageSize {
@@ -158,29 +184,17 @@ func (c *Client) computerPages(ctx context.Context, q ComputerQuery, fn func(p *
 		if q.LastUpdate > 0 {
 			v.Set("lastUpdate", strconv.FormatInt(q.LastUpdate, 10))
 		}
-		reduced := !c.fullComputers.Load()
-		if reduced {
+		var check func(int, []byte) error
+		if !q.Full && !c.fullComputers.Load() {
 			v.Set("verbose", "true")
-		}
-		first := true
-		err := eachPage(ctx, c, "computers", v, size, func(cm computerRecord) string { return cm.UniqueID }, func(p *Page[computerRecord]) error {
-			out := &Page[Computer]{FirstPage: p.FirstPage, LastPage: p.LastPage, Number: p.Number, NumberOfElements: p.NumberOfElements,
-				Size: p.Size, TotalElements: p.TotalElements, TotalPages: p.TotalPages, Content: make([]Computer, len(p.Content))}
-			complete := false
-			for i, r := range p.Content {
-				if r.OnlineStatus != nil && r.LastUpdateTime != nil && r.ProfileSerialNo != nil && r.AgentVersion != nil {
-					complete = true
+			check = func(idx int, body []byte) error {
+				if idx != 1 {
+					return nil
 				}
-				out.Content[i] = Computer{ComputerName: r.ComputerName, UniqueID: r.UniqueID, AgentVersion: deref(r.AgentVersion),
-					OnlineStatus: deref(r.OnlineStatus), LastUpdateTime: deref(r.LastUpdateTime), ProfileSerialNo: deref(r.ProfileSerialNo),
-					LastServerName: r.LastServerName, Group: r.Group}
+				return reducedComplete(body)
 			}
-			if first && reduced && !complete {
-				return errReducedIncomplete
-			}
-			first = false
-			return fn(out)
-		})
+		}
+		err := eachPage(ctx, c, "computers", v, size, computerKey, check, fn)
 		if errors.Is(err, errReducedIncomplete) {
 			c.fullComputers.Store(true)
 			c.log.Info("sepm: this SEPM's reduced computer records (verbose=true) lack what sepmbot reads; reading full records")

@@ -1,12 +1,10 @@
 package sepm
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -90,6 +88,8 @@ type Client struct {
 	rejected *APIError
 
 	fullComputers atomic.Bool // the server's reduced computer records lack what the bot reads (api.go)
+
+	stats counters // Stats (stats.go)
 }
 
 // New checks cfg and builds a Client. It does not contact the server.
@@ -130,8 +130,11 @@ func New(cfg Config) (*Client, error) {
 		c.log.Warn("sepm: TLS verification of the SEPM API is OFF (--sepm-insecure-skip-verify)", "url", root)
 	}
 	c.tr = &http.Transport{
-		Proxy:                 nil, // SEPM is reached directly
-		DialTLSContext:        tr.dialTLS,
+		Proxy:          nil, // SEPM is reached directly
+		DialTLSContext: c.dialTLS,
+		// A sweep is sequential: one connection, handed back to the idle pool after
+		// each reply is read to its end (reply.go), carries every page. Concurrent
+		// callers get up to 8 idle connections kept.
 		MaxIdleConns:          16,
 		MaxIdleConnsPerHost:   8,
 		IdleConnTimeout:       90 * time.Second,
@@ -145,6 +148,15 @@ func New(cfg Config) (*Client, error) {
 		},
 	}
 	return c, nil
+}
+
+// dialTLS dials through the trust and counts each connection it establishes.
+func (c *Client) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := c.trust.dialTLS(ctx, network, addr)
+	if err == nil {
+		c.stats.connections.Add(1)
+	}
+	return conn, err
 }
 
 // apiRoot parses Config.URL into the server root (without the API suffix).
@@ -222,10 +234,11 @@ func (e *APIError) Error() string {
 // call is one logical API call.
 type call struct {
 	method, path string
-	body         []byte // JSON, nil for none
-	out          any    // decoded from a 2xx reply, nil to discard
-	auth         bool   // send the Bearer token (and log in again once on a 401)
-	retry        bool   // idempotent: retry on 5xx, transport errors and timeouts
+	body         []byte                  // JSON, nil for none
+	out          any                     // decoded from a 2xx reply, nil to discard
+	decode       func(body []byte) error // decodes a 2xx reply instead of out (the bytes are reused after it returns)
+	auth         bool                    // send the Bearer token (and log in again once on a 401)
+	retry        bool                    // idempotent: retry on 5xx, transport errors and timeouts
 }
 
 // transient marks a failure that may pass on a retry: transport errors, timeouts,
@@ -337,126 +350,6 @@ func pathOnly(p string) string {
 		return p[:i]
 	}
 	return p
-}
-
-// send makes one HTTP attempt, bounded by the client's Timeout.
-func (c *Client) send(ctx context.Context, k call, tok string) error {
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	var body io.Reader
-	if k.body != nil {
-		body = bytes.NewReader(k.body)
-	}
-	req, err := http.NewRequestWithContext(actx, k.method, c.url(k.path), body)
-	if err != nil {
-		return fmt.Errorf("sepm: %s %s: %w", k.method, pathOnly(k.path), err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if k.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	start := time.Now()
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return c.transportErr(ctx, actx, k, err)
-	}
-	defer resp.Body.Close()
-	c.log.Debug("sepm: request", "method", k.method, "path", k.path, "status", resp.StatusCode, "took", time.Since(start))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.apiError(k, resp)
-	}
-	if k.out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-		return nil
-	}
-	lr := &io.LimitedReader{R: resp.Body, N: maxReplyBody + 1}
-	err = json.NewDecoder(lr).Decode(k.out)
-	if lr.N <= 0 {
-		// Not transient: the same server would send the same reply again.
-		return fmt.Errorf("sepm: %s %s: reply larger than %d bytes: refused", k.method, pathOnly(k.path), maxReplyBody)
-	}
-	if err != nil {
-		var se *json.SyntaxError
-		var ue *json.UnmarshalTypeError
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("sepm: %s %s: empty reply (status %d)", k.method, pathOnly(k.path), resp.StatusCode)
-		}
-		if errors.As(err, &se) || errors.As(err, &ue) {
-			return fmt.Errorf("sepm: %s %s: decode reply: %w", k.method, pathOnly(k.path), err)
-		}
-		return c.transportErr(ctx, actx, k, fmt.Errorf("reading reply: %w", err))
-	}
-	return nil
-}
-
-// transportErr wraps a transport failure as transient (unless TLS trust failed),
-// saying plainly when the attempt ran out of time.
-func (c *Client) transportErr(ctx, actx context.Context, k call, err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // its message repeats the whole URL
-	}
-	where := k.method + " " + pathOnly(k.path)
-	if isCertError(err) {
-		return fmt.Errorf("sepm: %s: %w", where, err)
-	}
-	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return &transient{fmt.Errorf("sepm: %s: no reply within %s: %w", where, c.timeout, err)}
-	}
-	return &transient{fmt.Errorf("sepm: %s: %w", where, err)}
-}
-
-// apiError reads SEPM's error body into an *APIError, with secrets redacted.
-func (c *Client) apiError(k call, resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &APIError{Method: k.method, Path: pathOnly(k.path), Status: resp.StatusCode}
-	// Codes as strings (documented) or numbers (tolerated).
-	var eb struct {
-		ErrorCode    json.RawMessage `json:"errorCode"`
-		AppErrorCode json.RawMessage `json:"appErrorCode"`
-		ErrorMessage string          `json:"errorMessage"`
-	}
-	if json.Unmarshal(raw, &eb) == nil && (eb.ErrorMessage != "" || len(eb.ErrorCode) > 0) {
-		e.Code, e.AppCode, e.Message = codeText(eb.ErrorCode), codeText(eb.AppErrorCode), eb.ErrorMessage
-	} else if t := strings.TrimSpace(string(raw)); t != "" && len(t) <= 200 && !strings.ContainsAny(t, "<{") {
-		e.Message = t
-	}
-	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
-	}
-	e.Message = c.redact(e.Message)
-	e.Code = c.redact(e.Code)
-	e.AppCode = c.redact(e.AppCode)
-	return e
-}
-
-// codeText renders an error code sent as a JSON string or number; anything else is "".
-func codeText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
-// redact removes the password and the current token from text the server sent back.
-func (c *Client) redact(s string) string {
-	c.mu.Lock()
-	tok := c.tok
-	c.mu.Unlock()
-	for _, secret := range []string{c.cfg.Password, tok} {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
 }
 
 // Do makes an authenticated JSON call: body (nil for none) is encoded, a 2xx reply is
