@@ -59,7 +59,7 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 		err := c.do(ctx, call{method: http.MethodGet, path: path + "?" + q.Encode(), auth: true, retry: true,
 			decode: func(body []byte) error {
 				*p = Page[T]{} // a retried attempt decodes afresh
-				if err := unmarshal(body, p); err != nil {
+				if err := unmarshalPage(body, p); err != nil {
 					return err
 				}
 				if check != nil {
@@ -151,7 +151,7 @@ type computerPresence struct {
 // only; at one page per sweep that costs about 1% of a sweep.
 func reducedComplete(body []byte) error {
 	var p Page[computerPresence]
-	if err := unmarshal(body, &p); err != nil {
+	if err := unmarshalPage(body, &p); err != nil {
 		return err
 	}
 	if len(p.Content) == 0 {

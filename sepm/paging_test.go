@@ -118,6 +118,9 @@ func TestGroupsPaging(t *testing.T) {
 	}
 }
 
+func fakeComputerID(i int) string   { return fmt.Sprintf("%032X", i) }
+func fakeComputerName(i int) string { return fmt.Sprintf("PC-%06d", i) }
+
 // fakeComputers builds n computers from the example, unknown fields kept.
 func fakeComputers(t testing.TB, n int) []json.RawMessage {
 	var ex Page[map[string]any]
@@ -130,8 +133,8 @@ func fakeComputers(t testing.TB, n int) []json.RawMessage {
 		for k, v := range ex.Content[0] {
 			cm[k] = v
 		}
-		cm["uniqueId"] = fmt.Sprintf("%032X", i)
-		cm["computerName"] = fmt.Sprintf("PC-%06d", i)
+		cm["uniqueId"] = fakeComputerID(i)
+		cm["computerName"] = fakeComputerName(i)
 		if i%3 == 0 {
 			delete(cm, "lastServerName")
 			delete(cm, "operatingSystem")

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Replies are read whole, to EOF, into a pooled buffer and then decoded, so that:
@@ -60,9 +62,27 @@ func (c *Client) discard(body io.Reader) {
 	c.stats.bodyBytes.Add(n)
 }
 
-// unmarshal decodes a whole reply. It is the one decoder of the package; see
-// bench_test.go for why it is encoding/json.
+// unmarshal decodes a whole reply with encoding/json: every reply but the pages.
 func unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// unmarshalPage decodes a page of a paged read (computers, groups) with
+// github.com/goccy/go-json: on a page of 1000 full-size computer records it is
+// about 7x faster than encoding/json into the same slim struct, with the same
+// allocations (figures in bench_test.go). It copies every string out of the input
+// (the pooled buffer is reused), and agrees with encoding/json on which broken
+// pages are refused (truncated, wrong types, overflowing numbers, trailing data;
+// TestPageDecoderAgreesWithEncodingJSON). The pages carry no secret, and the
+// replies that do (log-in) and the settings the rotation verifies stay on
+// encoding/json. A panic of the decoder on a hostile page is an error here, not a
+// crash of the bot.
+func unmarshalPage(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("page decoder failed: %v", r)
+		}
+	}()
+	return gojson.Unmarshal(data, v)
+}
 
 // send makes one HTTP attempt, bounded by the client's Timeout.
 func (c *Client) send(ctx context.Context, k call, tok string) error {
