@@ -39,7 +39,10 @@ func BenchmarkComputersSweep100k(b *testing.B) {
 	}
 	b.SetBytes(int64(len(pages[0]) * len(pages)))
 	b.ReportAllocs()
+	var d Stats
 	for b.Loop() {
+		c.CloseIdleConnections() // each sweep pays for its handshake
+		before := c.Stats()
 		got, err := c.Computers(b.Context(), ComputerQuery{})
 		if err != nil {
 			b.Fatal(err)
@@ -47,5 +50,8 @@ func BenchmarkComputersSweep100k(b *testing.B) {
 		if len(got) != total {
 			b.Fatalf("got %d computers, want %d", len(got), total)
 		}
+		d = c.Stats().Sub(before)
 	}
+	b.ReportMetric(float64(d.BodyBytes)/1e6, "MB/sweep")
+	b.ReportMetric(float64(d.Connections), "conns/sweep")
 }

@@ -1,6 +1,7 @@
 package sepm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -200,6 +201,10 @@ func (c *Client) Untrust(fp string) {
 	}
 }
 
+// CloseIdleConnections closes the kept-alive connections to SEPM that carry no
+// request now; the next request dials (and shakes hands) again.
+func (c *Client) CloseIdleConnections() { c.tr.CloseIdleConnections() }
+
 // TrustedFingerprints returns the pinned set, sorted.
 func (c *Client) TrustedFingerprints() []string { return c.trust.list() }
 
@@ -237,6 +242,7 @@ type call struct {
 	body         []byte                  // JSON, nil for none
 	out          any                     // decoded from a 2xx reply, nil to discard
 	decode       func(body []byte) error // decodes a 2xx reply instead of out (the bytes are reused after it returns)
+	buf          *bytes.Buffer           // the reply is read into it (a sweep's own); nil: a pooled one
 	auth         bool                    // send the Bearer token (and log in again once on a 401)
 	retry        bool                    // idempotent: retry on 5xx, transport errors and timeouts
 }

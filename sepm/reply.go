@@ -118,8 +118,12 @@ func (c *Client) send(ctx context.Context, k call, tok string) error {
 		c.discard(resp.Body)
 		return nil
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
+	buf := k.buf
+	if buf == nil {
+		buf = getBuffer()
+		defer putBuffer(buf)
+	}
+	buf.Reset()
 	over, err := c.readBody(buf, resp.Body, maxReplyBody, resp.ContentLength)
 	if over {
 		// Not transient: the same server would send the same reply again.
