@@ -15,6 +15,9 @@ type FloorResult struct {
 	// Duration is from the first page's request to the last page decoded (the
 	// log-in, if one was needed, is done before the clock starts).
 	Duration time.Duration
+	// Fetch is the part of Duration spent sending the requests and reading the
+	// bodies; the rest is json.Unmarshal.
+	Fetch time.Duration
 	// Bytes is the sum of the reply bodies.
 	Bytes int64
 	// Pages is the number of pages fetched (the empty page that ends a server's
@@ -61,6 +64,7 @@ func (c *Client) SweepFloor(ctx context.Context, q ComputerQuery) (FloorResult, 
 	start := time.Now()
 	for idx := 1; idx <= maxPages; idx++ {
 		v.Set("pageIndex", strconv.Itoa(idx))
+		fetchStart := time.Now()
 		k := call{method: http.MethodGet, path: "computers?" + v.Encode()}
 		req, err := http.NewRequestWithContext(ctx, k.method, c.url(k.path), nil)
 		if err != nil {
@@ -87,6 +91,7 @@ func (c *Client) SweepFloor(ctx context.Context, q ComputerQuery) (FloorResult, 
 		if err != nil {
 			return r, fmt.Errorf("sepm: floor: GET computers page %d: reading reply: %w", idx, err)
 		}
+		r.Fetch += time.Since(fetchStart)
 		var p Page[Computer]
 		if err := json.Unmarshal(buf.Bytes(), &p); err != nil {
 			return r, fmt.Errorf("sepm: floor: GET computers page %d: %w", idx, err)
