@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,5 +162,41 @@ func TestSweepFloor(t *testing.T) {
 	}
 	if n := cc.count(); n != 1 {
 		t.Errorf("connections = %d, want 1", n)
+	}
+}
+
+// TestReplyCutShortIsRetried: a page whose connection breaks in the middle of the
+// body is a transient failure: retried, and named plainly when it persists.
+func TestReplyCutShortIsRetried(t *testing.T) {
+	f := newFake(t)
+	var calls, cuts atomic.Int64
+	cuts.Store(1)
+	f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if cuts.Add(-1) >= 0 {
+			w.Header().Set("Content-Length", "5000")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"content":[{"uniqueId":"A","onlineStatus":1`))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the connection drops mid-body
+		}
+		writeRaw(w, http.StatusOK, []byte(`{"content":[{"uniqueId":"A","onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"}],"lastPage":true}`))
+	})
+	c := newTestClient(t, f, func(cfg *Config) { cfg.MaxRetries = 2 })
+	got, err := c.Computers(t.Context(), ComputerQuery{})
+	if err != nil || len(got) != 1 || got[0].UniqueID != "A" {
+		t.Fatalf("after one cut: %v, %+v", err, got)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("calls = %d, want 2 (one cut, one retry)", n)
+	}
+	calls.Store(0)
+	cuts.Store(100)
+	_, err = c.Computers(t.Context(), ComputerQuery{})
+	if err == nil || !strings.Contains(err.Error(), "reading reply") || !strings.Contains(err.Error(), "GET computers") {
+		t.Fatalf("err = %v, want a reading-reply error naming the call", err)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("calls = %d, want 3 (MaxRetries 2)", n)
 	}
 }
