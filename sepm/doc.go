@@ -17,5 +17,11 @@
 //   - TLS trust: a CA bundle, or a pinned fingerprint set that can change at runtime
 //     (Trust / Untrust) so both the old and the new certificate are accepted while a
 //     rotation runs; an untrusted server is refused with the fingerprint it presented.
+//   - Connections and decoding: every reply is read to its end (bounded: 64 MiB for
+//     a 2xx, 64 KiB for an error) into a reused buffer and then decoded, so
+//     keep-alive holds and a sweep runs over one connection; pages are decoded once
+//     into the slim types (Computer keeps only what the bot reads) with
+//     github.com/goccy/go-json, everything else with encoding/json. Stats counts
+//     requests, connections and body bytes; SweepFloor is a measurement aid.
 //   - ProbeCertificate: a bare TLS handshake reporting the presented leaf certificate.
 package sepm
