@@ -200,3 +200,30 @@ func TestReplyCutShortIsRetried(t *testing.T) {
 		t.Errorf("calls = %d, want 3 (MaxRetries 2)", n)
 	}
 }
+
+// TestFullQueryAsksFullRecords: ComputerQuery.Full leaves verbose out, in a sweep
+// and in the floor; without it both ask for reduced records.
+func TestFullQueryAsksFullRecords(t *testing.T) {
+	f := newFake(t)
+	var served atomic.Int64
+	f.handle("GET /sepm/api/v1/computers", chunkedPages(t, fakeComputers(t, 30), 10, &served, nil))
+	c := newTestClient(t, f, nil)
+	for _, full := range []bool{false, true} {
+		q := ComputerQuery{PageSize: 10, Full: full}
+		if _, err := c.Computers(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SweepFloor(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := f.queryLog("GET /sepm/api/v1/computers")
+	if len(log) != 12 {
+		t.Fatalf("queries %q, want 12", log)
+	}
+	for i, q := range log {
+		if want := i < 6; strings.Contains(q, "verbose=true") != want {
+			t.Errorf("query %d %q: verbose=true %v, want %v", i, q, !want, want)
+		}
+	}
+}
