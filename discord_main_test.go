@@ -44,7 +44,7 @@ type discordRun struct {
 	hook func(string)
 }
 
-func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordRun {
+func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *chatDeps)) *discordRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	site, err := sim.Start(ctx, sim.Options{Listen: "127.0.0.1:0", Clients: 300, Servers: 1, Groups: 6, Heartbeat: time.Second,
@@ -73,6 +73,7 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordR
 		t.Fatal(err)
 	}
 	cmd := &RunCmd{
+		Chat: []string{"discord"},
 		BotFlags: BotFlags{SiteName: "site-a", Operators: []string{"discord:" + dAlice}, Approvers: []string{"discord:" + dBob, "discord-role:" + dApproverRole},
 			Viewers: []string{"*"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: 500 * time.Millisecond, CardInterval: time.Second},
 		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordChannel: []string{dChannel}, DiscordGateway: true, DiscordRegister: true},
@@ -85,7 +86,7 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordR
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	g := &Globals{Ctx: ctx, Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
-	deps := discordDeps{
+	deps := chatDeps{
 		HTTPClient: f.Client(),
 		Started: func(w *running, d *discord.Discord) {
 			run.eng, run.d = w.first(), d
@@ -96,12 +97,12 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordR
 		m(cmd, &deps)
 	}
 	go func() {
-		done <- cmd.runDiscord(ctx, g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: hostOf(site.URL()), Servers: servers}}, db, deps)
+		done <- cmd.serve(ctx, g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: hostOf(site.URL()), Servers: servers}}, db, deps)
 	}()
 	select {
 	case <-started:
 	case err := <-done:
-		t.Fatalf("runDiscord: %v", err)
+		t.Fatalf("run --chat discord: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the bot did not start")
 	}
@@ -114,7 +115,7 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordR
 	run.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("runDiscord: %v", err)
+			t.Errorf("run --chat discord: %v", err)
 		}
 		db.Close()
 		site.Close()
@@ -485,7 +486,7 @@ func TestDiscordHTTPInteractionsMode(t *testing.T) {
 	t.Parallel()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	addr := make(chan string, 1)
-	r := startDiscordRun(t, func(c *RunCmd, d *discordDeps) {
+	r := startDiscordRun(t, func(c *RunCmd, d *chatDeps) {
 		c.DiscordGateway = false
 		c.DiscordListen = "127.0.0.1:0"
 		c.DiscordPublicKey = hex.EncodeToString(pub)
@@ -542,7 +543,7 @@ func TestDiscordRegisterCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	cmd := &DiscordRegisterCmd{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, SiteName: "site-a,site-b", deps: discordDeps{HTTPClient: f.Client()}}
+	cmd := &DiscordRegisterCmd{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, SiteName: "site-a,site-b", deps: chatDeps{HTTPClient: f.Client()}}
 	if err := cmd.Run(&Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &out}); err != nil {
 		t.Fatal(err)
 	}
@@ -575,6 +576,7 @@ func TestDiscordWrongTokenStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := &RunCmd{
+		Chat:         []string{"discord"},
 		BotFlags:     BotFlags{SiteName: "site-a", Approvers: []string{"discord:1", "discord:2"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: time.Second, CardInterval: time.Second},
 		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordGateway: true},
 	}
@@ -585,7 +587,7 @@ func TestDiscordWrongTokenStops(t *testing.T) {
 	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
 	done := make(chan error, 1)
 	go func() {
-		done <- cmd.runDiscord(context.Background(), g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: "127.0.0.1:1"}}, db, discordDeps{HTTPClient: f.Client()})
+		done <- cmd.serve(context.Background(), g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: "127.0.0.1:1"}}, db, chatDeps{HTTPClient: f.Client()})
 	}()
 	select {
 	case err := <-done:
