@@ -46,6 +46,13 @@ type discordRun struct {
 
 func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *chatDeps)) *discordRun {
 	t.Helper()
+	return startChatRun(t, nil, &strings.Builder{}, mod...)
+}
+
+// startChatRun starts `run` with Discord and whatever else mod adds (--chat, the
+// console's input and output in and out, Slack), and waits until it runs.
+func startChatRun(t *testing.T, in io.Reader, out io.Writer, mod ...func(*RunCmd, *chatDeps)) *discordRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	site, err := sim.Start(ctx, sim.Options{Listen: "127.0.0.1:0", Clients: 300, Servers: 1, Groups: 6, Heartbeat: time.Second,
 		Versions: "14.3=80,14.2=10,12.1=10", OfflinePercent: 5, Seed: 1, User: "admin", Password: demoPassword, Failover: "loadbalance", Logger: slog.New(slog.DiscardHandler)})
@@ -78,14 +85,10 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *chatDeps)) *discordRun 
 			Viewers: []string{"*"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: 500 * time.Millisecond, CardInterval: time.Second},
 		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordChannel: []string{dChannel}, DiscordGateway: true, DiscordRegister: true},
 	}
-	roles, err := cmd.roles() // before mod: the roles are the tests' users
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := &discordRun{t: t, f: f, site: site}
 	started := make(chan struct{})
 	done := make(chan error, 1)
-	g := &Globals{Ctx: ctx, Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
+	g := &Globals{Ctx: ctx, Log: slog.New(slog.DiscardHandler), In: in, Out: out}
 	deps := chatDeps{
 		HTTPClient: f.Client(),
 		Started: func(w *running, d *discord.Discord) {
@@ -96,13 +99,17 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *chatDeps)) *discordRun 
 	for _, m := range mod {
 		m(cmd, &deps)
 	}
+	roles, err := cmd.roles()
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		done <- cmd.serve(ctx, g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: hostOf(site.URL()), Servers: servers}}, db, deps)
 	}()
 	select {
 	case <-started:
 	case err := <-done:
-		t.Fatalf("run --chat discord: %v", err)
+		t.Fatalf("run: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the bot did not start")
 	}
@@ -115,7 +122,7 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *chatDeps)) *discordRun 
 	run.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("run --chat discord: %v", err)
+			t.Errorf("run: %v", err)
 		}
 		db.Close()
 		site.Close()

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"sepmbot/bot"
+	"sepmbot/bot/discord/discordtest"
+	"sepmbot/bot/slack/slackfake"
+	"sepmbot/internal/testkit"
+	"sepmbot/rotation"
+)
+
+// answered waits until the bot's answer to interaction id (its callback or a
+// follow-up) holds want.
+func (r *discordRun) answered(id, want string) bool {
+	return r.f.Wait(20*time.Second, func(v discordtest.View) bool {
+		for _, c := range v.Callbacks() {
+			if c.InteractionID == id && jsonHas(c.Data, want) {
+				return true
+			}
+		}
+		for _, w := range v.Webhooks() {
+			if w.Token == "tok-"+id && jsonHas(w.Body, want) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// discordMessagesIn counts the messages the bot posted in channel on Discord.
+func (r *discordRun) discordMessagesIn(channel string) int {
+	n := 0
+	r.f.Snapshot(func(v discordtest.View) {
+		for _, m := range v.Messages() {
+			if m.ChannelID == channel {
+				n++
+			}
+		}
+	})
+	return n
+}
+
+// sayOnSlack runs `/sepm text` as alice in C0SEPM.
+func sayOnSlack(t *testing.T, sf *slackfake.Server, text string) {
+	t.Helper()
+	if a, err := sf.Command("UALICE", "C0SEPM", text); err != nil || a.Status != 200 {
+		t.Fatalf("%s: %+v %v", text, a, err)
+	}
+}
+
+// TestRunSlackAndDiscord: `run --chat slack,discord` serves both platforms behind
+// one router. A rotation started on Slack lives there (card, approval request) and
+// is driven to completion with nobody orphaned while Discord is connected too; on
+// Discord, /sepm status answers with its card, an approver's /sepm approve is refused
+// (the rotation lives on Slack), and a vote counts from Discord only for an account
+// linked to a Slack one (--link), as that person, once.
+func TestRunSlackAndDiscord(t *testing.T) {
+	t.Parallel()
+	sf := slackfake.New(slackfake.Options{})
+	t.Cleanup(sf.Close)
+	for _, u := range []string{"UALICE", "UBOB", "UCAROL"} {
+		sf.AddUser(u, "", strings.ToLower(u[1:]))
+	}
+	o := sf.Options()
+	connected := sf.Connected()
+	out := &testkit.SyncBuffer{}
+	r := startChatRun(t, nil, out, func(c *RunCmd, d *chatDeps) {
+		c.Chat = []string{"slack", "discord"}
+		c.SlackFlags = SlackFlags{SlackAPIURL: sf.APIURL(), SlackChannel: []string{"C0SEPM"}, SlackEditBudget: 50}
+		c.Operators = append(c.Operators, "slack:UALICE")
+		c.Approvers = append(c.Approvers, "slack:UBOB", "slack:UCAROL")
+		c.Link = []string{"slack:UCAROL=discord:" + dCarol}
+		secrets := map[string]string{"SLACK_BOT_TOKEN": o.BotToken, "SLACK_APP_TOKEN": o.AppToken}
+		d.SlackSecret = func(name string) (string, error) { return secrets[name], nil }
+	})
+	select {
+	case <-connected:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the bot never connected to Slack's Socket Mode")
+	}
+	for _, banner := range []string{"on Slack (Socket Mode", "on Discord for site-a"} {
+		if !strings.Contains(out.String(), banner) {
+			t.Errorf("no %q banner in:\n%s", banner, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var pins []string
+	for _, s := range r.site.Servers() {
+		pins = append(pins, "--new-cert-sha256 "+s.Name+"="+s.NextFingerprint)
+	}
+	if a, err := sf.Command("UALICE", "C0SEPM", "rotate site-a "+strings.Join(pins, " ")+" --straggler 3s"); err != nil || a.Status != 200 {
+		t.Fatalf("rotate on Slack: %+v %v", a, err)
+	}
+	done := map[string]bool{}
+	var id string
+	var v rotation.View
+	for {
+		if ctx.Err() != nil {
+			t.Fatalf("rotation %s did not end; Slack ephemerals %+v", id, sf.Ephemerals(""))
+		}
+		time.Sleep(100 * time.Millisecond) // polling the engine, as a person watching the card would
+		if id == "" {
+			rots, _ := r.eng.List(ctx)
+			if len(rots) == 0 {
+				continue
+			}
+			id = rots[len(rots)-1].ID
+		}
+		var err error
+		if v, err = r.eng.Get(ctx, id); err != nil {
+			continue
+		}
+		rot := v.Rotation
+		if !rot.Active() {
+			break
+		}
+		step, ok := r.activeStep(v)
+		if !ok || done[step.ID] {
+			continue
+		}
+		switch step.Action {
+		case rotation.ActHTTPCopy:
+			msls := map[string]bool{}
+			for _, tg := range rot.Plan.GroupsToChange {
+				msls[tg.MSL] = true
+			}
+			names := make([]string, 0, len(msls))
+			for m := range msls {
+				names = append(names, m)
+			}
+			sort.Strings(names)
+			for _, m := range names {
+				if _, err := r.site.CopyMSLAsHTTP(m, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sayOnSlack(t, sf, "done "+id+" "+step.ID)
+			done[step.ID] = true
+		case rotation.ActCert:
+			if _, err := r.site.UpdateCertificate(step.Server); err != nil {
+				t.Fatal(err)
+			}
+			sayOnSlack(t, sf, "done "+id+" "+step.ID)
+			done[step.ID] = true
+		case rotation.ActApproval:
+			if v.Approval == nil || v.Approval.MessageRef == "" {
+				continue
+			}
+			done[step.ID] = true
+			ref, ok := bot.ParseRef(v.Approval.MessageRef)
+			if !ok || ref.Platform != "slack" || ref.Channel != "C0SEPM" {
+				t.Fatalf("the approval request of a rotation started on Slack is at %q", v.Approval.MessageRef)
+			}
+			if n := r.discordMessagesIn(dChannel); n != 0 {
+				t.Fatalf("%d messages on Discord about a rotation that lives on Slack", n)
+			}
+			// On Discord: status shows the card; an unlinked approver's vote is refused.
+			if st := r.command(dDave, "status", [2]string{"id", id}); !r.answered(st, id) || !r.answered(st, "site-a") {
+				t.Error("/sepm status on Discord does not show the Slack rotation's card")
+			}
+			if ap := r.command(dBob, "approve", [2]string{"id", id}); !r.answered(ap, "lives on slack") {
+				t.Error("an approver on Discord was not told that the rotation lives on Slack")
+			}
+			if v, _ := r.eng.Get(ctx, id); len(v.Approval.Votes) != 0 {
+				t.Fatalf("votes from Discord counted: %+v", v.Approval.Votes)
+			}
+			// On Slack: bob's reaction counts.
+			if err := sf.React("UBOB", "C0SEPM", ref.ID, "white_check_mark"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, ctx, func() bool {
+				v, _ := r.eng.Get(ctx, id)
+				return v.Approval != nil && len(v.Approval.Votes) == 1
+			}, "bob's reaction on Slack to count")
+			// Carol's Discord account is linked to her Slack one: her vote counts, as her.
+			if ap := r.command(dCarol, "approve", [2]string{"id", id}); !r.answered(ap, "approv") {
+				t.Error("carol's linked vote from Discord got no answer")
+			}
+		}
+	}
+	if v.Rotation.Status != rotation.StatusCompleted {
+		t.Fatalf("rotation ended %s: %s", v.Rotation.Status, v.Rotation.LastError)
+	}
+	if fl := r.site.Fleet(); fl.Orphaned != 0 {
+		t.Fatalf("%d clients orphaned", fl.Orphaned)
+	}
+	var voters []string
+	for _, vote := range v.Approval.Votes {
+		voters = append(voters, vote.User)
+	}
+	if strings.Join(voters, " ") != "slack:UBOB slack:UCAROL" {
+		t.Fatalf("votes counted from %v, want slack:UBOB and slack:UCAROL (carol through her link)", voters)
+	}
+	if n := r.discordMessagesIn(dChannel); n != 0 {
+		t.Errorf("%d messages on Discord about a rotation that lives on Slack", n)
+	}
+	if n := sf.RateLimited(); n != 0 {
+		t.Errorf("Slack answered %d requests with 429", n)
+	}
+}
+
+// TestRunConsoleAndDiscord: `run --chat console,discord`. A rotation started on
+// Discord lives there and is driven to completion with nobody orphaned, approved by
+// Discord's approvers, while the console is open: the console's approver is told
+// that the rotation lives on Discord and nothing counts, /sepm status on the console
+// shows its card, and nothing of it is posted on the console.
+func TestRunConsoleAndDiscord(t *testing.T) {
+	t.Parallel()
+	in, typed := io.Pipe()
+	out := &testkit.SyncBuffer{}
+	r := startChatRun(t, in, out, func(c *RunCmd, d *chatDeps) {
+		c.Chat = []string{"console", "discord"}
+		c.ConsoleUser = "erin"
+		c.Data = t.TempDir()
+		c.Approvers = append(c.Approvers, "console:erin")
+	})
+	t.Cleanup(func() { typed.Close() }) // end of input, before the bot stops
+	say := func(line string) int {
+		at := len(out.String())
+		if _, err := fmt.Fprintln(typed, line); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if !strings.Contains(out.String(), "on Discord for site-a") {
+		t.Errorf("no Discord banner in:\n%s", out)
+	}
+	at := say("/sepm help")
+	waitFor(t, ctx, func() bool { return strings.Contains(out.String()[at:], "On this console") }, "help on the console")
+	r.rotate()
+	v := r.driveUntilApproval()
+	ref, ok := bot.ParseRef(v.Approval.MessageRef)
+	if !ok || ref.Platform != "discord" || ref.Channel != dChannel {
+		t.Fatalf("the approval request of a rotation started on Discord is at %q", v.Approval.MessageRef)
+	}
+	id := v.Rotation.ID
+	at = say("/sepm approve " + id)
+	waitFor(t, ctx, func() bool { return strings.Contains(out.String()[at:], "lives on discord") }, "the console's vote refused")
+	at = say("/sepm status " + id)
+	waitFor(t, ctx, func() bool { return strings.Contains(out.String()[at:], "site-a") }, "the card on the console")
+	if v, _ := r.eng.Get(ctx, id); len(v.Approval.Votes) != 0 {
+		t.Fatalf("a vote from the console counted: %+v", v.Approval.Votes)
+	}
+	bob := r.click(dBob, "889", "approve-ok:"+v.Approval.ID+":"+ref.ID)
+	r.f.Dispatch("INTERACTION_CREATE", bob)
+	r.until("bob's vote", func(v rotation.View) bool { return v.Approval != nil && len(v.Approval.Votes) == 1 })
+	r.f.React(dChannel, ref.ID, "✅", dCarol)
+	v = r.driveToEnd()
+	if v.Rotation.Status != rotation.StatusCompleted {
+		t.Fatalf("rotation ended %s: %s", v.Rotation.Status, v.Rotation.LastError)
+	}
+	if fl := r.site.Fleet(); fl.Orphaned != 0 {
+		t.Fatalf("%d clients orphaned", fl.Orphaned)
+	}
+	if a := v.Approval; len(a.Votes) != 2 || a.Votes[0].User != "discord:"+dBob || a.Votes[1].User != "discord:"+dCarol {
+		t.Fatalf("votes %+v", a.Votes)
+	}
+	if strings.Contains(out.String(), "approval requested") {
+		t.Errorf("the console shows the thread of a rotation that lives on Discord:\n%s", out)
+	}
+}
