@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alecthomas/kong"
 
 	"sepmbot/bot"
 	"sepmbot/bot/discord/discordtest"
@@ -267,5 +271,50 @@ func TestRunConsoleAndDiscord(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "approval requested") {
 		t.Errorf("the console shows the thread of a rotation that lives on Discord:\n%s", out)
+	}
+}
+
+// TestRunChatCombinations: --chat takes several platforms, comma-separated,
+// repeated or from SEPMBOT_CHAT, Discord among them (it no longer has to run
+// alone), and its help says where a rotation lives; a platform not known is refused.
+func TestRunChatCombinations(t *testing.T) {
+	parse := func(args ...string) (*CLI, error) {
+		t.Helper()
+		var cli CLI
+		k, err := kong.New(&cli, kong.Name("sepmbot"), kong.Exit(func(int) { t.Fatal("exit") }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = k.Parse(args)
+		return &cli, err
+	}
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--chat", "slack,discord"}, "", "slack discord"},
+		{[]string{"--chat", "console,discord"}, "", "console discord"},
+		{[]string{"--chat", "console", "--chat", "slack", "--chat", "discord"}, "", "console slack discord"},
+		{nil, "discord,slack", "discord slack"},
+	} {
+		t.Setenv("SEPMBOT_CHAT", tc.env)
+		if tc.env == "" {
+			os.Unsetenv("SEPMBOT_CHAT")
+		}
+		cli, err := parse(append([]string{"run", "--data", t.TempDir()}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("%v (SEPMBOT_CHAT=%q): %v", tc.args, tc.env, err)
+		}
+		if got := strings.Join(cli.Run.Chat, " "); got != tc.want {
+			t.Errorf("%v (SEPMBOT_CHAT=%q): --chat %q, want %q", tc.args, tc.env, got, tc.want)
+		}
+	}
+	if _, err := parse("run", "--data", t.TempDir(), "--chat", "slack,teams"); err == nil {
+		t.Error("--chat teams accepted")
+	}
+	f, ok := reflect.TypeFor[RunCmd]().FieldByName("Chat")
+	if help := f.Tag.Get("help"); !ok || strings.Contains(help, "alone") || !strings.Contains(help, "several at once") || !strings.Contains(help, "lives on the platform it was started from") {
+		t.Errorf("--chat help: %q", help)
 	}
 }
