@@ -564,49 +564,6 @@ func TestDiscordRegisterCommand(t *testing.T) {
 	})
 }
 
-// A revoked or wrong token stops `run` with an error (no hang, no retry loop).
-func TestDiscordWrongTokenStops(t *testing.T) {
-	f := discordtest.New(nil)
-	defer f.Close()
-	f.Token = "the-right-one"
-	tokenFile := t.TempDir() + "/token"
-	if err := os.WriteFile(tokenFile, []byte("a-wrong-one"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(t.TempDir() + "/sepmbot.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	client, err := sepm.New(sepm.Config{URL: "https://127.0.0.1:1", Username: "admin", Password: "x", InsecureSkipVerify: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := &RunCmd{
-		Chat:         []string{"discord"},
-		BotFlags:     BotFlags{SiteName: "site-a", Approvers: []string{"discord:1", "discord:2"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: time.Second, CardInterval: time.Second},
-		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordGateway: true},
-	}
-	roles, err := cmd.roles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
-	done := make(chan error, 1)
-	go func() {
-		done <- cmd.serve(context.Background(), g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: "127.0.0.1:1"}}, db, chatDeps{HTTPClient: f.Client()})
-	}()
-	select {
-	case err := <-done:
-		t.Logf("run: %v", err)
-		if err == nil || !strings.Contains(err.Error(), "token was refused") || strings.Contains(err.Error(), "a-wrong-one") {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop on a wrong token")
-	}
-}
-
 // Deny through the button and its form: the reason reaches the approval record, the
 // request shows its verdict with the buttons greyed, and nothing was disabled.
 func TestDiscordDenyWithReason(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"reflect"
 	"sort"
@@ -18,6 +19,8 @@ import (
 	"sepmbot/bot/slack/slackfake"
 	"sepmbot/internal/testkit"
 	"sepmbot/rotation"
+	"sepmbot/sepm"
+	"sepmbot/store"
 )
 
 // answered waits until the bot's answer to interaction id (its callback or a
@@ -316,5 +319,64 @@ func TestRunChatCombinations(t *testing.T) {
 	f, ok := reflect.TypeFor[RunCmd]().FieldByName("Chat")
 	if help := f.Tag.Get("help"); !ok || strings.Contains(help, "alone") || !strings.Contains(help, "several at once") || !strings.Contains(help, "lives on the platform it was started from") {
 		t.Errorf("--chat help: %q", help)
+	}
+}
+
+// A revoked or wrong token stops `run` with an error (no hang, no retry loop), also
+// when Slack is connected beside it: Slack is let go too.
+func TestDiscordWrongTokenStops(t *testing.T) {
+	for _, chat := range [][]string{{"discord"}, {"slack", "discord"}} {
+		t.Run(strings.Join(chat, ","), func(t *testing.T) { discordWrongToken(t, chat) })
+	}
+}
+
+func discordWrongToken(t *testing.T, chat []string) {
+	f := discordtest.New(nil)
+	defer f.Close()
+	f.Token = "the-right-one"
+	sf := slackfake.New(slackfake.Options{})
+	defer sf.Close()
+	tokenFile := t.TempDir() + "/token"
+	if err := os.WriteFile(tokenFile, []byte("a-wrong-one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.TempDir() + "/sepmbot.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	client, err := sepm.New(sepm.Config{URL: "https://127.0.0.1:1", Username: "admin", Password: "x", InsecureSkipVerify: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := &RunCmd{
+		Chat:         chat,
+		BotFlags:     BotFlags{SiteName: "site-a", Approvers: []string{"discord:1", "discord:2"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: time.Second, CardInterval: time.Second},
+		SlackFlags:   SlackFlags{SlackAPIURL: sf.APIURL(), SlackEditBudget: 50},
+		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordGateway: true},
+	}
+	roles, err := cmd.roles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := sf.Options()
+	secrets := map[string]string{"SLACK_BOT_TOKEN": o.BotToken, "SLACK_APP_TOKEN": o.AppToken}
+	deps := chatDeps{HTTPClient: f.Client(), SlackSecret: func(name string) (string, error) { return secrets[name], nil }}
+	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.serve(context.Background(), g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: "127.0.0.1:1"}}, db, deps)
+	}()
+	select {
+	case err := <-done:
+		t.Logf("run: %v", err)
+		if err == nil || !strings.Contains(err.Error(), "token was refused") || strings.Contains(err.Error(), "a-wrong-one") {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop on a wrong token")
+	}
+	if len(chat) > 1 && sf.Calls("auth.test") == 0 {
+		t.Error("Slack was never started beside Discord")
 	}
 }
