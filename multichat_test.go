@@ -218,7 +218,8 @@ func TestRunSlackAndDiscord(t *testing.T) {
 // Discord lives there and is driven to completion with nobody orphaned, approved by
 // Discord's approvers, while the console is open: the console's approver is told
 // that the rotation lives on Discord and nothing counts, /sepm status on the console
-// shows its card, and nothing of it is posted on the console.
+// shows its card, and nothing of it is posted on the console. Each platform's help
+// says what that platform adds, not what the other does.
 func TestRunConsoleAndDiscord(t *testing.T) {
 	t.Parallel()
 	in, typed := io.Pipe()
@@ -244,6 +245,9 @@ func TestRunConsoleAndDiscord(t *testing.T) {
 	}
 	at := say("/sepm help")
 	waitFor(t, ctx, func() bool { return strings.Contains(out.String()[at:], "On this console") }, "help on the console")
+	if strings.Contains(out.String()[at:], "complete with Tab") {
+		t.Errorf("the console's help explains Discord:\n%s", out.String()[at:])
+	}
 	r.rotate()
 	v := r.driveUntilApproval()
 	ref, ok := bot.ParseRef(v.Approval.MessageRef)

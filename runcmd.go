@@ -148,7 +148,7 @@ func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs [
 		g.Metrics = admin.NewMetrics(g.Log)
 	}
 	var chats []chatOutlet
-	var help []string
+	help := map[string]string{} // what /sepm help adds, per platform
 	onConsole := slices.Contains(c.Chat, "console")
 	who := ""
 	if onConsole {
@@ -157,7 +157,7 @@ func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs [
 			return err
 		}
 		chats = append(chats, chatOutlet{Platform: console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})})
-		help = append(help, console.Help)
+		help["console"] = console.Help
 	}
 	// Discord is built (offline) before Slack starts, so a flag mistake stops the
 	// bot before anything connects.
@@ -177,7 +177,7 @@ func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs [
 	}
 	if dc != nil {
 		chats = append(chats, chatOutlet{Platform: dc.d, DefaultChannel: dc.home})
-		help = append(help, discordHelp)
+		help[discord.PlatformName] = discordHelp
 	}
 	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, chats, c.AdminListen)
 	if err != nil {
@@ -187,7 +187,13 @@ func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs [
 		}
 		return err
 	}
-	w.router.HelpExtra = strings.Join(help, "\n\n")
+	// One router per platform: the same settings (a Router holds no state), each
+	// with its own platform's help.
+	routerOf := func(p bot.Platform) *bot.Router {
+		rt := *w.router
+		rt.HelpExtra = help[p.Name()]
+		return &rt
+	}
 	// Every platform but the console is served in the background; one that stops on
 	// its own (a revoked token) stops the bot.
 	var served sync.WaitGroup
@@ -196,7 +202,7 @@ func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs [
 		if onConsole && i == 0 {
 			continue
 		}
-		served.Go(func() { w.router.Serve(ctx, p); stopped <- struct{}{} })
+		served.Go(func() { routerOf(p).Serve(ctx, p); stopped <- struct{}{} })
 	}
 	// stop lets the step in progress commit, flushes the cards and the posts, then
 	// lets the platforms go.
@@ -239,7 +245,7 @@ func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs [
 	}
 	if onConsole {
 		fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", shortVersion(), sites, who)
-		w.router.Serve(ctx, w.platforms[0]) // returns at end of input
+		routerOf(w.platforms[0]).Serve(ctx, w.platforms[0]) // returns at end of input
 	}
 	if ctx.Err() == nil {
 		// Input ended (a pipe, or Ctrl-D), or no console: keep driving rotations until
