@@ -38,6 +38,7 @@ type discordRun struct {
 	f    *discordtest.Fake
 	site *sim.Site
 	eng  *rotation.Engine
+	w    *running
 	d    *discord.Discord
 	ids  atomic.Int64
 	stop func()
@@ -92,7 +93,7 @@ func startChatRun(t *testing.T, in io.Reader, out io.Writer, mod ...func(*RunCmd
 	deps := chatDeps{
 		HTTPClient: f.Client(),
 		Started: func(w *running, d *discord.Discord) {
-			run.eng, run.d = w.first(), d
+			run.eng, run.w, run.d = w.first(), w, d
 			close(started)
 		},
 	}

@@ -212,6 +212,32 @@ func TestRunSlackAndDiscord(t *testing.T) {
 	if n := sf.RateLimited(); n != 0 {
 		t.Errorf("Slack answered %d requests with 429", n)
 	}
+	// Both adapters count their own API calls in the one admin registry.
+	fams, err := r.w.admin.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string]bool{}
+	for _, fam := range fams {
+		if fam.GetName() != "sepmbot_chat_api_calls_total" {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			methods[l["platform"]+" "+l["method"]] = true
+		}
+	}
+	var discordREST, slackAPI bool // the adapters' own methods are dotted
+	for k := range methods {
+		discordREST = discordREST || strings.HasPrefix(k, "discord ") && strings.Contains(k, ".")
+		slackAPI = slackAPI || strings.HasPrefix(k, "slack ") && strings.Contains(k, ".")
+	}
+	if !discordREST || !slackAPI {
+		t.Errorf("chat API calls counted: %v; want the API methods of both adapters (commands.overwrite, chat.update ...), not only the notifier's post/edit", methods)
+	}
 }
 
 // TestRunConsoleAndDiscord: `run --chat console,discord`. A rotation started on

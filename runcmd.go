@@ -147,6 +147,9 @@ func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs [
 	if g.Metrics == nil {
 		g.Metrics = admin.NewMetrics(g.Log)
 	}
+	if deps.Observer == nil {
+		deps.Observer = g.Metrics // Discord's API calls and 429s, beside Slack's
+	}
 	var chats []chatOutlet
 	help := map[string]string{} // what /sepm help adds, per platform
 	onConsole := slices.Contains(c.Chat, "console")
