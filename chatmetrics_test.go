@@ -23,7 +23,7 @@ func TestSlackCountsReachTheMetrics(t *testing.T) {
 	if n, err := testutil.GatherAndCount(m.Registry, "sepmbot_chat_api_rate_limited_total"); err != nil || n != 1 {
 		t.Fatalf("rate-limited series %d (%v), want 1", n, err)
 	}
-	var d discordDeps
+	var d chatDeps
 	d.Observer = m // the Discord adapter reports through the same shape
 	d.Observer.ChatRateLimited("discord", "PATCH /channels/{id}/messages/{id}")
 	if n, _ := testutil.GatherAndCount(m.Registry, "sepmbot_chat_api_rate_limited_total"); n != 2 {

@@ -38,6 +38,12 @@ func TestConfigCheckChatTokens(t *testing.T) {
 	if err != nil || !strings.Contains(out, "slack: the bot token works") || !strings.Contains(out, "opens Socket Mode") || !strings.Contains(out, "discord: the bot token works") {
 		t.Fatalf("good tokens: err %v\n%s", err, out)
 	}
+	// Several platforms at once: each is checked, and the combination is no problem.
+	out, err = check(o.BotToken, o.AppToken, "discord-good-token-77", "console", "slack", "discord")
+	if err != nil || !strings.Contains(out, "ok:      chat: console, slack, discord") || !strings.Contains(out, "slack: the bot token works") ||
+		!strings.Contains(out, "discord: the bot token works") || strings.Contains(out, "PROBLEM") {
+		t.Fatalf("console, slack and discord: err %v\n%s", err, out)
+	}
 	out, err = check("xoxb-wrong-token-1", "", "discord-bad-token-99", "console")
 	if err == nil || !strings.Contains(out, "Slack refused SLACK_BOT_TOKEN") || !strings.Contains(out, "Discord refused DISCORD_BOT_TOKEN") {
 		t.Fatalf("refused tokens: err %v\n%s", err, out)

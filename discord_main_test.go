@@ -38,13 +38,21 @@ type discordRun struct {
 	f    *discordtest.Fake
 	site *sim.Site
 	eng  *rotation.Engine
+	w    *running
 	d    *discord.Discord
 	ids  atomic.Int64
 	stop func()
 	hook func(string)
 }
 
-func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordRun {
+func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *chatDeps)) *discordRun {
+	t.Helper()
+	return startChatRun(t, nil, &strings.Builder{}, mod...)
+}
+
+// startChatRun starts `run` with Discord and whatever else mod adds (--chat, the
+// console's input and output in and out, Slack), and waits until it runs.
+func startChatRun(t *testing.T, in io.Reader, out io.Writer, mod ...func(*RunCmd, *chatDeps)) *discordRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	site, err := sim.Start(ctx, sim.Options{Listen: "127.0.0.1:0", Clients: 300, Servers: 1, Groups: 6, Heartbeat: time.Second,
@@ -73,35 +81,36 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordR
 		t.Fatal(err)
 	}
 	cmd := &RunCmd{
+		Chat: []string{"discord"},
 		BotFlags: BotFlags{SiteName: "site-a", Operators: []string{"discord:" + dAlice}, Approvers: []string{"discord:" + dBob, "discord-role:" + dApproverRole},
 			Viewers: []string{"*"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: 500 * time.Millisecond, CardInterval: time.Second},
 		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordChannel: []string{dChannel}, DiscordGateway: true, DiscordRegister: true},
 	}
-	roles, err := cmd.roles() // before mod: the roles are the tests' users
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := &discordRun{t: t, f: f, site: site}
 	started := make(chan struct{})
 	done := make(chan error, 1)
-	g := &Globals{Ctx: ctx, Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
-	deps := discordDeps{
+	g := &Globals{Ctx: ctx, Log: slog.New(slog.DiscardHandler), In: in, Out: out}
+	deps := chatDeps{
 		HTTPClient: f.Client(),
 		Started: func(w *running, d *discord.Discord) {
-			run.eng, run.d = w.first(), d
+			run.eng, run.w, run.d = w.first(), w, d
 			close(started)
 		},
 	}
 	for _, m := range mod {
 		m(cmd, &deps)
 	}
+	roles, err := cmd.roles()
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		done <- cmd.runDiscord(ctx, g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: hostOf(site.URL()), Servers: servers}}, db, deps)
+		done <- cmd.serve(ctx, g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: hostOf(site.URL()), Servers: servers}}, db, deps)
 	}()
 	select {
 	case <-started:
 	case err := <-done:
-		t.Fatalf("runDiscord: %v", err)
+		t.Fatalf("run: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the bot did not start")
 	}
@@ -114,7 +123,7 @@ func startDiscordRun(t *testing.T, mod ...func(*RunCmd, *discordDeps)) *discordR
 	run.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("runDiscord: %v", err)
+			t.Errorf("run: %v", err)
 		}
 		db.Close()
 		site.Close()
@@ -485,7 +494,7 @@ func TestDiscordHTTPInteractionsMode(t *testing.T) {
 	t.Parallel()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	addr := make(chan string, 1)
-	r := startDiscordRun(t, func(c *RunCmd, d *discordDeps) {
+	r := startDiscordRun(t, func(c *RunCmd, d *chatDeps) {
 		c.DiscordGateway = false
 		c.DiscordListen = "127.0.0.1:0"
 		c.DiscordPublicKey = hex.EncodeToString(pub)
@@ -542,7 +551,7 @@ func TestDiscordRegisterCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	cmd := &DiscordRegisterCmd{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, SiteName: "site-a,site-b", deps: discordDeps{HTTPClient: f.Client()}}
+	cmd := &DiscordRegisterCmd{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, SiteName: "site-a,site-b", deps: chatDeps{HTTPClient: f.Client()}}
 	if err := cmd.Run(&Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &out}); err != nil {
 		t.Fatal(err)
 	}
@@ -554,48 +563,6 @@ func TestDiscordRegisterCommand(t *testing.T) {
 			t.Fatalf("commands %s", v.Commands(f.Guild))
 		}
 	})
-}
-
-// A revoked or wrong token stops `run` with an error (no hang, no retry loop).
-func TestDiscordWrongTokenStops(t *testing.T) {
-	f := discordtest.New(nil)
-	defer f.Close()
-	f.Token = "the-right-one"
-	tokenFile := t.TempDir() + "/token"
-	if err := os.WriteFile(tokenFile, []byte("a-wrong-one"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(t.TempDir() + "/sepmbot.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	client, err := sepm.New(sepm.Config{URL: "https://127.0.0.1:1", Username: "admin", Password: "x", InsecureSkipVerify: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := &RunCmd{
-		BotFlags:     BotFlags{SiteName: "site-a", Approvers: []string{"discord:1", "discord:2"}, Approvals: 2, ApprovalTTL: time.Hour, PollInterval: time.Second, CardInterval: time.Second},
-		DiscordFlags: DiscordFlags{DiscordAuthFlags: DiscordAuthFlags{DiscordTokenFile: tokenFile, DiscordGuild: f.Guild}, DiscordGateway: true},
-	}
-	roles, err := cmd.roles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &strings.Builder{}}
-	done := make(chan error, 1)
-	go func() {
-		done <- cmd.runDiscord(context.Background(), g, roles, []siteSpec{{Name: "site-a", Client: client, APIAddr: "127.0.0.1:1"}}, db, discordDeps{HTTPClient: f.Client()})
-	}()
-	select {
-	case err := <-done:
-		t.Logf("run: %v", err)
-		if err == nil || !strings.Contains(err.Error(), "token was refused") || strings.Contains(err.Error(), "a-wrong-one") {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop on a wrong token")
-	}
 }
 
 // Deny through the button and its form: the reason reaches the approval record, the

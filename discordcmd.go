@@ -17,7 +17,6 @@ import (
 	"sepmbot/bot/discord"
 	"sepmbot/config"
 	"sepmbot/rotation"
-	"sepmbot/store"
 )
 
 // DiscordAuthFlags name the bot and its server: what every Discord command needs.
@@ -27,7 +26,8 @@ type DiscordAuthFlags struct {
 	DiscordGuild     string `name:"discord-guild" help:"Discord: server (guild) id to register /sepm in (at once); empty registers globally (slow to appear)." env:"DISCORD_GUILD_ID"`
 }
 
-// DiscordFlags configure the Discord adapter for `run --chat discord`.
+// DiscordFlags configure the Discord adapter for `run --chat discord` (alone or with
+// console and slack).
 type DiscordFlags struct {
 	DiscordAuthFlags `embed:""`
 	DiscordChannel   []string `name:"discord-channel" help:"Discord: channel id where /sepm is accepted and rotations live; repeatable (none: any channel the bot can see)."`
@@ -50,16 +50,19 @@ func (f DiscordAuthFlags) token() (string, error) {
 	return t, nil
 }
 
-// discordDeps are the seams tests use (nil fields: production).
-type discordDeps struct {
-	HTTPClient *http.Client                     // carries every REST call
-	Started    func(*running, *discord.Discord) // called once the bot runs
-	Listening  func(addr string)                // the HTTP interactions endpoint's address
-	Observer   discord.Observer                 // counts API calls and 429s (the admin metrics)
+// chatDeps are the seams tests use (nil fields: production).
+type chatDeps struct {
+	HTTPClient *http.Client                     // carries every Discord REST call
+	Started    func(*running, *discord.Discord) // called once the bot runs (nil: no Discord)
+	Listening  func(addr string)                // the Discord HTTP interactions endpoint's address
+	Observer   discord.Observer                 // counts Discord API calls and 429s (the admin metrics)
+	// SlackSecret reads a Slack token or the signing secret by its variable's name
+	// (nil: the environment, secretEnv).
+	SlackSecret func(name string) (string, error)
 }
 
 // newDiscord builds the Discord platform from the flags and the environment.
-func newDiscord(f DiscordAuthFlags, sites []string, cardInterval time.Duration, link *discordEngine, deps discordDeps, log *slog.Logger) (*discord.Discord, error) {
+func newDiscord(f DiscordAuthFlags, sites []string, cardInterval time.Duration, link *discordEngine, deps chatDeps, log *slog.Logger) (*discord.Discord, error) {
 	token, err := f.token()
 	if err != nil {
 		return nil, err
@@ -74,97 +77,92 @@ func newDiscord(f DiscordAuthFlags, sites []string, cardInterval time.Duration, 
 	return discord.New(cfg)
 }
 
-// runDiscord runs the bot on Discord until ctx is done: the engine first (stored
-// rotations resume), then the gateway (its READY reconciles the votes of open
-// requests), the registration when asked, the HTTP endpoint when asked.
-func (c *RunCmd) runDiscord(ctx context.Context, g *Globals, roles bot.Roles, specs []siteSpec, db *store.DB, deps discordDeps) error {
+// discordChat is the Discord platform of a run, built but not yet connected.
+type discordChat struct {
+	d    *discord.Discord
+	link *discordEngine
+	home string // the first --discord-channel: where a rotation with no recorded home lives
+	srv  *http.Server
+}
+
+// discordOutlet builds the Discord adapter when --chat names discord (nil
+// otherwise) and adds its channels to --channel. Nothing is sent until start.
+func (c *RunCmd) discordOutlet(specs []siteSpec, deps chatDeps, log *slog.Logger) (*discordChat, error) {
+	if !slices.Contains(c.Chat, discord.PlatformName) {
+		return nil, nil
+	}
 	f := c.DiscordFlags
 	if !f.DiscordGateway && f.DiscordListen == "" {
-		return errors.New("--no-discord-gateway needs --discord-listen: nothing would deliver events")
+		return nil, errors.New("--no-discord-gateway needs --discord-listen: nothing would deliver events")
 	}
 	if f.DiscordListen != "" && f.DiscordPublicKey == "" {
-		return errors.New("--discord-listen needs DISCORD_PUBLIC_KEY (the application's public key)")
+		return nil, errors.New("--discord-listen needs DISCORD_PUBLIC_KEY (the application's public key)")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	link := &discordEngine{}
 	var names []string
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
-	d, err := newDiscord(f.DiscordAuthFlags, names, c.CardInterval, link, deps, g.Log)
+	d, err := newDiscord(f.DiscordAuthFlags, names, c.CardInterval, link, deps, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer d.Close()
-	flags := c.BotFlags
 	for _, ch := range f.DiscordChannel {
-		flags.Channel = append(flags.Channel, discord.PlatformName+":"+ch)
+		c.BotFlags.Channel = append(c.BotFlags.Channel, discord.PlatformName+":"+ch)
 	}
-	home := ""
+	dc := &discordChat{d: d, link: link}
 	if len(f.DiscordChannel) > 0 {
-		home = f.DiscordChannel[0]
+		dc.home = f.DiscordChannel[0]
 	}
-	w, err := startSites(ctx, g, flags, roles, specs, db, []chatOutlet{{Platform: d, DefaultChannel: home}}, c.AdminListen)
-	if err != nil {
-		return err
-	}
-	link.set(w.mux, w.notifier)
-	w.router.HelpExtra = discordHelp
-	served := make(chan struct{})
-	go func() { w.router.Serve(ctx, w.platform); close(served) }()
-	stop := func() {
-		cancel()
-		<-served
-		w.wait()
-		w.notifier.Close()
-	}
+	return dc, nil
+}
+
+// start connects Discord once the sites run (w): the engine's rotations first, so
+// the gateway's READY reconciles the votes of open requests; then the registration
+// when asked, and the HTTP interactions endpoint when asked.
+func (dc *discordChat) start(ctx context.Context, f DiscordFlags, w *running, deps chatDeps, log *slog.Logger) error {
+	dc.link.set(w.mux, w.notifier)
 	if f.DiscordGateway {
 		octx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := d.Open(octx)
+		err := dc.d.Open(octx)
 		cancel()
 		if err != nil {
-			_ = d.Close()
-			stop()
 			return err
 		}
 	}
 	if f.DiscordRegister {
-		if err := d.Register(ctx, ""); err != nil {
-			g.Log.Warn("registering /sepm", "err", err)
+		if err := dc.d.Register(ctx, ""); err != nil {
+			log.Warn("registering /sepm", "err", err)
 		}
 	}
-	if f.DiscordListen != "" {
-		key, err := discord.ParsePublicKey(f.DiscordPublicKey)
-		if err != nil {
-			_ = d.Close()
-			stop()
-			return err
-		}
-		mux := http.NewServeMux()
-		mux.Handle(discord.InteractionsPath, d.Handler(key))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-		ln, err := net.Listen("tcp", f.DiscordListen)
-		if err != nil {
-			_ = d.Close()
-			stop()
-			return fmt.Errorf("--discord-listen: %w", err)
-		}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-		if deps.Listening != nil {
-			deps.Listening(ln.Addr().String())
-		}
-		g.Log.Info("Discord interactions endpoint", "addr", ln.Addr().String(), "path", discord.InteractionsPath)
+	if f.DiscordListen == "" {
+		return nil
 	}
-	fmt.Fprintf(g.Out, "sepmbot %s on Discord for %s.\n", shortVersion(), strings.Join(names, ", "))
-	if deps.Started != nil {
-		deps.Started(w, d)
+	key, err := discord.ParsePublicKey(f.DiscordPublicKey)
+	if err != nil {
+		return err
 	}
-	<-ctx.Done()
-	_ = d.Close()
-	stop()
+	mux := http.NewServeMux()
+	mux.Handle(discord.InteractionsPath, dc.d.Handler(key))
+	ln, err := net.Listen("tcp", f.DiscordListen)
+	if err != nil {
+		return fmt.Errorf("--discord-listen: %w", err)
+	}
+	dc.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	go func() { _ = dc.srv.Serve(ln) }()
+	if deps.Listening != nil {
+		deps.Listening(ln.Addr().String())
+	}
+	log.Info("Discord interactions endpoint", "addr", ln.Addr().String(), "path", discord.InteractionsPath)
 	return nil
+}
+
+// close stops the HTTP endpoint and the gateway.
+func (dc *discordChat) close() {
+	if dc.srv != nil {
+		_ = dc.srv.Close()
+	}
+	_ = dc.d.Close()
 }
 
 // discordHelp is what /sepm help adds on Discord.
@@ -285,18 +283,6 @@ func (e *discordEngine) StepIDs(ctx context.Context, id string) ([]string, error
 	return ids, nil
 }
 
-// chatHas reports whether --chat names platform, whether it is one value or a list
-// (several platforms at once).
-func chatHas(chat any, platform string) bool {
-	switch c := chat.(type) {
-	case string:
-		return slices.Contains(strings.Split(c, ","), platform)
-	case []string:
-		return slices.Contains(c, platform)
-	}
-	return false
-}
-
 // DiscordCmd groups the Discord subcommands.
 type DiscordCmd struct {
 	Register DiscordRegisterCmd `cmd:"" help:"Register /sepm with its subcommands (bulk overwrite) for DISCORD_GUILD_ID, or globally."`
@@ -306,7 +292,7 @@ type DiscordCmd struct {
 type DiscordRegisterCmd struct {
 	DiscordAuthFlags `embed:""`
 	SiteName         string `name:"site-name" default:"site-a" help:"Site names offered as choices (comma-separated)." env:"SEPMBOT_SITE_NAME"`
-	deps             discordDeps
+	deps             chatDeps
 }
 
 // Run registers the commands and reports where.

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
 	"sepmbot/admin"
 	"sepmbot/bot"
 	"sepmbot/bot/console"
+	"sepmbot/bot/discord"
 	"sepmbot/store"
 	"sepmbot/textsafe"
 )
@@ -69,7 +71,7 @@ func (f BotFlags) roles() (bot.Roles, error) {
 type RunCmd struct {
 	SEPMFlags    `embed:""`
 	BotFlags     `embed:""`
-	Chat         []string `default:"console" enum:"console,slack,discord" help:"Chat platforms: console and slack, several at once; discord runs alone." env:"SEPMBOT_CHAT"`
+	Chat         []string `default:"console" enum:"console,slack,discord" help:"Chat platforms, one or several at once (console,slack,discord). A rotation lives on the platform it was started from: its card and approval request go there, and votes count only from there (or from accounts linked with --link)." env:"SEPMBOT_CHAT"`
 	SlackFlags   `embed:""`
 	DiscordFlags `embed:""`
 	Data         string `required:"" type:"path" help:"Folder for the bbolt file." env:"SEPMBOT_DATA"`
@@ -107,10 +109,8 @@ func (c *RunCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	onConsole := slices.Contains(c.Chat, "console")
-	who := ""
-	if onConsole {
-		if who, err = c.consoleUser(); err != nil {
+	if slices.Contains(c.Chat, "console") {
+		if _, err := c.consoleUser(); err != nil {
 			return err
 		}
 	}
@@ -126,46 +126,107 @@ func (c *RunCmd) Run(g *Globals) error {
 		return err
 	}
 	defer db.Close()
-	ctx, cancel := context.WithCancel(g.Ctx)
-	defer cancel()
-	if slices.Contains(c.Chat, "discord") {
-		if len(c.Chat) > 1 {
-			return errors.New("--chat discord runs alone in this version: give --chat discord without console or slack (run a second bot on another data folder for another platform)")
-		}
-		if g.Metrics == nil {
-			g.Metrics = admin.NewMetrics(g.Log)
-		}
-		return c.runDiscord(ctx, g, roles, specs, db, discordDeps{Observer: g.Metrics})
+	if g.Metrics == nil {
+		g.Metrics = admin.NewMetrics(g.Log)
 	}
-	var chats []chatOutlet
-	if onConsole {
-		chats = append(chats, chatOutlet{Platform: console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})})
+	return c.serve(g.Ctx, g, roles, specs, db, chatDeps{Observer: g.Metrics})
+}
+
+// serve runs the bot on every platform --chat names, behind one router and one
+// notifier, until ctx is done, the console's input ends (then until ctx is done) or
+// a platform stops on its own. Each rotation lives on the platform (and channel) it
+// was started from: its card, thread and approval request go there, and votes count
+// only from there (or from accounts linked with --link); status and list answer on
+// every platform.
+func (c *RunCmd) serve(ctx context.Context, g *Globals, roles bot.Roles, specs []siteSpec, db *store.DB, deps chatDeps) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(c.Chat) == 0 {
+		return errors.New("--chat names no platform")
 	}
 	if g.Metrics == nil {
 		g.Metrics = admin.NewMetrics(g.Log)
 	}
-	sl, err := c.slackOutlet(ctx, db, roles, slackMetrics{g.Metrics}, g.Log)
+	if deps.Observer == nil {
+		deps.Observer = g.Metrics // Discord's API calls and 429s, beside Slack's
+	}
+	var chats []chatOutlet
+	help := map[string]string{} // what /sepm help adds, per platform
+	onConsole := slices.Contains(c.Chat, "console")
+	who := ""
+	if onConsole {
+		var err error
+		if who, err = c.consoleUser(); err != nil {
+			return err
+		}
+		chats = append(chats, chatOutlet{Platform: console.New(g.In, g.Out, console.Options{As: who, SeqFile: filepath.Join(c.Data, "console.seq")})})
+		help["console"] = console.Help
+	}
+	// Discord is built (offline) before Slack starts, so a flag mistake stops the
+	// bot before anything connects.
+	dc, err := c.discordOutlet(specs, deps, g.Log)
+	if err != nil {
+		return err
+	}
+	if dc != nil {
+		defer dc.close()
+	}
+	sl, err := c.slackOutlet(ctx, db, roles, slackMetrics{g.Metrics}, deps.SlackSecret, g.Log)
 	if err != nil {
 		return err
 	}
 	if sl != nil {
 		chats = append(chats, chatOutlet{Platform: sl, DefaultChannel: c.SlackFlags.defaultChannel()})
 	}
-	if len(chats) == 0 {
-		return errors.New("--chat names no platform")
+	if dc != nil {
+		chats = append(chats, chatOutlet{Platform: dc.d, DefaultChannel: dc.home})
+		help[discord.PlatformName] = discordHelp
 	}
 	w, err := startSites(ctx, g, c.BotFlags, roles, specs, db, chats, c.AdminListen)
 	if err != nil {
+		if sl != nil {
+			cancel()
+			sl.Wait()
+		}
 		return err
+	}
+	// One router per platform: the same settings (a Router holds no state), each
+	// with its own platform's help.
+	routerOf := func(p bot.Platform) *bot.Router {
+		rt := *w.router
+		rt.HelpExtra = help[p.Name()]
+		return &rt
 	}
 	// Every platform but the console is served in the background; one that stops on
 	// its own (a revoked token) stops the bot.
+	var served sync.WaitGroup
 	stopped := make(chan struct{}, len(w.platforms))
 	for i, p := range w.platforms {
 		if onConsole && i == 0 {
 			continue
 		}
-		go func() { w.router.Serve(ctx, p); stopped <- struct{}{} }()
+		served.Go(func() { routerOf(p).Serve(ctx, p); stopped <- struct{}{} })
+	}
+	// stop lets the step in progress commit, flushes the cards and the posts, then
+	// lets the platforms go.
+	stop := func() {
+		g.Log.Info("stopping: letting the step in progress commit, then closing the store")
+		cancel()
+		served.Wait()
+		w.wait()
+		w.notifier.Close()
+		if sl != nil {
+			sl.Wait()
+		}
+		if dc != nil {
+			dc.close()
+		}
+	}
+	if dc != nil {
+		if err := dc.start(ctx, c.DiscordFlags, w, deps, g.Log); err != nil {
+			stop()
+			return err
+		}
 	}
 	sites := strings.Join(w.mux.Names(), ", ")
 	if sl != nil {
@@ -175,32 +236,33 @@ func (c *RunCmd) Run(g *Globals) error {
 		}
 		fmt.Fprintf(g.Out, "sepmbot %s on Slack (%s, workspace %s) for %s.\n", shortVersion(), mode, sl.Team(), sites)
 	}
+	if dc != nil {
+		fmt.Fprintf(g.Out, "sepmbot %s on Discord for %s.\n", shortVersion(), sites)
+	}
+	if deps.Started != nil {
+		var d *discord.Discord
+		if dc != nil {
+			d = dc.d
+		}
+		deps.Started(w, d)
+	}
 	if onConsole {
-		w.router.HelpExtra = console.Help
 		fmt.Fprintf(g.Out, "sepmbot %s on the console for %s, as console:%s (one person: @user prefixes are refused); type `/sepm help`.\n", shortVersion(), sites, who)
-		w.router.Serve(ctx, w.platforms[0]) // returns at end of input
+		routerOf(w.platforms[0]).Serve(ctx, w.platforms[0]) // returns at end of input
 	}
 	if ctx.Err() == nil {
 		// Input ended (a pipe, or Ctrl-D), or no console: keep driving rotations until
 		// interrupted or a platform stops the bot.
 		select {
-		case <-g.Ctx.Done():
+		case <-ctx.Done():
 		case <-stopped:
 		}
 	}
-	var stopErr error
+	stop()
 	if sl != nil {
-		stopErr = sl.Err()
-	}
-	g.Log.Info("stopping: letting the step in progress commit, then closing the store")
-	cancel()
-	w.wait()
-	w.notifier.Close()
-	if sl != nil {
-		sl.Wait()
-	}
-	if stopErr != nil {
-		return fmt.Errorf("slack stopped the bot: %w", stopErr)
+		if err := sl.Err(); err != nil {
+			return fmt.Errorf("slack stopped the bot: %w", err)
+		}
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ type running struct {
 	notifier  *bot.Notifier
 	router    *bot.Router
 	platform  bot.Platform   // the first chat platform, instrumented: serve the router on it
-	platforms []bot.Platform // every chat platform, instrumented, in --chat order
+	platforms []bot.Platform // every chat platform, instrumented, in the order of chats (run: console, Slack, Discord)
 	admin     *admin.Server
 	adminURL  string // "" when not listening
 }

@@ -63,18 +63,21 @@ func slackGroups(r bot.Roles) []string {
 	return out
 }
 
-// slackPlatform builds the Slack adapter from the flags and the environment;
-// counters may be nil.
-func (f SlackFlags) slackPlatform(db *store.DB, roles bot.Roles, b BotFlags, counters slackbot.Counters, log *slog.Logger) (*slackbot.Adapter, error) {
-	botToken, err := secretEnv("SLACK_BOT_TOKEN")
+// slackPlatform builds the Slack adapter from the flags and the secrets secretOf
+// reads (nil: the environment); counters may be nil.
+func (f SlackFlags) slackPlatform(db *store.DB, roles bot.Roles, b BotFlags, counters slackbot.Counters, secretOf func(string) (string, error), log *slog.Logger) (*slackbot.Adapter, error) {
+	if secretOf == nil {
+		secretOf = secretEnv
+	}
+	botToken, err := secretOf("SLACK_BOT_TOKEN")
 	if err != nil {
 		return nil, err
 	}
-	appToken, err := secretEnv("SLACK_APP_TOKEN")
+	appToken, err := secretOf("SLACK_APP_TOKEN")
 	if err != nil {
 		return nil, err
 	}
-	secret, err := secretEnv("SLACK_SIGNING_SECRET")
+	secret, err := secretOf("SLACK_SIGNING_SECRET")
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +114,7 @@ func (f SlackFlags) defaultChannel() string {
 
 // slackOutlet starts the Slack adapter when --chat names slack (nil otherwise) and
 // adds its channels to --channel.
-func (c *RunCmd) slackOutlet(ctx context.Context, db *store.DB, roles bot.Roles, counters slackbot.Counters, log *slog.Logger) (*slackbot.Adapter, error) {
+func (c *RunCmd) slackOutlet(ctx context.Context, db *store.DB, roles bot.Roles, counters slackbot.Counters, secretOf func(string) (string, error), log *slog.Logger) (*slackbot.Adapter, error) {
 	if !slices.Contains(c.Chat, "slack") {
 		return nil, nil
 	}
@@ -120,7 +123,7 @@ func (c *RunCmd) slackOutlet(ctx context.Context, db *store.DB, roles bot.Roles,
 		return nil, err
 	}
 	c.BotFlags.Channel = append(c.BotFlags.Channel, chs...)
-	sl, err := c.SlackFlags.slackPlatform(db, roles, c.BotFlags, counters, log)
+	sl, err := c.SlackFlags.slackPlatform(db, roles, c.BotFlags, counters, secretOf, log)
 	if err != nil {
 		return nil, err
 	}
