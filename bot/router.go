@@ -350,11 +350,7 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 		if cmd.Topic != "" {
 			return toUser(commands.HelpTopic(cmd.Topic)), nil
 		}
-		help := commands.Help()
-		if r.HelpExtra != "" {
-			help = strings.TrimRight(help, "\n") + "\n\n" + r.HelpExtra
-		}
-		return toUser(help), nil
+		return toUser(helpText(r.HelpExtra)), nil
 	case "plan":
 		return Message{}, func(ctx context.Context) Message {
 			p, _, err := r.plan(ctx, cmd.Site, planOptions(cmd))
@@ -427,6 +423,22 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 		}
 	}
 	return toUser("unknown command " + cmd.Name), nil
+}
+
+// helpTexts caches /sepm help per HelpExtra (one per platform): the text is generated
+// from the static command table, so it is built once, not on every request.
+var helpTexts sync.Map // HelpExtra -> string
+
+func helpText(extra string) string {
+	if h, ok := helpTexts.Load(extra); ok {
+		return h.(string)
+	}
+	help := commands.Help()
+	if extra != "" {
+		help = strings.TrimRight(help, "\n") + "\n\n" + extra
+	}
+	helpTexts.Store(extra, help)
+	return help
 }
 
 // OrphanAccepter is an Engine that takes an operator's audited decision to go on

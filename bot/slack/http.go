@@ -112,6 +112,9 @@ func writeAck(w http.ResponseWriter, p any) {
 		w.WriteHeader(http.StatusOK)
 	case errorPayload:
 		http.Error(w, "not recorded; try again", http.StatusServiceUnavailable)
+	case json.RawMessage:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(p)
 	default:
 		raw, err := json.Marshal(p)
 		if err != nil {
