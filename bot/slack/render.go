@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -283,14 +284,68 @@ func liveVote(m bot.Message) bool {
 
 // ackPayload is a slash command's ephemeral answer carried by its ack, encoded once
 // (the transports write it as is); ok is false when it is too large for an ack (it
-// then goes by chat.postEphemeral).
+// then goes by chat.postEphemeral). A long text-only answer (the help) is rendered
+// once and kept: see staticAcks.
 func ackPayload(m bot.Message) (json.RawMessage, bool) {
+	static := textOnly(m) && len(m.Text) >= minStaticAck
+	if static {
+		if raw, ok := staticAcks.get(m); ok {
+			return raw, raw != nil
+		}
+	}
 	blocks, text := render(m)
 	raw, err := json.Marshal(ephemeralAck{ResponseType: "ephemeral", Text: text, Blocks: blocks})
 	if err != nil || len(raw) >= maxAckPayload {
-		return nil, false
+		raw = nil
 	}
-	return raw, true
+	if static {
+		staticAcks.put(m, raw)
+	}
+	return raw, raw != nil
+}
+
+// minStaticAck is the text length from which an ack's rendering is kept for reuse:
+// shorter answers (usage, refusals) are cheaper to render than to look up.
+const minStaticAck = 1024
+
+// textOnly says m has nothing but its text, visibility and placeholder flag.
+func textOnly(m bot.Message) bool {
+	return m.Title == "" && m.Status == "" && len(m.Fields) == 0 && len(m.List) == 0 && len(m.Steps) == 0 &&
+		m.Progress == nil && len(m.Context) == 0 && len(m.Buttons) == 0
+}
+
+// ackCache keeps the encoded acks of a few long text-only answers: the same help
+// text for every user is made printable, escaped and marshalled once. Bounded: it
+// starts afresh when full.
+type ackCache struct {
+	mu      sync.Mutex
+	entries map[ackKey]json.RawMessage // nil: too large for an ack
+}
+
+type ackKey struct {
+	text        string
+	visibility  bot.Visibility
+	placeholder bool
+}
+
+const maxStaticAcks = 32
+
+var staticAcks ackCache
+
+func (c *ackCache) get(m bot.Message) (json.RawMessage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	raw, ok := c.entries[ackKey{m.Text, m.Visibility, m.Placeholder}]
+	return raw, ok
+}
+
+func (c *ackCache) put(m bot.Message, raw json.RawMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxStaticAcks {
+		c.entries = map[ackKey]json.RawMessage{}
+	}
+	c.entries[ackKey{m.Text, m.Visibility, m.Placeholder}] = raw
 }
 
 // ephemeralAck is the body of a slash command's answer.
