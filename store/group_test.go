@@ -127,3 +127,36 @@ func TestGroupCommitPanicIsolated(t *testing.T) {
 		t.Fatalf("after a panic: fresh %v, err %v", ok, err)
 	}
 }
+
+// TestOpenSkipsFreelistSync: the freelist is not written at each commit (the
+// event path's commits are its cost), and a reopened file has every record.
+func TestOpenSkipsFreelistSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !db.bolt.NoFreelistSync {
+		t.Error("NoFreelistSync is off: every commit writes the freelist")
+	}
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 500 {
+		if _, err := db.Deliver(ctx, fmt.Sprintf("ev-%d", i), now, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 500 {
+		if ok, err := db.Deliver(ctx, fmt.Sprintf("ev-%d", i), now.Add(time.Second), time.Hour); err != nil || ok {
+			t.Fatalf("ev-%d after reopen: fresh %v, err %v", i, ok, err)
+		}
+	}
+}
