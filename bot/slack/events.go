@@ -111,7 +111,7 @@ func (a *Adapter) fromEvent(ev slackevents.EventsAPIEvent) []record {
 		return nil // the bot seeds its own ✅ ❌; those are not votes
 	}
 	return []record{{Key: "ev/" + cb.EventID, Received: a.now(), Event: inEvent{
-		Kind: int(kind), User: user, Channel: item.Channel, MessageRef: item.Timestamp, Reaction: reactionText(name),
+		Kind: int(kind), User: user, Channel: item.Channel, MessageRef: item.Timestamp, Reaction: reactionText(name), Name: name,
 	}}}
 }
 

@@ -37,6 +37,7 @@ type inEvent struct {
 	Channel    string `json:"channel"`
 	Text       string `json:"text,omitempty"`
 	Reaction   string `json:"reaction,omitempty"`
+	Name       string `json:"name,omitempty"` // the reaction's Slack name (white_check_mark)
 	MessageRef string `json:"ref,omitempty"`
 	ActionID   string `json:"action,omitempty"`
 	Value      string `json:"value,omitempty"`
@@ -83,6 +84,9 @@ func (s storeInbox) record(ctx context.Context, recs []record) ([]bool, error) {
 			}
 			if err := tx.Put(store.BucketInbox, key, raw); err != nil {
 				return err
+			}
+			if err := noteReaction(tx, r.Event); err != nil {
+				return fmt.Errorf("noting the reaction of %s: %w", r.Key, err)
 			}
 			fresh[i] = true
 		}
