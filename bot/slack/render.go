@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -294,9 +295,12 @@ func ackPayload(m bot.Message) (json.RawMessage, bool) {
 		}
 	}
 	blocks, text := render(m)
-	raw, err := json.Marshal(ephemeralAck{ResponseType: "ephemeral", Text: text, Blocks: blocks})
-	if err != nil || len(raw) >= maxAckPayload {
-		raw = nil
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the text is mrkdwn-escaped already (&lt; stays &lt;, not \u0026lt;)
+	var raw json.RawMessage
+	if err := enc.Encode(ephemeralAck{ResponseType: "ephemeral", Text: text, Blocks: blocks}); err == nil && buf.Len() < maxAckPayload {
+		raw = bytes.TrimRight(buf.Bytes(), "\n")
 	}
 	if static {
 		staticAcks.put(m, raw)
