@@ -1,13 +1,13 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -89,7 +89,7 @@ func benchCommands(b *testing.B, consumer string) {
 	base := "http://" + a.Addr() + "/slack/commands"
 	tr := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var all []time.Duration
+	var all, warm []time.Duration
 	var elapsed time.Duration
 	cpu0 := processCPU()
 	b.ResetTimer()
@@ -109,7 +109,7 @@ func benchCommands(b *testing.B, consumer string) {
 		for i := range n {
 			wg.Go(func() {
 				ts := fmt.Sprint(time.Now().Unix())
-				req, _ := http.NewRequest(http.MethodPost, base, strings.NewReader(string(bodies[i])))
+				req, _ := http.NewRequest(http.MethodPost, base, bytes.NewReader(bodies[i]))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.Header.Set("X-Slack-Request-Timestamp", ts)
 				req.Header.Set("X-Slack-Signature", slackfake.Sign("bench-secret", ts, bodies[i]))
@@ -126,7 +126,7 @@ func benchCommands(b *testing.B, consumer string) {
 					b.Error(err)
 					return
 				}
-				if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"response_type":"ephemeral"`) {
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"response_type":"ephemeral"`)) {
 					b.Errorf("answer %d %.200q", resp.StatusCode, body)
 				}
 			})
@@ -136,13 +136,23 @@ func benchCommands(b *testing.B, consumer string) {
 		wg.Wait()
 		elapsed += time.Since(t0)
 		all = append(all, lat...)
+		if it > 0 {
+			warm = append(warm, lat...)
+		}
 	}
 	b.StopTimer()
 	cpu := processCPU() - cpu0
-	slices.Sort(all)
-	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	q := func(d []time.Duration, p float64) float64 {
+		slices.Sort(d)
+		return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(q(all, 0.50), "p50-ms")
+	b.ReportMetric(q(all, 0.99), "p99-ms")
+	if len(warm) > 0 {
+		// The first round opens the 500 connections and warms the runtime; the
+		// acceptance figure (p99-ms) includes it, this one shows the rounds after.
+		b.ReportMetric(q(warm, 0.99), "p99-warm-ms")
+	}
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "commands/s")
 	// CPU (user+system, this process: the load generator's HTTP client included) per
 	// command: steadier than the times on a shared machine.
