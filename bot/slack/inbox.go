@@ -83,15 +83,16 @@ func (s storeInbox) record(ctx context.Context, recs []record, done []string) ([
 				if json.Unmarshal(old, &prev) == nil && r.Received.Sub(prev.Received) < DedupeTTL {
 					continue
 				}
+				// Expired, not yet pruned: recorded afresh, not answered.
+				if err := tx.Delete(store.BucketInbox, key+handledSuffix); err != nil {
+					return err
+				}
 			}
 			raw, err := json.Marshal(r)
 			if err != nil {
 				return fmt.Errorf("encoding %s: %w", r.Key, err)
 			}
 			if err := tx.Put(store.BucketInbox, key, raw); err != nil {
-				return err
-			}
-			if err := tx.Delete(store.BucketInbox, key+handledSuffix); err != nil { // an expired one's
 				return err
 			}
 			if err := noteReaction(tx, r.Event); err != nil {
@@ -114,12 +115,10 @@ func (s storeInbox) handled(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// markHandled marks the records of keys answered, in tx.
+// markHandled marks the records of keys answered, in tx. A mark whose record was
+// pruned meanwhile is dropped by the next pending.
 func markHandled(tx *store.Tx, keys []string) error {
 	for _, k := range keys {
-		if tx.Get(store.BucketInbox, inboxPrefix+k) == nil {
-			continue // pruned meanwhile
-		}
 		if err := tx.Put(store.BucketInbox, inboxPrefix+k+handledSuffix, nil); err != nil {
 			return fmt.Errorf("marking %s handled: %w", k, err)
 		}
