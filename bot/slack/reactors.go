@@ -72,7 +72,9 @@ func noteReaction(tx *store.Tx, e inEvent) error {
 // the adapter knew of that is gone, then a reaction_added for every vote reaction
 // there now; and it keeps what it saw as the known reactions. Removals are keyed by
 // the reconciliation (a later re-add and removal is a new one); additions by
-// (message, user, name), so each counts once.
+// (message, user, name), so each counts once. A live reaction recorded between
+// reactions.get and this write is left out of the known set until the next
+// reconciliation reads it again (a narrow window, right after a reconnect).
 func (a *Adapter) reconcileRequest(ctx context.Context, ch, ts string, reactions []slack.ItemReaction) []*delivery {
 	var now []string // approve pairs on the message now
 	var added []*delivery
