@@ -275,7 +275,7 @@ func TestRouterAcksThenAnswers(t *testing.T) {
 		synctest.Wait()
 		slow.mu.Lock()
 		// The ack waits only for the delivery id's durable record, which concurrent
-		// events share (a group commit of at most bbolt's 10 ms batch delay).
+		// events share (a group commit: at most the commit in progress and its own).
 		const commit = 50 * time.Millisecond
 		if len(slow.acks) != 1 || slow.acks[0].at > commit || slow.acks[0].op != "true" || len(slow.ans) != 0 {
 			t.Errorf("after 1 s: acks %+v answers %+v; want one placeholder ack at 0s and no answer yet", slow.acks, slow.ans)

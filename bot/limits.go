@@ -65,17 +65,45 @@ func Clip(s string, n int) string {
 
 // ClipLines cuts a multi-line text to at most n runes, cutting whole lines first and
 // saying how many lines were cut: a long SEPM error keeps its beginning readable.
+// Linear in the text's length: it counts each line once.
 func ClipLines(s string, n int) string {
 	if n <= 0 || utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	lines := strings.Split(s, "\n")
-	for k := len(lines) - 1; k >= 1; k-- {
-		head := strings.Join(lines[:k], "\n")
-		tail := "\n" + AndMore(len(lines)-k) + " lines"
-		if utf8.RuneCountInString(head)+utf8.RuneCountInString(tail) <= n {
-			return head + tail
+	k, end := FitLines(lines, n)
+	if k == 0 {
+		return Clip(s, n)
+	}
+	return s[:end] + "\n" + AndMore(len(lines)-k) + " lines"
+}
+
+// FitLines says how many leading lines of a text that does not fit in n runes to
+// keep so that they, a line break and AndMore(cut)+" lines" fit in n: k lines,
+// ending at byte end of strings.Join(lines, "\n"). k is 0 when not even one line
+// fits with the tail. Lines are counted once each (linear).
+func FitLines(lines []string, n int) (k, end int) {
+	// prefix[i] = runes of lines[:i] joined; bytes likewise.
+	runesTo, bytesTo := 0, 0
+	type cut struct{ runes, bytes int }
+	pre := make([]cut, 0, len(lines))
+	for i, l := range lines {
+		if i > 0 {
+			runesTo++
+			bytesTo++
+		}
+		runesTo += utf8.RuneCountInString(l)
+		bytesTo += len(l)
+		pre = append(pre, cut{runesTo, bytesTo})
+		if runesTo > n {
+			break // later lines cannot be kept
 		}
 	}
-	return Clip(s, n)
+	for k := min(len(pre), len(lines)-1); k >= 1; k-- {
+		tail := 1 + utf8.RuneCountInString(AndMore(len(lines)-k)) + len(" lines")
+		if pre[k-1].runes+tail <= n {
+			return k, pre[k-1].bytes
+		}
+	}
+	return 0, 0
 }

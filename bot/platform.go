@@ -100,6 +100,14 @@ type Event struct {
 	Value      string // button value
 	// Reply answers this event (nil: the router answers through Platform.Respond).
 	Reply Reply
+	// Recorded says the adapter already recorded this delivery durably before it
+	// acknowledged it and keeps its redeliveries out (Slack's inbox record). The
+	// router then answers what changes nothing (help, usage, refusals) without a
+	// second commit, and records DeliveryID only when work for the engine follows,
+	// after the placeholder ack: one commit before the platform's answer, and the
+	// engine still acts at most once when the event is handed out again after a
+	// restart.
+	Recorded bool
 }
 
 // UserKey is the platform-qualified user key used in roles and the audit:

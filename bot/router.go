@@ -30,12 +30,6 @@ type Engine interface {
 	Audit(ctx context.Context, id string) ([]store.AuditRecord, error)
 }
 
-// Deliveries records delivery ids so each event is processed at most once;
-// *store.DB implements it.
-type Deliveries interface {
-	Deliver(ctx context.Context, id string, now time.Time, ttl time.Duration) (bool, error)
-}
-
 // ApprovalMessages tells whether a message carries an approval request and where its
 // rotation lives; *Notifier implements it. The router uses it to answer an emoji that
 // does not vote, and to count a vote only from the rotation's home platform.
@@ -227,7 +221,31 @@ func toUser(text string) Message { return Message{Text: text, Visibility: Visibl
 
 // decide makes the fast decisions about ev (refusals, duplicates, help) and returns
 // either the answer now, or the job that computes it.
+//
+// The delivery id is recorded (durably, Deliveries) before the answer or the job.
+// For an event the platform has Recorded, the platform's own record already keeps
+// redeliveries out: an answer that changes nothing (help, usage, a refusal) goes at
+// once, and the delivery id is recorded only at the start of the job (after the
+// placeholder ack), so the engine acts at most once even when the platform hands the
+// event out again after a restart.
 func (r *Router) decide(ctx context.Context, ev Event) (Message, job) {
+	now, later := r.decideOnce(ctx, ev)
+	if later == nil || !ev.Recorded {
+		return now, later
+	}
+	return now, func(ctx context.Context) Message {
+		ok, err := r.record(ctx, ev)
+		switch {
+		case err != nil:
+			return toUser("not done: sepmbot could not record this request just now; nothing changed, try again")
+		case !ok:
+			return Message{} // handled before a restart: not again
+		}
+		return later(ctx)
+	}
+}
+
+func (r *Router) decideOnce(ctx context.Context, ev Event) (Message, job) {
 	switch ev.Kind {
 	case EventCommand:
 		return r.command(ctx, ev)
@@ -295,23 +313,6 @@ func reactionBallot(ev Event) (approvals.BallotKind, bool) {
 	return "", false // removing a ❌ takes nothing back: a deny is final
 }
 
-// fresh records the delivery id; false means it was already processed.
-func (r *Router) fresh(ctx context.Context, ev Event) bool {
-	if ev.DeliveryID == "" {
-		return true
-	}
-	ttl := max(r.DedupeTTL, 10*time.Minute)
-	ok, err := r.Deliveries.Deliver(ctx, ev.Platform+"/"+ev.DeliveryID, r.now(), ttl)
-	if err != nil {
-		r.log().Error("recording delivery id", "err", err)
-		return false // fail closed: better to ask the user to repeat than to act twice
-	}
-	if !ok {
-		r.log().Debug("dropping a repeated delivery", "delivery", ev.DeliveryID)
-	}
-	return ok
-}
-
 func usage(err error) Message {
 	var ue *commands.UsageError
 	if errors.As(err, &ue) {
@@ -341,7 +342,7 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 				need, plural(need, "approver says yes", "approvers say yes"), n, plural(n, "approver is", "approvers are"), ev.UserKey())), nil
 		}
 	}
-	if !r.fresh(ctx, ev) {
+	if !ev.Recorded && !r.fresh(ctx, ev) {
 		return Message{}, nil
 	}
 	user := r.person(ev)
@@ -350,11 +351,7 @@ func (r *Router) command(ctx context.Context, ev Event) (Message, job) {
 		if cmd.Topic != "" {
 			return toUser(commands.HelpTopic(cmd.Topic)), nil
 		}
-		help := commands.Help()
-		if r.HelpExtra != "" {
-			help = strings.TrimRight(help, "\n") + "\n\n" + r.HelpExtra
-		}
-		return toUser(help), nil
+		return toUser(helpText(r.HelpExtra)), nil
 	case "plan":
 		return Message{}, func(ctx context.Context) Message {
 			p, _, err := r.plan(ctx, cmd.Site, planOptions(cmd))
@@ -490,7 +487,7 @@ func (r *Router) vote(ctx context.Context, ev Event, b rotation.Ballot) (Message
 	if home, ok := r.approvalHome(ctx, ev); ok && home.Platform != ev.Platform && !r.Links.Linked(ev.UserKey()) {
 		return toUser(fmt.Sprintf("vote refused: this rotation lives on %s, and votes count only from there (or from accounts linked with --link)", home.Platform)), nil
 	}
-	if !r.fresh(ctx, ev) {
+	if !ev.Recorded && !r.fresh(ctx, ev) {
 		return Message{}, nil
 	}
 	return Message{}, func(ctx context.Context) Message { return r.cast(ctx, ev, b) }

@@ -23,6 +23,9 @@
 //     bucket and the store's internal buckets.
 //   - Deliver records chat delivery ids so each is processed at most once
 //     within a time-to-live, pruning old ids a bounded amount per call.
+//     Concurrent Deliver calls share one commit (group commit without a timer:
+//     a call waits at most for the commit in progress and its own), and each
+//     returns only once its record is durable.
 //
 // Views may run concurrently with each other and with one Update; Updates are
 // serialised. Never call View or Update from inside another transaction's

@@ -257,25 +257,36 @@ func (a *Adapter) Events(ctx context.Context) <-chan bot.Event {
 	return a.events
 }
 
-// runHandled marks answered envelopes in the store, in batches.
+// runHandled marks answered envelopes in the store, in batches. Under load the
+// recorder's commits carry the marks (see runRecorder); this commits the rest,
+// at most handledDelay after they were queued. A mark only spares an answered
+// envelope a second hand-out after a restart, where the router drops a repeated
+// engine call by its delivery id, so it may wait.
 func (a *Adapter) runHandled(ctx context.Context) {
-	for {
-		keys, ok := a.handledQ.take(ctx, maxBatch)
-		if !ok {
-			// Stopping: what was answered is marked before Wait returns.
-			keys, ok = a.handledQ.take(closedCtx, 0)
-			if ok {
-				if err := a.inbox.handled(context.WithoutCancel(ctx), keys); err != nil {
-					a.log.Warn("slack: marking envelopes handled", "err", err)
-				}
+	flush := func(max int) {
+		if keys, ok := a.handledQ.take(closedCtx, max); ok {
+			if err := a.inbox.handled(context.WithoutCancel(ctx), keys); err != nil {
+				a.log.Warn("slack: marking envelopes handled", "err", err)
 			}
+		}
+	}
+	for {
+		if _, ok := a.handledQ.peek(ctx); !ok {
+			flush(0) // stopping: what was answered is marked before Wait returns
 			return
 		}
-		if err := a.inbox.handled(context.WithoutCancel(ctx), keys); err != nil {
-			a.log.Warn("slack: marking envelopes handled", "err", err)
+		select {
+		case <-time.After(handledDelay):
+			flush(maxBatch) // what the recorder has not taken meanwhile
+		case <-ctx.Done():
+			flush(0)
+			return
 		}
 	}
 }
+
+// handledDelay is how long answered marks wait for a recorder commit to carry them.
+const handledDelay = 50 * time.Millisecond
 
 // closedCtx is done from the start: take with it returns only what is queued.
 var closedCtx = func() context.Context {

@@ -1,14 +1,15 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,32 +25,41 @@ import (
 //
 //	go test -run '^$' -bench HTTPSlashCommands -benchtime 3x ./bot/slack/
 //
-// Two consumers: the real router (whose own delivery-id record is one plain bbolt
-// Update per event, serialised: the figure to beat with the store's group commit),
-// and an acknowledger standing in for it, which shows the adapter's own path
-// (verify, one batched commit for all envelopes waiting, ack).
+// Two consumers: the real router with the store as its delivery ids (the adapter's
+// inbox record, one commit shared by the envelopes waiting, is the only commit before
+// the answer: the event is Recorded), and an acknowledger standing in for the router with a short answer, which shows the
+// adapter's own path (verify, one batched commit for all envelopes waiting, ack).
+// cpu-µs/cmd is this process's CPU per command, the load generator included: on a
+// shared machine it varies less than the times.
 func BenchmarkHTTPSlashCommands(b *testing.B) {
 	b.Run("router", func(b *testing.B) { benchCommands(b, "router") })
-	b.Run("router-memdedupe", func(b *testing.B) { benchCommands(b, "router-mem") })
 	b.Run("adapter", func(b *testing.B) { benchCommands(b, "adapter") })
 }
 
-// memDeliveries is an in-memory stand-in for the router's durable delivery ids:
-// the router's own cost without its per-event commit (not for production).
-type memDeliveries struct {
-	mu   sync.Mutex
-	seen map[string]bool
+// readBody reads the whole answer, into one buffer of its announced length (the
+// load generator's own cost, kept small: it shares the CPU with the bot).
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	if resp.ContentLength < 0 || resp.ContentLength > 1<<20 {
+		return io.ReadAll(resp.Body)
+	}
+	body := make([]byte, resp.ContentLength)
+	if _, err := io.ReadFull(resp.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
-func (m *memDeliveries) Deliver(_ context.Context, id string, _ time.Time, _ time.Duration) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.seen[id] {
-		return false, nil
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
 	}
-	m.seen[id] = true
-	return true, nil
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+var benchText = "help"
 
 func benchCommands(b *testing.B, consumer string) {
 	const n = 500
@@ -68,9 +78,6 @@ func benchCommands(b *testing.B, consumer string) {
 	if consumer != "adapter" {
 		roles, _ := bot.ParseRoles(nil, nil, []string{"*"})
 		r := &bot.Router{Deliveries: db, Roles: roles, Sites: []string{"site-a"}}
-		if consumer == "router-mem" {
-			r.Deliveries = &memDeliveries{seen: map[string]bool{}}
-		}
 		go r.Serve(ctx, a)
 	} else {
 		go func() {
@@ -82,13 +89,14 @@ func benchCommands(b *testing.B, consumer string) {
 	base := "http://" + a.Addr() + "/slack/commands"
 	tr := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var all []time.Duration
+	var all, warm []time.Duration
 	var elapsed time.Duration
+	cpu0 := processCPU()
 	b.ResetTimer()
 	for it := range b.N {
 		bodies := make([][]byte, n)
 		for i := range n {
-			p := fake.CommandPayload(fmt.Sprintf("U%05d", it*n+i), "C1", "help")
+			p := fake.CommandPayload(fmt.Sprintf("U%05d", it*n+i), "C1", benchText)
 			f := url.Values{}
 			for k, v := range p {
 				f.Set(k, v)
@@ -101,7 +109,7 @@ func benchCommands(b *testing.B, consumer string) {
 		for i := range n {
 			wg.Go(func() {
 				ts := fmt.Sprint(time.Now().Unix())
-				req, _ := http.NewRequest(http.MethodPost, base, strings.NewReader(string(bodies[i])))
+				req, _ := http.NewRequest(http.MethodPost, base, bytes.NewReader(bodies[i]))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.Header.Set("X-Slack-Request-Timestamp", ts)
 				req.Header.Set("X-Slack-Signature", slackfake.Sign("bench-secret", ts, bodies[i]))
@@ -113,9 +121,12 @@ func benchCommands(b *testing.B, consumer string) {
 					b.Error(err)
 					return
 				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"response_type":"ephemeral"`) {
+				body, err := readBody(resp)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"response_type":"ephemeral"`)) {
 					b.Errorf("answer %d %.200q", resp.StatusCode, body)
 				}
 			})
@@ -125,13 +136,27 @@ func benchCommands(b *testing.B, consumer string) {
 		wg.Wait()
 		elapsed += time.Since(t0)
 		all = append(all, lat...)
+		if it > 0 {
+			warm = append(warm, lat...)
+		}
 	}
 	b.StopTimer()
-	slices.Sort(all)
-	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	cpu := processCPU() - cpu0
+	q := func(d []time.Duration, p float64) float64 {
+		slices.Sort(d)
+		return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(q(all, 0.50), "p50-ms")
+	b.ReportMetric(q(all, 0.99), "p99-ms")
+	if len(warm) > 0 {
+		// The first round opens the 500 connections and warms the runtime; the
+		// acceptance figure (p99-ms) includes it, this one shows the rounds after.
+		b.ReportMetric(q(warm, 0.99), "p99-warm-ms")
+	}
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "commands/s")
+	// CPU (user+system, this process: the load generator's HTTP client included) per
+	// command: steadier than the times on a shared machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/cmd")
 	b.ReportMetric(0, "ns/op")
 	if got := inboxCountB(b, db); got < n {
 		b.Fatalf("%d envelopes recorded, want %d", got, n)

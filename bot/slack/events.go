@@ -111,7 +111,7 @@ func (a *Adapter) fromEvent(ev slackevents.EventsAPIEvent) []record {
 		return nil // the bot seeds its own ✅ ❌; those are not votes
 	}
 	return []record{{Key: "ev/" + cb.EventID, Received: a.now(), Event: inEvent{
-		Kind: int(kind), User: user, Channel: item.Channel, MessageRef: item.Timestamp, Reaction: reactionText(name),
+		Kind: int(kind), User: user, Channel: item.Channel, MessageRef: item.Timestamp, Reaction: reactionText(name), Name: name,
 	}}}
 }
 
@@ -140,6 +140,9 @@ func (a *Adapter) toEvent(ctx context.Context, d *delivery) (bot.Event, bool) {
 	ev := bot.Event{
 		Kind: kind, DeliveryID: d.rec.Key, Platform: "slack", User: in.User, Channel: in.Channel,
 		Text: in.Text, Reaction: in.Reaction, MessageRef: in.MessageRef, ActionID: in.ActionID, Value: in.Value,
+		// The inbox record (committed before the ack, deduped by key) is the
+		// delivery's record; reconciled reactions have none: the router keeps them.
+		Recorded: !d.silent,
 	}
 	if len(a.cfg.Groups) > 0 {
 		ev.UserGroups = a.grp.of(ctx, in.User)

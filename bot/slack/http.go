@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -112,6 +113,10 @@ func writeAck(w http.ResponseWriter, p any) {
 		w.WriteHeader(http.StatusOK)
 	case errorPayload:
 		http.Error(w, "not recorded; try again", http.StatusServiceUnavailable)
+	case json.RawMessage:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(p))) // one write, not chunked
+		_, _ = w.Write(p)
 	default:
 		raw, err := json.Marshal(p)
 		if err != nil {

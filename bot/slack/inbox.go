@@ -37,6 +37,7 @@ type inEvent struct {
 	Channel    string `json:"channel"`
 	Text       string `json:"text,omitempty"`
 	Reaction   string `json:"reaction,omitempty"`
+	Name       string `json:"name,omitempty"` // the reaction's Slack name (white_check_mark)
 	MessageRef string `json:"ref,omitempty"`
 	ActionID   string `json:"action,omitempty"`
 	Value      string `json:"value,omitempty"`
@@ -47,8 +48,9 @@ type inEvent struct {
 // acknowledged and says which ones were seen before.
 type inbox interface {
 	// record stores each record whose key is not already stored (within
-	// DedupeTTL) in one durable commit; fresh[i] says whether recs[i] is new.
-	record(ctx context.Context, recs []record) (fresh []bool, err error)
+	// DedupeTTL) in one durable commit; fresh[i] says whether recs[i] is new. The
+	// same commit marks the records of done answered (see handled).
+	record(ctx context.Context, recs []record, done []string) (fresh []bool, err error)
 	// handled marks records answered, so a restart does not hand them out again.
 	handled(ctx context.Context, keys []string) error
 	// pending lists the records not yet answered, oldest first, and drops records
@@ -61,9 +63,14 @@ type storeInbox struct {
 	db *store.DB
 }
 
-func (s storeInbox) record(ctx context.Context, recs []record) ([]bool, error) {
+// handledSuffix marks a record answered: a key of its own (record key + suffix),
+// so marking is one small write, not a decode and re-encode of the record.
+const handledSuffix = "\x00handled"
+
+func (s storeInbox) record(ctx context.Context, recs []record, done []string) ([]bool, error) {
 	fresh := make([]bool, len(recs))
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		clear(fresh)
 		seen := map[string]bool{}
 		for i, r := range recs {
 			key := inboxPrefix + r.Key
@@ -76,6 +83,10 @@ func (s storeInbox) record(ctx context.Context, recs []record) ([]bool, error) {
 				if json.Unmarshal(old, &prev) == nil && r.Received.Sub(prev.Received) < DedupeTTL {
 					continue
 				}
+				// Expired, not yet pruned: recorded afresh, not answered.
+				if err := tx.Delete(store.BucketInbox, key+handledSuffix); err != nil {
+					return err
+				}
 			}
 			raw, err := json.Marshal(r)
 			if err != nil {
@@ -84,9 +95,12 @@ func (s storeInbox) record(ctx context.Context, recs []record) ([]bool, error) {
 			if err := tx.Put(store.BucketInbox, key, raw); err != nil {
 				return err
 			}
+			if err := noteReaction(tx, r.Event); err != nil {
+				return fmt.Errorf("noting the reaction of %s: %w", r.Key, err)
+			}
 			fresh[i] = true
 		}
-		return nil
+		return markHandled(tx, done)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("slack: recording %d envelopes: %w", len(recs), err)
@@ -95,26 +109,19 @@ func (s storeInbox) record(ctx context.Context, recs []record) ([]bool, error) {
 }
 
 func (s storeInbox) handled(ctx context.Context, keys []string) error {
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		for _, k := range keys {
-			old := tx.Get(store.BucketInbox, inboxPrefix+k)
-			var r record
-			if old == nil || json.Unmarshal(old, &r) != nil || r.Handled {
-				continue
-			}
-			r.Handled = true
-			raw, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			if err := tx.Put(store.BucketInbox, inboxPrefix+k, raw); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.db.Update(ctx, func(tx *store.Tx) error { return markHandled(tx, keys) }); err != nil {
 		return fmt.Errorf("slack: marking %d envelopes handled: %w", len(keys), err)
+	}
+	return nil
+}
+
+// markHandled marks the records of keys answered, in tx. A mark whose record was
+// pruned meanwhile is dropped by the next pending.
+func markHandled(tx *store.Tx, keys []string) error {
+	for _, k := range keys {
+		if err := tx.Put(store.BucketInbox, inboxPrefix+k+handledSuffix, nil); err != nil {
+			return fmt.Errorf("marking %s handled: %w", k, err)
+		}
 	}
 	return nil
 }
@@ -123,20 +130,34 @@ func (s storeInbox) pending(ctx context.Context, now time.Time) ([]record, error
 	var out []record
 	var old []string
 	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		err := tx.ForEach(store.BucketInbox, func(k string, v []byte) error {
-			if !strings.HasPrefix(k, inboxPrefix) {
+		out, old = out[:0], old[:0]
+		done := map[string]bool{}
+		var live []record
+		err := tx.ForEachPrefix(store.BucketInbox, inboxPrefix, func(k string, v []byte) error {
+			if rec, ok := strings.CutSuffix(k, handledSuffix); ok {
+				done[rec] = true
 				return nil
 			}
 			var r record
 			if json.Unmarshal(v, &r) != nil || now.Sub(r.Received) >= DedupeTTL {
-				old = append(old, k)
+				old = append(old, k, k+handledSuffix)
 				return nil
 			}
-			if !r.Handled {
-				out = append(out, r)
+			if !r.Handled { // older files kept the mark in the record
+				live = append(live, r)
 			}
 			return nil
 		})
+		for _, r := range live {
+			if !done[inboxPrefix+r.Key] {
+				out = append(out, r)
+			}
+		}
+		for k := range done {
+			if tx.Get(store.BucketInbox, k) == nil {
+				old = append(old, k+handledSuffix) // its record is gone
+			}
+		}
 		if err != nil {
 			return err
 		}

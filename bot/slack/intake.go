@@ -67,6 +67,23 @@ func (q *queue[T]) take(ctx context.Context, max int) ([]T, bool) {
 	}
 }
 
+// peek waits until the queue has items (without taking them); false when ctx is done.
+func (q *queue[T]) peek(ctx context.Context) (int, bool) {
+	for {
+		q.mu.Lock()
+		n := len(q.items)
+		q.mu.Unlock()
+		if n > 0 {
+			return n, true
+		}
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
 // maxBatch bounds the envelopes one commit records.
 const maxBatch = 512
 
@@ -81,10 +98,13 @@ func (a *Adapter) runRecorder(ctx context.Context) {
 		for i, d := range batch {
 			recs[i] = d.rec
 		}
-		fresh, err := a.inbox.record(ctx, recs)
+		// Answers marked since the last commit ride along in this one.
+		done, _ := a.handledQ.take(closedCtx, 0)
+		fresh, err := a.inbox.record(ctx, recs, done)
 		if err != nil {
 			// Not acked: Slack delivers again, and the bot may be able to record it then.
 			a.log.Error("slack: recording envelopes failed; not acknowledging them", "n", len(batch), "err", err)
+			a.handledQ.push(done...) // marked by the next commit
 			for _, d := range batch {
 				d.ack.send(errNotRecorded)
 			}

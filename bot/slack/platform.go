@@ -123,6 +123,9 @@ func (a *Adapter) rememberRequest(ctx context.Context, channel, ts string, open 
 		if open {
 			return tx.Put(store.BucketMeta, key, []byte(a.now().UTC().Format(time.RFC3339)))
 		}
+		if err := tx.Delete(store.BucketMeta, reactorsKey(channel, ts)); err != nil {
+			return err
+		}
 		return tx.Delete(store.BucketMeta, key)
 	})
 	if err != nil {
@@ -156,6 +159,9 @@ func (a *Adapter) openRequests(ctx context.Context) [][2]string {
 				if err := tx.Delete(store.BucketMeta, k); err != nil {
 					return err
 				}
+				if err := tx.Delete(store.BucketMeta, reactorsPrefix+strings.TrimPrefix(k, requestPrefix)); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
@@ -165,7 +171,8 @@ func (a *Adapter) openRequests(ctx context.Context) [][2]string {
 
 // reconcile reads the reactions on every open approval request again
 // (reactions.get) and hands the votes among them to the router, so a vote made
-// while the bot was away counts. A vote already counted is refused by the engine
+// while the bot was away counts, and a ✅ removed while it was away withdraws that
+// approval as a live removal would (see reconcileRequest). A vote already counted is refused by the engine
 // as a repeat; those answers go nowhere (the person did nothing just now).
 func (a *Adapter) reconcile(ctx context.Context) {
 	for _, req := range a.openRequests(ctx) {
@@ -175,22 +182,7 @@ func (a *Adapter) reconcile(ctx context.Context) {
 			a.log.Warn("slack: reading reactions after a reconnect", "channel", ch, "ts", ts, "err", err)
 			continue
 		}
-		var ds []*delivery
-		for _, r := range item.Reactions {
-			text := reactionText(r.Name)
-			if text != bot.EmojiApprove && text != bot.EmojiDeny {
-				continue
-			}
-			for _, u := range r.Users {
-				if u == a.botUser {
-					continue
-				}
-				ds = append(ds, &delivery{silent: true, rec: record{
-					Key: "rc/" + ch + "/" + ts + "/" + u + "/" + r.Name, Received: a.now(),
-					Event: inEvent{Kind: int(bot.EventReactionAdded), User: u, Channel: ch, MessageRef: ts, Reaction: text},
-				}})
-			}
-		}
+		ds := a.reconcileRequest(ctx, ch, ts, item.Reactions)
 		a.ready.push(ds...)
 	}
 }

@@ -1,9 +1,11 @@
 package slack
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -47,22 +49,15 @@ func esc(s string, n int, keepNewlines bool) string {
 	lines := strings.Split(s, "\n")
 	size := -1 // no newline before the first line
 	for k, l := range lines {
-		e := bot.EscapeSlack(l)
-		lines[k] = e
-		size += runes(e) + 1
-		if size <= n {
-			continue
-		}
-		// Keep lines[:k] if the tail fits after them, else fewer.
-		for k > 0 {
-			head := strings.Join(lines[:k], "\n")
-			tail := "\n" + bot.AndMore(len(lines)-k) + " lines"
-			if runes(head)+runes(tail) <= n {
-				return head + tail
+		lines[k] = bot.EscapeSlack(l)
+		size += runes(lines[k]) + 1
+		if size > n {
+			// Keep the most leading lines that fit with the tail, else cut one line.
+			if keep, _ := bot.FitLines(lines, n); keep > 0 { // reads lines[:k+1] only, all escaped
+				return strings.Join(lines[:keep], "\n") + "\n" + bot.AndMore(len(lines)-keep) + " lines"
 			}
-			k--
+			return escLine(l, n)
 		}
-		return escLine(l, n)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -114,8 +109,9 @@ func render(m bot.Message) ([]slack.Block, string) {
 	if t := strings.TrimSpace(esc(m.Status, maxSectionText, false)); t != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
 	}
-	if t := strings.TrimSpace(esc(strings.TrimRight(m.Text, "\n"), maxSectionText, true)); t != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
+	body := strings.TrimSpace(esc(strings.TrimRight(m.Text, "\n"), maxSectionText, true))
+	if body != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(body), nil, nil))
 	}
 	if len(m.Fields) > 0 {
 		var fs []*slack.TextBlockObject
@@ -165,12 +161,14 @@ func render(m bot.Message) ([]slack.Block, string) {
 	if len(blocks) > maxBlocks {
 		blocks = append(blocks[:maxBlocks-1], slack.NewContextBlock("", mrkdwn(bot.AndMore(len(blocks)-(maxBlocks-1))+" parts")))
 	}
-	return blocks, fallbackText(m)
+	return blocks, fallbackText(m, body)
 }
 
 // fallbackText is the plain text Slack shows in notifications: the title and
 // status, then the body; a message without a body falls back to its plain form.
-func fallbackText(m bot.Message) string {
+// section is the body as the section block shows it: reused when it fits, so a long
+// text is made printable and escaped once, not twice.
+func fallbackText(m bot.Message, section string) string {
 	var parts []string
 	for _, p := range []string{m.Title, m.Status} {
 		if p = strings.TrimSpace(esc(p, maxHeaderText, false)); p != "" {
@@ -182,7 +180,14 @@ func fallbackText(m bot.Message) string {
 	if strings.TrimSpace(body) == "" && len(m.Steps)+len(m.Fields)+len(m.List)+len(m.Context) > 0 {
 		body = bot.RenderTextWith(bot.Message{Fields: m.Fields, Steps: m.Steps, Progress: m.Progress, Context: m.Context}, Limits)
 	}
-	if body = strings.TrimSpace(esc(body, maxFallback-runes(head)-1, true)); body != "" {
+	limit := maxFallback - runes(head) - 1
+	switch {
+	case section != "" && runes(section) <= limit:
+		body = section
+	default:
+		body = strings.TrimSpace(esc(body, limit, true))
+	}
+	if body != "" {
 		if head != "" {
 			head += "\n"
 		}
@@ -278,14 +283,78 @@ func liveVote(m bot.Message) bool {
 	return false
 }
 
-// ackPayload is a slash command's ephemeral answer carried by its ack; ok is false
-// when it is too large for an ack (it then goes by chat.postEphemeral).
-func ackPayload(m bot.Message) (map[string]any, bool) {
-	blocks, text := render(m)
-	p := map[string]any{"response_type": "ephemeral", "text": text, "blocks": blocks}
-	raw, err := json.Marshal(p)
-	if err != nil || len(raw) >= maxAckPayload {
-		return nil, false
+// ackPayload is a slash command's ephemeral answer carried by its ack, encoded once
+// (the transports write it as is); ok is false when it is too large for an ack (it
+// then goes by chat.postEphemeral). A long text-only answer (the help) is rendered
+// once and kept: see staticAcks.
+func ackPayload(m bot.Message) (json.RawMessage, bool) {
+	static := textOnly(m) && len(m.Text) >= minStaticAck
+	if static {
+		if raw, ok := staticAcks.get(m); ok {
+			return raw, raw != nil
+		}
 	}
-	return p, true
+	blocks, text := render(m)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // the text is mrkdwn-escaped already (&lt; stays &lt;, not \u0026lt;)
+	var raw json.RawMessage
+	if err := enc.Encode(ephemeralAck{ResponseType: "ephemeral", Text: text, Blocks: blocks}); err == nil && buf.Len() < maxAckPayload {
+		raw = bytes.TrimRight(buf.Bytes(), "\n")
+	}
+	if static {
+		staticAcks.put(m, raw)
+	}
+	return raw, raw != nil
+}
+
+// minStaticAck is the text length from which an ack's rendering is kept for reuse:
+// shorter answers (usage, refusals) are cheaper to render than to look up.
+const minStaticAck = 1024
+
+// textOnly says m has nothing but its text, visibility and placeholder flag.
+func textOnly(m bot.Message) bool {
+	return m.Title == "" && m.Status == "" && len(m.Fields) == 0 && len(m.List) == 0 && len(m.Steps) == 0 &&
+		m.Progress == nil && len(m.Context) == 0 && len(m.Buttons) == 0
+}
+
+// ackCache keeps the encoded acks of a few long text-only answers: the same help
+// text for every user is made printable, escaped and marshalled once. Bounded: it
+// starts afresh when full.
+type ackCache struct {
+	mu      sync.Mutex
+	entries map[ackKey]json.RawMessage // nil: too large for an ack
+}
+
+type ackKey struct {
+	text        string
+	visibility  bot.Visibility
+	placeholder bool
+}
+
+const maxStaticAcks = 32
+
+var staticAcks ackCache
+
+func (c *ackCache) get(m bot.Message) (json.RawMessage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	raw, ok := c.entries[ackKey{m.Text, m.Visibility, m.Placeholder}]
+	return raw, ok
+}
+
+func (c *ackCache) put(m bot.Message, raw json.RawMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxStaticAcks {
+		c.entries = map[ackKey]json.RawMessage{}
+	}
+	c.entries[ackKey{m.Text, m.Visibility, m.Placeholder}] = raw
+}
+
+// ephemeralAck is the body of a slash command's answer.
+type ephemeralAck struct {
+	ResponseType string        `json:"response_type"`
+	Text         string        `json:"text"`
+	Blocks       []slack.Block `json:"blocks,omitempty"`
 }

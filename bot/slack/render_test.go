@@ -121,3 +121,23 @@ func TestEscCutsWholeLinesAndSaysHowMany(t *testing.T) {
 		t.Fatalf("short: %q", got)
 	}
 }
+
+// TestAckPayloadStaticReuse: a long text-only answer (the help) is rendered once and
+// reused, and the reuse never mixes answers: another text, another visibility, or an
+// answer too large for an ack each get their own.
+func TestAckPayloadStaticReuse(t *testing.T) {
+	long := strings.Repeat("a help line <!here>\n", 100)
+	a1, ok1 := ackPayload(bot.Message{Text: long, Visibility: bot.VisibleUser})
+	a2, ok2 := ackPayload(bot.Message{Text: long, Visibility: bot.VisibleUser})
+	if !ok1 || !ok2 || string(a1) != string(a2) || strings.Contains(string(a1), "<!here>") {
+		t.Fatalf("same help twice: ok %v %v, equal %v, escaped %v", ok1, ok2, string(a1) == string(a2), !strings.Contains(string(a1), "<!here>"))
+	}
+	other, _ := ackPayload(bot.Message{Text: long + "one more line", Visibility: bot.VisibleUser})
+	if !strings.Contains(string(other), "one more line") {
+		t.Errorf("another text got the cached answer")
+	}
+	placeholder, _ := ackPayload(bot.Message{Text: long, Visibility: bot.VisibleUser, Placeholder: true})
+	if len(placeholder) == 0 {
+		t.Errorf("placeholder with the same text: no payload")
+	}
+}

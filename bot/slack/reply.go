@@ -65,7 +65,7 @@ func (a *Adapter) attachReply(ev *bot.Event, d *delivery) { ev.Reply = &reply{a:
 // Ack answers at once.
 func (r *reply) Ack(ctx context.Context, m bot.Message) error {
 	if !m.Placeholder {
-		r.a.markHandled(r.d)
+		defer r.a.markHandled(r.d) // after the answer: the mark is no reason to make it wait
 	}
 	if r.d.silent {
 		return nil
@@ -83,7 +83,7 @@ func (r *reply) Ack(ctx context.Context, m bot.Message) error {
 
 // Answer delivers the real answer later.
 func (r *reply) Answer(ctx context.Context, m bot.Message) error {
-	r.a.markHandled(r.d)
+	defer r.a.markHandled(r.d)
 	if r.d.silent {
 		return nil
 	}
