@@ -102,12 +102,18 @@ func (p *pacer) post(ctx context.Context, channel string, send func() error) err
 		}
 		err := send()
 		wait, limited := retryAfter(err)
+		p.mu.Lock()
+		// Slack counts a post when it arrives, which can be any time before send
+		// returns: the next slot is also a full interval after this call ended,
+		// so a post delayed in transit never lands in the same second as the next.
+		p.nextPost[channel] = later(p.nextPost[channel], p.now().Add(time.Duration(float64(PostInterval)*paceMargin)))
+		if limited {
+			p.nextPost[channel] = later(p.nextPost[channel], p.now().Add(wait+jitter()))
+		}
+		p.mu.Unlock()
 		if !limited {
 			return err
 		}
-		p.mu.Lock()
-		p.nextPost[channel] = later(p.nextPost[channel], p.now().Add(wait+jitter()))
-		p.mu.Unlock()
 	}
 }
 

@@ -166,3 +166,25 @@ func TestPacerStopsWithItsContext(t *testing.T) {
 		}
 	})
 }
+
+// TestPostDelayedInTransitKeepsItsSecond: Slack counts a post when it arrives. A
+// post that takes 400 ms to get there must not share a second with the next one,
+// which goes fast (the slot is a full interval after the slow call ended).
+func TestPostDelayedInTransitKeepsItsSecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPacer(50, time.Now)
+		l := &slidingLimit{n: 1, window: time.Second}
+		for i := range 6 {
+			delay := []time.Duration{400 * time.Millisecond, 0}[i%2]
+			if err := p.post(context.Background(), "C1", func() error {
+				time.Sleep(delay) // in transit: Slack sees the call only now
+				return l.call()
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l.limited != 0 {
+			t.Fatalf("%d posts refused: the next slot did not wait for the slow post to arrive", l.limited)
+		}
+	})
+}
