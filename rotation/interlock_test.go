@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,25 +175,18 @@ func abortAndCheck(t *testing.T, g *rig, id string) {
 // counts them apart and does not read as a success.
 func TestOrphanSuspectedBlocksReenable(t *testing.T) {
 	t.Parallel()
-	g := newRig(t, rigOptions{sim: sim.Options{Clients: 120, Servers: 1, Groups: 4, Seed: 74}})
+	// A 3 s heartbeat leaves time to find clients that have not checked in since the
+	// change, however slow the machine is to reach the wait.
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 120, Servers: 1, Groups: 4, Heartbeat: 3 * time.Second, Seed: 74}})
 	r := g.rotate(PlanOptions{MinWait: 5 * time.Second})
-	if _, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-cert")}).run(g.ctx, 60*time.Second); err != nil {
+	at, err := (&operator{g: g, id: r.ID, stop: stopAt("wait-cert")}).run(g.ctx, 60*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	if err := g.client.EachComputerPage(g.ctx, sepm.ComputerQuery{PageSize: 1000}, func(page []sepm.Computer) error {
-		for _, c := range page {
-			if c.OnlineStatus == 1 && len(ids) < 3 {
-				ids = append(ids, c.UniqueID)
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.site.BlockClients(ids, 0, true); err != nil { // they stop checking in
-		t.Fatal(err)
-	}
+	// Silence three clients that have not checked in since the certificate change:
+	// block one, read its last check-in (frozen now), keep it if it predates the
+	// change, otherwise let it go and try the next. Exactly these three are orphans.
+	ids := silenceUnseen(t, g, at.Rotation.LastCertChange, 3)
 	v, err := (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +206,7 @@ func TestOrphanSuspectedBlocksReenable(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := v.Rotation.Report
-	if v.Rotation.Status != StatusCompleted || rep == nil || rep.SuspectedOrphaned != 3 || rep.Clean() {
+	if v.Rotation.Status != StatusCompleted || rep == nil || rep.SuspectedOrphaned != len(ids) || rep.Clean() {
 		t.Fatalf("status %s report %+v", v.Rotation.Status, rep)
 	}
 	if rep.OnNew+rep.SuspectedOrphaned+rep.OfflineBefore+rep.NeverSeen != rep.ClientsTotal {
@@ -266,4 +260,43 @@ func TestInterlockUntrustedCertificate(t *testing.T) {
 	if s, _, _ := v.Rotation.Current(); (s.ID != "wait-disable" && s.ID != "cert-sepm-01") || !strings.Contains(v.Rotation.LastError, "neither the old nor the expected new one") {
 		t.Fatalf("paused at %s: %q", s.ID, v.Rotation.LastError)
 	}
+}
+
+// silenceUnseen blocks n online clients whose last check-in is at or before
+// changeAt (epoch ms) and returns their ids. A client is blocked first and checked
+// after, so its check-in cannot move between the check and the block.
+func silenceUnseen(t *testing.T, g *rig, changeAt int64, n int) []string {
+	t.Helper()
+	all, err := g.client.Computers(g.ctx, sepm.ComputerQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range all {
+		if len(ids) == n {
+			break
+		}
+		if c.OnlineStatus != 1 || c.LastUpdateTime > changeAt {
+			continue
+		}
+		if _, err := g.site.BlockClients([]string{c.UniqueID}, 0, true); err != nil {
+			t.Fatal(err)
+		}
+		now, err := g.client.Computers(g.ctx, sepm.ComputerQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(now, func(x sepm.Computer) bool { return x.UniqueID == c.UniqueID })
+		if i >= 0 && now[i].LastUpdateTime <= changeAt {
+			ids = append(ids, c.UniqueID)
+			continue
+		}
+		if _, err := g.site.BlockClients([]string{c.UniqueID}, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ids) < n {
+		t.Fatalf("found %d of %d clients not seen since the change: every client checked in before the test could block them", len(ids), n)
+	}
+	return ids
 }
