@@ -150,8 +150,9 @@ type client struct {
 	serial               string   // profileSerialNo
 	pol                  *policy  // cached policy
 	certs                []string // cached certificate fingerprints, by server index
-	lastUpdate           int64    // epoch ms
+	lastUpdate           int64    // epoch ms; written through setLastUpdateLocked
 	gen                  uint32   // invalidates heap entries
+	luSeq                uint32   // invalidates lastUpdate index entries (luindex.go)
 	group                int32
 	lastServer           int16 // -1 none
 	build                uint8
@@ -212,6 +213,9 @@ type model struct {
 	rogue     int     // unexpected certificates made so far
 	byName    []int32 // client indexes by computer name (names never change)
 	byID      []int32 // client indexes by unique id
+	rankName  []int32 // client index -> position in byName
+	rankID    []int32 // client index -> position in byID
+	lu        luIndex // clients by lastUpdate
 }
 
 func hexID(r *rand.Rand) string {
@@ -281,6 +285,7 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 		return nil, err
 	}
 	m.sortIndexesLocked()
+	m.rebuildLULocked()
 	return m, nil
 }
 
@@ -387,7 +392,7 @@ func (m *model) heartbeatLocked(i int32, now time.Time) {
 			continue // the client does not trust what this server presents
 		}
 		g := m.groups[c.group]
-		c.lastUpdate = now.UnixMilli()
+		m.setLastUpdateLocked(i, now.UnixMilli())
 		c.lastServer = int16(e.server)
 		m.checkins++
 		if c.serial != g.serial && m.opts.PolicyFetch < 1 && m.rt.Float64() >= m.opts.PolicyFetch {

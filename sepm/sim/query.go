@@ -201,34 +201,7 @@ func (m *model) computersPage(q computerQuery, groupID string) (any, error) {
 		}
 		q.group = int32(g.idx)
 	}
-	order := m.byName
-	if q.byID {
-		order = m.byID
-	}
-	var match []int32
-	switch {
-	case q.computerID != "":
-		for _, i := range order {
-			if m.clients[i].uid == q.computerID {
-				match = append(match, i)
-			}
-		}
-	case q.hardwareKey != "":
-		for _, i := range order {
-			if m.clients[i].hwKey == q.hardwareKey {
-				match = append(match, i)
-			}
-		}
-	case q.group < 0 && q.lastUpdate <= 0 && q.name == "":
-		match = order
-	default:
-		for _, i := range order {
-			c := &m.clients[i]
-			if (q.group < 0 || c.group == q.group) && c.lastUpdate > q.lastUpdate && (q.name == "" || wildcard(q.name, c.name)) {
-				match = append(match, i)
-			}
-		}
-	}
+	match := m.matchLocked(q, len(m.clients)/8)
 	n := len(match)
 	at := func(k int) *client {
 		if q.desc {
@@ -254,6 +227,58 @@ func (m *model) computersPage(q computerQuery, groupID string) (any, error) {
 	}), nil
 }
 
+// matchLocked lists the clients a computer query selects, in the query's sort
+// order (ascending; the caller reverses for DESC). A lastUpdate filter reads the
+// lastUpdate index when at most indexLimit clients changed since, and scans the
+// fleet otherwise; both give the same list.
+func (m *model) matchLocked(q computerQuery, indexLimit int) []int32 {
+	order, rank := m.byName, m.rankName
+	if q.byID {
+		order, rank = m.byID, m.rankID
+	}
+	var match []int32
+	switch {
+	case q.computerID != "":
+		for _, i := range order {
+			if m.clients[i].uid == q.computerID {
+				match = append(match, i)
+			}
+		}
+	case q.hardwareKey != "":
+		for _, i := range order {
+			if m.clients[i].hwKey == q.hardwareKey {
+				match = append(match, i)
+			}
+		}
+	case q.group < 0 && q.lastUpdate <= 0 && q.name == "":
+		match = order
+	default:
+		if q.lastUpdate > 0 {
+			if since, ok := m.sinceLocked(nil, q.lastUpdate, indexLimit); ok {
+				match = since[:0]
+				for _, i := range since {
+					if m.selects(q, &m.clients[i]) {
+						match = append(match, i)
+					}
+				}
+				slices.SortFunc(match, func(a, b int32) int { return int(rank[a]) - int(rank[b]) })
+				return match
+			}
+		}
+		for _, i := range order {
+			if m.selects(q, &m.clients[i]) {
+				match = append(match, i)
+			}
+		}
+	}
+	return match
+}
+
+// selects reports whether c passes a query's group, lastUpdate and name filters.
+func (m *model) selects(q computerQuery, c *client) bool {
+	return (q.group < 0 || c.group == q.group) && c.lastUpdate > q.lastUpdate && (q.name == "" || wildcard(q.name, c.name))
+}
+
 // sortIndexesLocked orders the clients by name and by unique id, once: neither
 // changes.
 func (m *model) sortIndexesLocked() {
@@ -264,6 +289,12 @@ func (m *model) sortIndexesLocked() {
 	m.byID = slices.Clone(m.byName)
 	slices.SortFunc(m.byName, func(a, b int32) int { return strings.Compare(m.clients[a].name, m.clients[b].name) })
 	slices.SortFunc(m.byID, func(a, b int32) int { return strings.Compare(m.clients[a].uid, m.clients[b].uid) })
+	m.rankName = make([]int32, len(m.clients))
+	m.rankID = make([]int32, len(m.clients))
+	for k := range m.byName {
+		m.rankName[m.byName[k]] = int32(k)
+		m.rankID[m.byID[k]] = int32(k)
+	}
 }
 
 // groupsQuery answers GET groups: fullPathName (exact, any case), sort (name, the

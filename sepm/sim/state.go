@@ -296,6 +296,7 @@ func (m *model) restoreLocked(sn *snapshot) error {
 			m.heap.push(hbEntry{due: st.Due, idx: int32(i), gen: c.gen})
 		}
 	}
+	m.rebuildLULocked()
 	m.reverts = m.reverts[:0]
 	for _, r := range sn.Reverts {
 		m.reverts = append(m.reverts, revert{at: r.At, idx: r.Idx, online: r.Online})
