@@ -102,10 +102,15 @@ func parseComputerQuery(q url.Values) (computerQuery, error) {
 	return cq, nil
 }
 
-func (m *model) computerViewLocked(c *client) wComputer {
+// computerView renders client i from row, its changing state copied under the
+// lock; everything else it reads (the client's identity, groups' ids and paths,
+// servers, builds) never changes once the model is built, so it runs without the
+// lock.
+func (m *model) computerView(row pageRow) wComputer {
+	c := &m.clients[row.idx]
 	g := m.groups[c.group]
 	online := 0
-	if c.checkingIn() {
+	if row.online {
 		online = 1
 	}
 	b := &m.builds[c.build]
@@ -117,9 +122,9 @@ func (m *model) computerViewLocked(c *client) wComputer {
 	v.AgentVersion = b.version
 	v.AgentType = "105"
 	v.OnlineStatus = online
-	v.LastUpdateTime = c.lastUpdate
-	v.ProfileSerialNo = c.serial
-	srv := m.servers[c.lastServer]
+	v.LastUpdateTime = row.lastUpdate
+	v.ProfileSerialNo = row.serial
+	srv := m.servers[row.lastServer]
 	v.LastServerName = srv.name
 	v.LastServerId = srv.id
 	v.LastSiteName = siteName
@@ -188,10 +193,28 @@ func reduce(v wComputer) wComputerReduced {
 		ProfileSerialNo: v.ProfileSerialNo, UniqueID: v.UniqueId}
 }
 
-// computersPage answers a computer query with a page of full (wPage[wComputer])
-// or reduced (wPage[wComputerReduced]) records; groupID (groups/{g}/computers)
-// limits it to one group.
-func (m *model) computersPage(q computerQuery, groupID string) (any, error) {
+// pageRow is the changing state of one client of a page, copied under the lock.
+type pageRow struct {
+	lastUpdate int64
+	serial     string
+	idx        int32
+	lastServer int16
+	online     bool
+}
+
+// computerPage is a page of a computer query: its envelope and its rows, rendered
+// and written by writeComputerPage without the model lock.
+type computerPage struct {
+	env     wPage[struct{}] // Content unused
+	rows    []pageRow
+	reduced bool
+}
+
+// computersPage answers a computer query (groupID, for groups/{g}/computers,
+// limits it to one group): under the model lock it selects the clients and copies
+// the changing state of the page's own; the records are built later, as they are
+// written.
+func (m *model) computersPage(q computerQuery, groupID string) (*computerPage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if groupID != "" {
@@ -203,28 +226,25 @@ func (m *model) computersPage(q computerQuery, groupID string) (any, error) {
 	}
 	match := m.matchLocked(q, len(m.clients)/8)
 	n := len(match)
-	at := func(k int) *client {
-		if q.desc {
-			k = n - 1 - k
-		}
-		return &m.clients[match[k]]
-	}
-	if q.reduced {
-		return pageOf(n, q.index, q.size, func(lo, hi int) []wComputerReduced {
-			out := make([]wComputerReduced, 0, hi-lo)
-			for k := lo; k < hi; k++ {
-				out = append(out, reduce(m.computerViewLocked(at(k))))
-			}
-			return out
-		}), nil
-	}
-	return pageOf(n, q.index, q.size, func(lo, hi int) []wComputer {
-		out := make([]wComputer, 0, hi-lo)
+	p := &computerPage{reduced: q.reduced}
+	p.env = pageOf(n, q.index, q.size, func(lo, hi int) []struct{} {
+		p.rows = make([]pageRow, 0, hi-lo)
 		for k := lo; k < hi; k++ {
-			out = append(out, m.computerViewLocked(at(k)))
+			if q.desc {
+				p.rows = append(p.rows, m.rowLocked(match[n-1-k]))
+			} else {
+				p.rows = append(p.rows, m.rowLocked(match[k]))
+			}
 		}
-		return out
-	}), nil
+		return nil
+	})
+	p.env.NumberOfElements = len(p.rows)
+	return p, nil
+}
+
+func (m *model) rowLocked(i int32) pageRow {
+	c := &m.clients[i]
+	return pageRow{lastUpdate: c.lastUpdate, serial: c.serial, idx: i, lastServer: c.lastServer, online: c.checkingIn()}
 }
 
 // matchLocked lists the clients a computer query selects, in the query's sort
@@ -261,7 +281,22 @@ func (m *model) matchLocked(q computerQuery, indexLimit int) []int32 {
 						match = append(match, i)
 					}
 				}
-				slices.SortFunc(match, func(a, b int32) int { return int(rank[a]) - int(rank[b]) })
+				if len(match) <= len(m.clients)/64 {
+					slices.SortFunc(match, func(a, b int32) int { return int(rank[a]) - int(rank[b]) })
+					return match
+				}
+				// Many: mark them and read the sort order once (sequential, no client
+				// touched), cheaper than sorting them.
+				bits := make([]uint64, (len(m.clients)+63)/64)
+				for _, i := range match {
+					bits[i>>6] |= 1 << (i & 63)
+				}
+				match = match[:0]
+				for _, i := range order {
+					if bits[i>>6]&(1<<(i&63)) != 0 {
+						match = append(match, i)
+					}
+				}
 				return match
 			}
 		}
