@@ -30,12 +30,15 @@ func checkIndexAgrees(t *testing.T, m *model, r *rand.Rand, lo, hi int64, round 
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if on := countOnline(m); m.onlineN != on {
+		t.Fatalf("round %d: onlineN %d, %d clients checking in", round, m.onlineN, on)
+	}
 	if !slices.IsSortedFunc(m.lu.log, func(a, b luEntry) int { return int(a.lu - b.lu) }) {
 		t.Fatalf("round %d: the lastUpdate log is out of order (a clock step back appended in place?)", round)
 	}
 	groups := []int32{-1, -1, int32(1 + r.IntN(len(m.groups)-1))}
 	names := []string{"", "", "*-0*1", "LAP-*"}
-	for range 60 {
+	for range 30 {
 		q := computerQuery{group: groups[r.IntN(len(groups))], name: names[r.IntN(len(names))], byID: r.IntN(2) == 0,
 			lastUpdate: lo + r.Int64N(hi-lo+1)}
 		if r.IntN(10) == 0 {
@@ -55,7 +58,7 @@ func checkIndexAgrees(t *testing.T, m *model, r *rand.Rand, lo, hi int64, round 
 	}
 }
 
-// TestLastUpdateIndexMatchesBruteForce runs a randomized fleet (offline clients,
+// TestLastUpdateIndexMatchesBruteForce (and the online count) runs a randomized fleet (offline clients,
 // roamers, failed policy downloads, clients taken offline and back) on a fake
 // clock, the clock sometimes stepping back, and checks after every round that a
 // lastUpdate query selects exactly the clients, in exactly the order, that a scan
@@ -74,6 +77,21 @@ func TestLastUpdateIndexMatchesBruteForce(t *testing.T) {
 		tm.clk.set(tm.clk.now().Add(step))
 		if round%7 == 3 {
 			if _, err := m.setOnline(100, false, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round%11 == 4 {
+			if _, err := m.blockClients(nil, 50, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round%11 == 9 {
+			if _, err := m.blockClients(nil, 30, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round == 30 {
+			if _, err := m.updateCertificate("sepm-01", false); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -96,7 +114,10 @@ func TestLastUpdateIndexMatchesBruteForce(t *testing.T) {
 	checkins := m.checkins
 	sn := m.snapshotLocked()
 	m.mu.Unlock()
-	if checkins < 10_000 {
+	if f := m.fleet(); f.Orphaned == 0 || f.Offline == 0 {
+		t.Fatalf("fleet %+v: the test orphans nobody or leaves nobody offline", f)
+	}
+	if checkins < 8_000 {
 		t.Fatalf("only %d check-ins: the test does not exercise the log", checkins)
 	}
 
@@ -150,4 +171,14 @@ func BenchmarkLastUpdateMatch500k(b *testing.B) {
 			})
 		}
 	}
+}
+
+func countOnline(m *model) int {
+	n := 0
+	for i := range m.clients {
+		if m.clients[i].checkingIn() {
+			n++
+		}
+	}
+	return n
 }

@@ -216,6 +216,29 @@ type model struct {
 	rankName  []int32 // client index -> position in byName
 	rankID    []int32 // client index -> position in byID
 	lu        luIndex // clients by lastUpdate
+	onlineN   int     // clients checking in now (client.checkingIn), kept by trackOnlineLocked
+}
+
+// trackOnlineLocked keeps onlineN after a change to c's online, away, blocked or
+// orphaned state; was is c.checkingIn() before the change. Every such change after
+// the fleet is built goes through it (or is followed by countOnlineLocked).
+func (m *model) trackOnlineLocked(c *client, was bool) {
+	switch now := c.checkingIn(); {
+	case now && !was:
+		m.onlineN++
+	case !now && was:
+		m.onlineN--
+	}
+}
+
+// countOnlineLocked sets onlineN from the fleet (after it is built or restored).
+func (m *model) countOnlineLocked() {
+	m.onlineN = 0
+	for i := range m.clients {
+		if m.clients[i].checkingIn() {
+			m.onlineN++
+		}
+	}
 }
 
 func hexID(r *rand.Rand) string {
@@ -286,6 +309,7 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	}
 	m.sortIndexesLocked()
 	m.rebuildLULocked()
+	m.countOnlineLocked()
 	return m, nil
 }
 
@@ -342,8 +366,10 @@ func (m *model) stepLocked(now time.Time) {
 		if e.gen != c.gen || !c.online || c.orphaned || c.blocked {
 			continue
 		}
+		was := c.checkingIn()
 		c.away = false // a roamer's return check-in
 		m.heartbeatLocked(e.idx, now)
+		m.trackOnlineLocked(c, was)
 	}
 }
 
@@ -432,9 +458,11 @@ func (m *model) setOnlineLocked(i int32, online bool, now time.Time) {
 	if c.online == online {
 		return
 	}
+	was := c.checkingIn()
 	c.online = online
 	c.away = false
 	c.gen++
+	m.trackOnlineLocked(c, was)
 	if online && !c.orphaned && !c.blocked {
 		d := time.Duration(m.rt.Int64N(int64(c.pol.hb)/10 + 1))
 		m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: c.gen})

@@ -297,6 +297,7 @@ func (m *model) restoreLocked(sn *snapshot) error {
 		}
 	}
 	m.rebuildLULocked()
+	m.countOnlineLocked()
 	m.reverts = m.reverts[:0]
 	for _, r := range sn.Reverts {
 		m.reverts = append(m.reverts, revert{at: r.At, idx: r.Idx, online: r.Online})
