@@ -159,11 +159,17 @@ func (m *model) snapshotLocked() *snapshot {
 		sn.Servers = append(sn.Servers, serverState{Name: s.name, ClientAddr: s.clientAddr, CurDER: cur.der, CurKey: cur.key, NextDER: next.der, NextKey: next.key, NextGen: s.nextGen})
 	}
 	certIdx := map[*string]int{}
+	var lastCerts *string // most clients share few sets: skip the map for a run of one
+	lastCertsIdx := -1
 	internCerts := func(c []string) int {
 		if len(c) == 0 {
 			return -1
 		}
+		if &c[0] == lastCerts {
+			return lastCertsIdx
+		}
 		if i, ok := certIdx[&c[0]]; ok {
+			lastCerts, lastCertsIdx = &c[0], i
 			return i
 		}
 		certIdx[&c[0]] = len(sn.CertSets)
@@ -171,18 +177,24 @@ func (m *model) snapshotLocked() *snapshot {
 		return len(sn.CertSets) - 1
 	}
 	polIdx := map[*policy]int{}
+	var lastPol *policy
+	lastPolIdx := -1
 	internPol := func(p *policy) int {
+		if p == lastPol {
+			return lastPolIdx
+		}
 		if i, ok := polIdx[p]; ok {
+			lastPol, lastPolIdx = p, i
 			return i
 		}
 		polIdx[p] = len(sn.Policies)
 		sn.Policies = append(sn.Policies, policyState{Set: toSettingsState(p.set), MSL: p.msl.name, Certs: internCerts(p.certs), HB: p.hb})
 		return len(sn.Policies) - 1
 	}
-	due := make(map[int32]int64, len(m.heap))
+	due := make([]int64, len(m.clients)) // 0: none
 	for _, e := range m.heap {
 		if e.gen == m.clients[e.idx].gen {
-			if d, ok := due[e.idx]; !ok || e.due < d {
+			if d := due[e.idx]; d == 0 || e.due < d {
 				due[e.idx] = e.due
 			}
 		}
@@ -193,7 +205,7 @@ func (m *model) snapshotLocked() *snapshot {
 		c := &m.clients[i]
 		sn.UIDs[i] = c.uid
 		sn.Clients[i] = clientState{Serial: c.serial, Pol: internPol(c.pol), Certs: internCerts(c.certs), LastUpdate: c.lastUpdate,
-			LastServer: c.lastServer, Online: c.online, Orphaned: c.orphaned, Away: c.away, Blocked: c.blocked, Due: due[int32(i)]}
+			LastServer: c.lastServer, Online: c.online, Orphaned: c.orphaned, Away: c.away, Blocked: c.blocked, Due: due[i]}
 	}
 	for _, r := range m.reverts {
 		sn.Reverts = append(sn.Reverts, revertState{At: r.at, Idx: r.idx, Online: r.online})
