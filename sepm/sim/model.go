@@ -210,13 +210,14 @@ type model struct {
 	fetchFail uint64 // check-ins that failed to download a newer policy
 	absences  uint64 // roaming absences since the start
 	patches   map[patchKey]*patchCount
-	rogue     int     // unexpected certificates made so far
-	byName    []int32 // client indexes by computer name (names never change)
-	byID      []int32 // client indexes by unique id
-	rankName  []int32 // client index -> position in byName
-	rankID    []int32 // client index -> position in byID
-	lu        luIndex // clients by lastUpdate
-	onlineN   int     // clients checking in now (client.checkingIn), kept by trackOnlineLocked
+	rogue     int             // unexpected certificates made so far
+	byName    []int32         // client indexes by computer name (names never change)
+	byID      []int32         // client indexes by unique id
+	rankName  []int32         // client index -> position in byName
+	rankID    []int32         // client index -> position in byID
+	lu        luIndex         // clients by lastUpdate
+	rec       *recordTemplate // the JSON of a full computer record, cut at its changing fields; immutable
+	onlineN   int             // clients checking in now (client.checkingIn), kept by trackOnlineLocked
 }
 
 // trackOnlineLocked keeps onlineN after a change to c's online, away, blocked or
@@ -310,6 +311,9 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	m.sortIndexesLocked()
 	m.rebuildLULocked()
 	m.countOnlineLocked()
+	if m.rec, err = m.newRecordTemplate(); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -80,6 +81,21 @@ func TestComputerPageBytesUnchanged(t *testing.T) {
 		m.writeComputerPage(got, p)
 		if !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
 			t.Fatalf("query %q: streamed page differs", qs)
+		}
+	}
+}
+
+// TestAppendJSONStringIsEncodingJSON: a record's values are escaped exactly as
+// encoding/json escapes them, whatever a group or computer name holds.
+func TestAppendJSONStringIsEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "WOR-DT-00001", `My Company\Servers`, `a"b`, "<script>&", "tab\there", "\x00\x1f",
+		"Büro Köln", "line\u2028sep\u2029", "bad\xffutf8", "emoji 😀", "\u007f"} {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendJSONString(%q) = %s, encoding/json %s", s, got, want)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 // pageWriter is the reusable state of one page being written.
 type pageWriter struct {
+	rec []byte // one full record
 	buf bytes.Buffer
 	enc *json.Encoder
 	bw  *bufio.Writer
@@ -48,14 +49,13 @@ func (m *model) encodeComputerPage(w io.Writer, p *computerPage) error {
 		if k > 0 {
 			_ = bw.WriteByte(',')
 		}
-		pw.buf.Reset()
-		var err error
-		if p.reduced {
-			err = pw.enc.Encode(reduce(m.computerView(row)))
-		} else {
-			err = pw.enc.Encode(m.computerView(row))
+		if !p.reduced {
+			pw.rec = m.appendRecord(pw.rec[:0], m.rec, row)
+			_, _ = bw.Write(pw.rec)
+			continue
 		}
-		if err != nil {
+		pw.buf.Reset()
+		if err := pw.enc.Encode(reduce(m.computerView(row))); err != nil {
 			return err
 		}
 		_, _ = bw.Write(bytes.TrimSuffix(pw.buf.Bytes(), []byte{'\n'}))
