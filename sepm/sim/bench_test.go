@@ -2,11 +2,14 @@ package sim
 
 import (
 	"bufio"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -127,6 +130,7 @@ func soak(t *testing.T, clients int, hb time.Duration, secs int, rssBudget int64
 	m.mu.Lock()
 	c0 := m.checkins
 	m.mu.Unlock()
+	probe := probeLock(t, m)
 	cpu0, wall0 := cpuTime(), time.Now()
 	var peak int64
 	end := wall0.Add(time.Duration(secs) * time.Second)
@@ -145,6 +149,10 @@ func soak(t *testing.T, clients int, hb time.Duration, secs int, rssBudget int64
 	t.Logf("%d clients at %s for %s: CPU %.3f cores (%s user+sys), RSS peak %.1f MB, heap in use %.1f MB, %d check-ins (%.0f/s), fleet ok=%d orphaned=%d",
 		clients, hb, wall.Round(time.Millisecond), cores, cpu.Round(time.Millisecond), float64(peak)/(1<<20), float64(ms.HeapInuse)/(1<<20),
 		n, float64(n)/wall.Seconds(), f.OK, f.Orphaned)
+	t.Logf("model lock: longest wait to take it %s (the heartbeats wait as long)", probe().Round(10*time.Microsecond))
+	if os.Getenv("SEPMBOT_SOAK_SWEEP") == "1" {
+		soakSweep(t, site, clients)
+	}
 	if cores >= 1 {
 		t.Errorf("CPU %.3f cores, budget < 1", cores)
 	}
@@ -153,5 +161,76 @@ func soak(t *testing.T, clients int, hb time.Duration, secs int, rssBudget int64
 	}
 	if rate := float64(n) / wall.Seconds(); rate < minRate {
 		t.Errorf("only %.0f check-ins/s, want at least %.0f", rate, minRate)
+	}
+}
+
+// probeLock takes the model lock every millisecond until the test ends and
+// returns a function that reports the longest wait so far (and starts anew).
+func probeLock(t *testing.T, m *model) func() time.Duration {
+	var worst atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Millisecond) // the probe's sampling interval
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			t0 := time.Now()
+			m.mu.Lock()
+			w := time.Since(t0)
+			m.mu.Unlock()
+			if int64(w) > worst.Load() {
+				worst.Store(int64(w))
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done) })
+	return func() time.Duration { return time.Duration(worst.Swap(0)) }
+}
+
+// soakSweep reads every computer over HTTPS, pageSize 1000, on one keep-alive
+// connection, bodies read to the end and discarded (the client decodes nothing),
+// and reports the wall time, the process CPU (mostly the server's; the client's
+// share is TLS and reading), the bytes, the connections the API accepted and the
+// longest model-lock wait during the sweep.
+func soakSweep(t *testing.T, site *Site, clients int) {
+	c := rawClient(site)
+	conns0 := site.Connections()
+	tok := rawLogin(t, site, c)
+	probe := probeLock(t, site.model())
+	cpu0, wall0 := cpuTime(), time.Now()
+	var total int64
+	pages := 0
+	for page := 1; ; page++ {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
+			site.URL()+"/sepm/api/v1/computers?pageSize=1000&pageIndex="+strconv.Itoa(page), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("page %d: %d %v", page, resp.StatusCode, err)
+		}
+		total += n
+		if n < 200 {
+			break
+		}
+		pages++
+	}
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	t.Logf("sweep of %d clients: %d pages, %.1f MB in %s, process CPU %s (%.2f ms/page), %d connections (the log-in's included), longest lock wait %s",
+		clients, pages, float64(total)/(1<<20), wall.Round(time.Millisecond), cpu.Round(time.Millisecond),
+		float64(cpu.Microseconds())/1000/float64(pages), site.Connections()-conns0, probe().Round(10*time.Microsecond))
+	if pages != (clients+999)/1000 {
+		t.Errorf("%d pages for %d clients", pages, clients)
 	}
 }

@@ -10,12 +10,12 @@ import (
 //
 // The index is an append log of (lastUpdate, client, seq) kept sorted by
 // lastUpdate. Every change of a client's lastUpdate appends an entry and bumps
-// the client's luSeq, which voids its older entries (lazy invalidation); the log
+// the client's seq, which voids its older entries (lazy invalidation); the log
 // is compacted when the void entries outnumber the live ones. Check-ins happen in
 // time order, so an append is O(1); a clock that steps back inserts in place.
 
 // luEntry is one entry of the lastUpdate log; it is live while seq equals its
-// client's luSeq.
+// client's seq.
 type luEntry struct {
 	lu  int64 // the client's lastUpdate (epoch ms) when the entry was made
 	idx int32
@@ -25,6 +25,7 @@ type luEntry struct {
 // luIndex is the lastUpdate log of a model; guarded by model.mu.
 type luIndex struct {
 	log []luEntry
+	seq []uint32 // per client: the seq of its live entry (apart from the clients, to stay in cache)
 }
 
 // luCompactMin is the log length under which the index is never compacted.
@@ -33,11 +34,10 @@ const luCompactMin = 1024
 // setLastUpdateLocked sets client i's lastUpdate and records it in the index.
 // Every write of client.lastUpdate after the fleet is built goes through here.
 func (m *model) setLastUpdateLocked(i int32, lu int64) {
-	c := &m.clients[i]
-	c.lastUpdate = lu
-	c.luSeq++
-	e := luEntry{lu: lu, idx: i, seq: c.luSeq}
+	m.clients[i].lastUpdate = lu
 	x := &m.lu
+	x.seq[i]++
+	e := luEntry{lu: lu, idx: i, seq: x.seq[i]}
 	if n := len(x.log); n == 0 || x.log[n-1].lu <= lu {
 		x.log = append(x.log, e)
 	} else {
@@ -55,7 +55,7 @@ func (m *model) compactLULocked() {
 	x := &m.lu
 	out := x.log[:0]
 	for _, e := range x.log {
-		if m.clients[e.idx].luSeq == e.seq {
+		if x.seq[e.idx] == e.seq {
 			out = append(out, e)
 		}
 	}
@@ -68,10 +68,12 @@ func (m *model) compactLULocked() {
 func (m *model) rebuildLULocked() {
 	x := &m.lu
 	x.log = make([]luEntry, len(m.clients), len(m.clients)+len(m.clients)/4)
+	if len(x.seq) != len(m.clients) {
+		x.seq = make([]uint32, len(m.clients))
+	}
 	for i := range m.clients {
-		c := &m.clients[i]
-		c.luSeq++
-		x.log[i] = luEntry{lu: c.lastUpdate, idx: int32(i), seq: c.luSeq}
+		x.seq[i]++
+		x.log[i] = luEntry{lu: m.clients[i].lastUpdate, idx: int32(i), seq: x.seq[i]}
 	}
 	slices.SortFunc(x.log, func(a, b luEntry) int {
 		switch {
@@ -94,7 +96,7 @@ func (m *model) sinceLocked(dst []int32, t int64, limit int) ([]int32, bool) {
 		return dst, false
 	}
 	for _, e := range x.log[k:] {
-		if m.clients[e.idx].luSeq == e.seq {
+		if x.seq[e.idx] == e.seq {
 			dst = append(dst, e.idx)
 		}
 	}

@@ -182,3 +182,31 @@ func countOnline(m *model) int {
 	}
 	return n
 }
+
+// BenchmarkLastUpdateCompact500k measures one compaction of the lastUpdate log at
+// 500,000 clients (it runs under the model lock once per 500,000 check-ins, every
+// heartbeat at a 300 s heartbeat): a log of 1,000,000 entries, half of them void.
+func BenchmarkLastUpdateCompact500k(b *testing.B) {
+	o, err := Options{Clients: 500_000, Heartbeat: 300 * time.Second, Password: "x", Logger: quietLogger()}.withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)}
+	m, err := newModel(o, clk.now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	lu := clk.now().UnixMilli()
+	for b.Loop() {
+		b.StopTimer()
+		m.mu.Lock()
+		for len(m.lu.log) < 2*len(m.clients) {
+			lu++
+			m.setLastUpdateLocked(int32(r.IntN(len(m.clients))), lu)
+		}
+		b.StartTimer()
+		m.compactLULocked()
+		m.mu.Unlock()
+	}
+}

@@ -152,7 +152,6 @@ type client struct {
 	certs                []string // cached certificate fingerprints, by server index
 	lastUpdate           int64    // epoch ms; written through setLastUpdateLocked
 	gen                  uint32   // invalidates heap entries
-	luSeq                uint32   // invalidates lastUpdate index entries (luindex.go)
 	group                int32
 	lastServer           int16 // -1 none
 	build                uint8
