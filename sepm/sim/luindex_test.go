@@ -112,7 +112,7 @@ func TestLastUpdateIndexMatchesBruteForce(t *testing.T) {
 		t.Errorf("lastUpdate log holds %d entries for %d clients: it is never compacted", len(m.lu.log), len(m.clients))
 	}
 	checkins := m.checkins
-	sn := m.snapshotLocked()
+	sn := m.snapshotLocked(nil)
 	m.mu.Unlock()
 	if f := m.fleet(); f.Orphaned == 0 || f.Offline == 0 {
 		t.Fatalf("fleet %+v: the test orphans nobody or leaves nobody offline", f)

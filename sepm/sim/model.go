@@ -216,6 +216,7 @@ type model struct {
 	rankID    []int32         // client index -> position in byID
 	lu        luIndex         // clients by lastUpdate
 	rec       *recordTemplate // the JSON of a full computer record, cut at its changing fields; immutable
+	uids      []string        // every client's unique id in order, made by the first state save
 	onlineN   int             // clients checking in now (client.checkingIn), kept by trackOnlineLocked
 }
 

@@ -39,6 +39,7 @@ type Site struct {
 	state    *stateFile // nil without Options.StateFile
 	restored bool       // the site continues a state file
 	saveMu   sync.Mutex
+	lastSnap *snapshot // the last snapshot saved (guarded by saveMu), reused by the next
 
 	schedMu     sync.Mutex // serialises Reset
 	schedCancel context.CancelFunc
