@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,6 +97,31 @@ func TestAppendJSONStringIsEncodingJSON(t *testing.T) {
 		}
 		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
 			t.Errorf("appendJSONString(%q) = %s, encoding/json %s", s, got, want)
+		}
+	}
+}
+
+// TestPagesWhileClientsCheckIn reads pages (full, reduced, lastUpdate) while the
+// fleet checks in, so that the race detector (go test -race) sees the records
+// built outside the model lock next to the scheduler's writes; every page must
+// decode and count the whole fleet.
+func TestPagesWhileClientsCheckIn(t *testing.T) {
+	s := startSite(t, Options{Clients: 3000, Heartbeat: time.Second, RoamingPercent: 20})
+	c := rawClient(s)
+	tok := rawLogin(t, s, c)
+	since := strconv.FormatInt(time.Now().Add(-500*time.Millisecond).UnixMilli(), 10)
+	for round := range 6 {
+		for _, q := range []string{"pageSize=1000&pageIndex=2", "verbose=true&pageSize=500", "lastUpdate=" + since + "&pageSize=1000"} {
+			var page struct {
+				Content       []map[string]any `json:"content"`
+				TotalElements int              `json:"totalElements"`
+			}
+			if st := getJSON(t, c, s.URL()+"/sepm/api/v1/computers?"+q, tok, &page); st != 200 {
+				t.Fatalf("round %d, %s: status %d", round, q, st)
+			}
+			if !strings.HasPrefix(q, "lastUpdate") && (page.TotalElements != 3000 || len(page.Content) == 0) {
+				t.Fatalf("round %d, %s: %d of %d", round, q, len(page.Content), page.TotalElements)
+			}
 		}
 	}
 }
