@@ -102,3 +102,8 @@ func (m *model) sinceLocked(dst []int32, t int64, limit int) ([]int32, bool) {
 	}
 	return dst, true
 }
+
+// luIndexLimit is how many log entries a lastUpdate query reads at most before it
+// scans the fleet instead: the index reads the log in order and touches no
+// client, a scan touches every client, so the index wins up to about half.
+func luIndexLimit(clients int) int { return clients / 2 }

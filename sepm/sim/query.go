@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	bits64 "math/bits"
 	"net/url"
 	"path"
 	"slices"
@@ -224,7 +225,7 @@ func (m *model) computersPage(q computerQuery, groupID string) (*computerPage, e
 		}
 		q.group = int32(g.idx)
 	}
-	match := m.matchLocked(q, len(m.clients)/8)
+	match := m.matchLocked(q, luIndexLimit(len(m.clients)))
 	n := len(match)
 	p := &computerPage{reduced: q.reduced}
 	p.env = pageOf(n, q.index, q.size, func(lo, hi int) []struct{} {
@@ -275,26 +276,31 @@ func (m *model) matchLocked(q computerQuery, indexLimit int) []int32 {
 	default:
 		if q.lastUpdate > 0 {
 			if since, ok := m.sinceLocked(nil, q.lastUpdate, indexLimit); ok {
-				match = since[:0]
-				for _, i := range since {
-					if m.selects(q, &m.clients[i]) {
-						match = append(match, i)
+				match = since
+				if q.group >= 0 || q.name != "" { // lastUpdate > T holds for every live entry
+					match = since[:0]
+					for _, i := range since {
+						if m.selects(q, &m.clients[i]) {
+							match = append(match, i)
+						}
 					}
 				}
-				if len(match) <= len(m.clients)/64 {
+				if len(match) <= 1024 {
 					slices.SortFunc(match, func(a, b int32) int { return int(rank[a]) - int(rank[b]) })
 					return match
 				}
-				// Many: mark them and read the sort order once (sequential, no client
-				// touched), cheaper than sorting them.
+				// Many: mark their positions in the sort order and read the marks in
+				// order (a bitmap of the fleet, 62 KB at 500,000), cheaper than sorting.
 				bits := make([]uint64, (len(m.clients)+63)/64)
 				for _, i := range match {
-					bits[i>>6] |= 1 << (i & 63)
+					r := rank[i]
+					bits[r>>6] |= 1 << (r & 63)
 				}
 				match = match[:0]
-				for _, i := range order {
-					if bits[i>>6]&(1<<(i&63)) != 0 {
-						match = append(match, i)
+				for w, word := range bits {
+					for word != 0 {
+						match = append(match, order[w<<6+bits64.TrailingZeros64(word)])
+						word &= word - 1
 					}
 				}
 				return match
