@@ -134,9 +134,9 @@ func TestLastUpdateIndexMatchesBruteForce(t *testing.T) {
 }
 
 // BenchmarkLastUpdateMatch500k measures the selection of a lastUpdate query at
-// 500,000 clients (300 s heartbeat) for the clients of the last 3 s (1%) and 30 s
-// (10%) and 120 s (40%), through the index and by a scan of the fleet; the time is the model-lock
-// hold of the selection, paid by every page of a poll.
+// 500,000 clients (300 s heartbeat) for the clients of the last 3 s (1%), 30 s
+// (10%) and 120 s (40%), through the index and by a scan of the fleet; the time
+// is the model-lock hold of the selection, paid by every page of a poll.
 func BenchmarkLastUpdateMatch500k(b *testing.B) {
 	o, err := Options{Clients: 500_000, Heartbeat: 300 * time.Second, Password: "x", Logger: quietLogger()}.withDefaults()
 	if err != nil {
