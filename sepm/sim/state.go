@@ -360,6 +360,7 @@ func certFromState(der, raw []byte) (*serverCert, error) {
 type stateFile struct {
 	db  *bolt.DB
 	buf bytes.Buffer // the encoded snapshot, reused from save to save
+	enc snapEncoder
 }
 
 func openState(path string) (*stateFile, error) {
@@ -395,8 +396,7 @@ func (f *stateFile) load() (*snapshot, error) {
 // save writes sn; callers serialise saves (Site.saveMu), which share one buffer.
 func (f *stateFile) save(sn *snapshot) error {
 	buf := &f.buf
-	buf.Reset()
-	if err := gob.NewEncoder(buf).Encode(sn); err != nil {
+	if err := f.enc.encode(buf, sn); err != nil {
 		return fmt.Errorf("sim: encode state: %w", err)
 	}
 	err := f.db.Update(func(tx *bolt.Tx) error {
