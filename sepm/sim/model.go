@@ -150,7 +150,7 @@ type client struct {
 	serial               string   // profileSerialNo
 	pol                  *policy  // cached policy
 	certs                []string // cached certificate fingerprints, by server index
-	lastUpdate           int64    // epoch ms
+	lastUpdate           int64    // epoch ms; written through setLastUpdateLocked
 	gen                  uint32   // invalidates heap entries
 	group                int32
 	lastServer           int16 // -1 none
@@ -209,9 +209,37 @@ type model struct {
 	fetchFail uint64 // check-ins that failed to download a newer policy
 	absences  uint64 // roaming absences since the start
 	patches   map[patchKey]*patchCount
-	rogue     int     // unexpected certificates made so far
-	byName    []int32 // client indexes by computer name (names never change)
-	byID      []int32 // client indexes by unique id
+	rogue     int             // unexpected certificates made so far
+	byName    []int32         // client indexes by computer name (names never change)
+	byID      []int32         // client indexes by unique id
+	rankName  []int32         // client index -> position in byName
+	rankID    []int32         // client index -> position in byID
+	lu        luIndex         // clients by lastUpdate
+	rec       *recordTemplate // the JSON of a full computer record, cut at its changing fields; immutable
+	uids      []string        // every client's unique id in order, made by the first state save
+	onlineN   int             // clients checking in now (client.checkingIn), kept by trackOnlineLocked
+}
+
+// trackOnlineLocked keeps onlineN after a change to c's online, away, blocked or
+// orphaned state; was is c.checkingIn() before the change. Every such change after
+// the fleet is built goes through it (or is followed by countOnlineLocked).
+func (m *model) trackOnlineLocked(c *client, was bool) {
+	switch now := c.checkingIn(); {
+	case now && !was:
+		m.onlineN++
+	case !now && was:
+		m.onlineN--
+	}
+}
+
+// countOnlineLocked sets onlineN from the fleet (after it is built or restored).
+func (m *model) countOnlineLocked() {
+	m.onlineN = 0
+	for i := range m.clients {
+		if m.clients[i].checkingIn() {
+			m.onlineN++
+		}
+	}
 }
 
 func hexID(r *rand.Rand) string {
@@ -281,6 +309,11 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 		return nil, err
 	}
 	m.sortIndexesLocked()
+	m.rebuildLULocked()
+	m.countOnlineLocked()
+	if m.rec, err = m.newRecordTemplate(); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -337,8 +370,10 @@ func (m *model) stepLocked(now time.Time) {
 		if e.gen != c.gen || !c.online || c.orphaned || c.blocked {
 			continue
 		}
+		was := c.checkingIn()
 		c.away = false // a roamer's return check-in
 		m.heartbeatLocked(e.idx, now)
+		m.trackOnlineLocked(c, was)
 	}
 }
 
@@ -387,7 +422,7 @@ func (m *model) heartbeatLocked(i int32, now time.Time) {
 			continue // the client does not trust what this server presents
 		}
 		g := m.groups[c.group]
-		c.lastUpdate = now.UnixMilli()
+		m.setLastUpdateLocked(i, now.UnixMilli())
 		c.lastServer = int16(e.server)
 		m.checkins++
 		if c.serial != g.serial && m.opts.PolicyFetch < 1 && m.rt.Float64() >= m.opts.PolicyFetch {
@@ -427,9 +462,11 @@ func (m *model) setOnlineLocked(i int32, online bool, now time.Time) {
 	if c.online == online {
 		return
 	}
+	was := c.checkingIn()
 	c.online = online
 	c.away = false
 	c.gen++
+	m.trackOnlineLocked(c, was)
 	if online && !c.orphaned && !c.blocked {
 		d := time.Duration(m.rt.Int64N(int64(c.pol.hb)/10 + 1))
 		m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: c.gen})

@@ -393,6 +393,7 @@ func (m *model) blockClients(ids []string, n int, blocked bool) ([]string, error
 		if c.blocked == blocked {
 			continue
 		}
+		was := c.checkingIn()
 		c.blocked = blocked
 		c.gen++
 		if !blocked && c.online && !c.orphaned {
@@ -400,6 +401,7 @@ func (m *model) blockClients(ids []string, n int, blocked bool) ([]string, error
 			d := time.Duration(m.rt.Int64N(int64(c.pol.hb)/10 + 1))
 			m.pushLocked(hbEntry{due: now.Add(d).UnixNano(), idx: i, gen: c.gen})
 		}
+		m.trackOnlineLocked(c, was)
 	}
 	if len(out) > 0 {
 		m.log.Info("sim: clients blocked from checking in", "blocked", blocked, "clients", len(out))

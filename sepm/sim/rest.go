@@ -306,12 +306,13 @@ func (s *Site) handleComputers(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	page, err := s.model().computersPage(q, r.PathValue("id"))
+	m := s.model()
+	page, err := m.computersPage(q, r.PathValue("id"))
 	if err != nil {
 		writeErrGone(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	m.writeComputerPage(w, page)
 }
 
 func (s *Site) handleClientVersions(w http.ResponseWriter, _ *http.Request) {

@@ -39,10 +39,14 @@ type Site struct {
 	state    *stateFile // nil without Options.StateFile
 	restored bool       // the site continues a state file
 	saveMu   sync.Mutex
+	lastSnap *snapshot // the last snapshot saved (guarded by saveMu), reused by the next
 
 	schedMu     sync.Mutex // serialises Reset
 	schedCancel context.CancelFunc
 	schedDone   chan struct{}
+
+	apiConns      atomic.Int64 // TCP connections accepted on the API listener
+	apiHandshakes atomic.Int64 // TLS handshakes completed on the API listener
 }
 
 // model is the site's current model.
@@ -91,6 +95,7 @@ func Start(ctx context.Context, opts Options) (*Site, error) {
 	}
 	s.apiURL = "https://" + ln.Addr().String()
 	s.api = s.newHTTPServer(s.apiHandler(), 0)
+	s.countAPI()
 	var listeners []net.Listener
 	for i, srv := range m.servers {
 		addr := "127.0.0.1:0"
@@ -220,6 +225,31 @@ func (s *Site) newHTTPServer(h http.Handler, i int) *http.Server {
 		},
 	}
 }
+
+// countAPI counts the API listener's accepted connections and completed TLS
+// handshakes (full or resumed) for Connections and Handshakes.
+func (s *Site) countAPI() {
+	s.api.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.apiConns.Add(1)
+		}
+	}
+	s.api.TLSConfig.VerifyConnection = func(tls.ConnectionState) error {
+		s.apiHandshakes.Add(1)
+		return nil
+	}
+}
+
+// Connections is the number of TCP connections the API listener (standing for
+// port 8446) has accepted since Start, Reset included (a reset keeps the
+// listener). A client that reuses one keep-alive connection for a whole sweep adds
+// one; a client that drops the connection after every page adds one per page.
+func (s *Site) Connections() int64 { return s.apiConns.Load() }
+
+// Handshakes is the number of TLS handshakes completed on the API listener since
+// Start, full or resumed (session tickets), Reset included. It differs from
+// Connections only by connections that never finished their handshake.
+func (s *Site) Handshakes() int64 { return s.apiHandshakes.Load() }
 
 // clientPortHandler answers on a server's client port; only the TLS handshake
 // matters there.

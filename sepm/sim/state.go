@@ -51,6 +51,8 @@ type snapshot struct {
 	Absences uint64
 	Rogue    int
 	SavedAt  int64
+
+	due []int64 // scratch of snapshotLocked, not saved
 }
 
 type groupState struct {
@@ -136,8 +138,15 @@ func shape(o Options) string {
 		o.Seed, o.Clients, o.Servers, o.Groups, o.NonInheriting, o.RemoteLocationGroups, o.Versions, o.OfflinePercent, o.RoamingPercent, o.Failover, o.Heartbeat, o.ManagerVersion)
 }
 
-// snapshotLocked captures the site's changing state.
-func (m *model) snapshotLocked() *snapshot {
+// snapshotLocked captures the site's changing state. reuse, when not nil, is a
+// snapshot whose save has finished: its per-client slices are reused (a save at
+// 500,000 clients would otherwise allocate some 30 MB for them).
+func (m *model) snapshotLocked(reuse *snapshot) *snapshot {
+	var clients []clientState
+	var due []int64
+	if reuse != nil {
+		clients, due = reuse.Clients, reuse.due
+	}
 	sn := &snapshot{Version: stateVersion, Shape: shape(m.opts), Checkins: m.checkins, Fails: m.fetchFail,
 		Absences: m.absences, Rogue: m.rogue, SavedAt: m.now().UnixNano()}
 	for _, g := range m.groups {
@@ -159,11 +168,17 @@ func (m *model) snapshotLocked() *snapshot {
 		sn.Servers = append(sn.Servers, serverState{Name: s.name, ClientAddr: s.clientAddr, CurDER: cur.der, CurKey: cur.key, NextDER: next.der, NextKey: next.key, NextGen: s.nextGen})
 	}
 	certIdx := map[*string]int{}
+	var lastCerts *string // most clients share few sets: skip the map for a run of one
+	lastCertsIdx := -1
 	internCerts := func(c []string) int {
 		if len(c) == 0 {
 			return -1
 		}
+		if &c[0] == lastCerts {
+			return lastCertsIdx
+		}
 		if i, ok := certIdx[&c[0]]; ok {
+			lastCerts, lastCertsIdx = &c[0], i
 			return i
 		}
 		certIdx[&c[0]] = len(sn.CertSets)
@@ -171,29 +186,48 @@ func (m *model) snapshotLocked() *snapshot {
 		return len(sn.CertSets) - 1
 	}
 	polIdx := map[*policy]int{}
+	var lastPol *policy
+	lastPolIdx := -1
 	internPol := func(p *policy) int {
+		if p == lastPol {
+			return lastPolIdx
+		}
 		if i, ok := polIdx[p]; ok {
+			lastPol, lastPolIdx = p, i
 			return i
 		}
 		polIdx[p] = len(sn.Policies)
 		sn.Policies = append(sn.Policies, policyState{Set: toSettingsState(p.set), MSL: p.msl.name, Certs: internCerts(p.certs), HB: p.hb})
 		return len(sn.Policies) - 1
 	}
-	due := make(map[int32]int64, len(m.heap))
+	if cap(due) < len(m.clients) {
+		due = make([]int64, len(m.clients))
+	}
+	due = due[:len(m.clients)]
+	clear(due) // 0: none
+	sn.due = due
 	for _, e := range m.heap {
 		if e.gen == m.clients[e.idx].gen {
-			if d, ok := due[e.idx]; !ok || e.due < d {
+			if d := due[e.idx]; d == 0 || e.due < d {
 				due[e.idx] = e.due
 			}
 		}
 	}
-	sn.UIDs = make([]string, len(m.clients))
-	sn.Clients = make([]clientState, len(m.clients))
+	if m.uids == nil { // unique ids never change: one list for every save
+		m.uids = make([]string, len(m.clients))
+		for i := range m.clients {
+			m.uids[i] = m.clients[i].uid
+		}
+	}
+	sn.UIDs = m.uids
+	if cap(clients) < len(m.clients) {
+		clients = make([]clientState, len(m.clients))
+	}
+	sn.Clients = clients[:len(m.clients)]
 	for i := range m.clients {
 		c := &m.clients[i]
-		sn.UIDs[i] = c.uid
 		sn.Clients[i] = clientState{Serial: c.serial, Pol: internPol(c.pol), Certs: internCerts(c.certs), LastUpdate: c.lastUpdate,
-			LastServer: c.lastServer, Online: c.online, Orphaned: c.orphaned, Away: c.away, Blocked: c.blocked, Due: due[int32(i)]}
+			LastServer: c.lastServer, Online: c.online, Orphaned: c.orphaned, Away: c.away, Blocked: c.blocked, Due: due[i]}
 	}
 	for _, r := range m.reverts {
 		sn.Reverts = append(sn.Reverts, revertState{At: r.at, Idx: r.idx, Online: r.online})
@@ -296,6 +330,8 @@ func (m *model) restoreLocked(sn *snapshot) error {
 			m.heap.push(hbEntry{due: st.Due, idx: int32(i), gen: c.gen})
 		}
 	}
+	m.rebuildLULocked()
+	m.countOnlineLocked()
 	m.reverts = m.reverts[:0]
 	for _, r := range sn.Reverts {
 		m.reverts = append(m.reverts, revert{at: r.At, idx: r.Idx, online: r.Online})
@@ -322,7 +358,9 @@ func certFromState(der, raw []byte) (*serverCert, error) {
 
 // stateFile is the open state file of a site.
 type stateFile struct {
-	db *bolt.DB
+	db  *bolt.DB
+	buf bytes.Buffer // the encoded snapshot, reused from save to save
+	enc snapEncoder
 }
 
 func openState(path string) (*stateFile, error) {
@@ -355,9 +393,10 @@ func (f *stateFile) load() (*snapshot, error) {
 	return &sn, nil
 }
 
+// save writes sn; callers serialise saves (Site.saveMu), which share one buffer.
 func (f *stateFile) save(sn *snapshot) error {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(sn); err != nil {
+	buf := &f.buf
+	if err := f.enc.encode(buf, sn); err != nil {
 		return fmt.Errorf("sim: encode state: %w", err)
 	}
 	err := f.db.Update(func(tx *bolt.Tx) error {
@@ -385,9 +424,11 @@ func (s *Site) saveState() error {
 	defer s.saveMu.Unlock()
 	m := s.model()
 	m.mu.Lock()
-	sn := m.snapshotLocked()
+	sn := m.snapshotLocked(s.lastSnap)
 	m.mu.Unlock()
-	return s.state.save(sn)
+	err := s.state.save(sn)
+	s.lastSnap = sn // its save is done: the next snapshot reuses its slices
+	return err
 }
 
 // runSaver writes the state every interval until ctx is done.

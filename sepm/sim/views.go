@@ -266,12 +266,7 @@ func (m *model) clientVersions() wClientVersionResponse {
 func (m *model) onlineStatus() wClientsOnlineStatsResponse {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	on := 0
-	for i := range m.clients {
-		if m.clients[i].checkingIn() {
-			on++
-		}
-	}
+	on := m.onlineN // kept as clients change, not counted per call
 	return wClientsOnlineStatsResponse{
 		ClientCountStatsList: []wClientsOnlineStats{{Status: "Online", ClientsCount: on}, {Status: "Offline", ClientsCount: len(m.clients) - on}},
 		LastUpdated:          m.now().UnixMilli(),

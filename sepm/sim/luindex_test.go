@@ -1,0 +1,212 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// bruteMatch is the computer query's selection as a scan of the fleet in sort
+// order, the way the simulator answered before the lastUpdate index.
+func bruteMatch(m *model, q computerQuery) []int32 {
+	order := m.byName
+	if q.byID {
+		order = m.byID
+	}
+	var out []int32
+	for _, i := range order {
+		c := &m.clients[i]
+		if (q.group < 0 || c.group == q.group) && c.lastUpdate > q.lastUpdate && (q.name == "" || wildcard(q.name, c.name)) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// checkIndexAgrees compares, for many lastUpdate values, the indexed selection,
+// the selection that scans, and the brute-force one.
+func checkIndexAgrees(t *testing.T, m *model, r *rand.Rand, lo, hi int64, round int) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if on := countOnline(m); m.onlineN != on {
+		t.Fatalf("round %d: onlineN %d, %d clients checking in", round, m.onlineN, on)
+	}
+	if !slices.IsSortedFunc(m.lu.log, func(a, b luEntry) int { return int(a.lu - b.lu) }) {
+		t.Fatalf("round %d: the lastUpdate log is out of order (a clock step back appended in place?)", round)
+	}
+	groups := []int32{-1, -1, int32(1 + r.IntN(len(m.groups)-1))}
+	names := []string{"", "", "*-0*1", "LAP-*"}
+	for range 30 {
+		q := computerQuery{group: groups[r.IntN(len(groups))], name: names[r.IntN(len(names))], byID: r.IntN(2) == 0,
+			lastUpdate: lo + r.Int64N(hi-lo+1)}
+		if r.IntN(10) == 0 {
+			// exactly a client's lastUpdate: the filter is strictly after T
+			q.lastUpdate = m.clients[r.IntN(len(m.clients))].lastUpdate
+		}
+		want := bruteMatch(m, q)
+		indexed := m.matchLocked(q, len(m.clients)+len(m.lu.log)) // always the index
+		scanned := m.matchLocked(q, -1)                           // never the index
+		auto := m.matchLocked(q, luIndexLimit(len(m.clients)))
+		for name, got := range map[string][]int32{"indexed": indexed, "scanned": scanned, "auto": auto} {
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d, query %+v: %s selection has %d clients, brute force %d (or a different order)",
+					round, q, name, len(got), len(want))
+			}
+		}
+	}
+}
+
+// TestLastUpdateIndexMatchesBruteForce (and the online count) runs a randomized fleet (offline clients,
+// roamers, failed policy downloads, clients taken offline and back) on a fake
+// clock, the clock sometimes stepping back, and checks after every round that a
+// lastUpdate query selects exactly the clients, in exactly the order, that a scan
+// of the fleet selects, for many T around the fleet's check-ins. It then restores
+// a snapshot into a fresh model and checks again.
+func TestLastUpdateIndexMatchesBruteForce(t *testing.T) {
+	tm := newTestModel(t, Options{Clients: 3000, Heartbeat: 2 * time.Second, OfflinePercent: 10, RoamingPercent: 20, PolicyFetch: 0.7, Jitter: 0.5})
+	m := tm.model
+	r := rand.New(rand.NewPCG(7, 11))
+	start := tm.clk.now().UnixMilli()
+	for round := range 40 {
+		step := time.Duration(r.IntN(700)) * time.Millisecond
+		if round%9 == 8 {
+			step = -time.Duration(1+r.IntN(400)) * time.Millisecond // the clock steps back
+		}
+		tm.clk.set(tm.clk.now().Add(step))
+		if round%7 == 3 {
+			if _, err := m.setOnline(100, false, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round%11 == 4 {
+			if _, err := m.blockClients(nil, 50, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round%11 == 9 {
+			if _, err := m.blockClients(nil, 30, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round == 30 {
+			if _, err := m.updateCertificate("sepm-01", false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round%7 == 5 {
+			if _, err := m.setOnline(100, true, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m.mu.Lock()
+		m.stepLocked(tm.clk.now())
+		m.mu.Unlock()
+		now := tm.clk.now().UnixMilli()
+		checkIndexAgrees(t, m, r, start-8*24*3600*1000, now+10, round)
+		checkIndexAgrees(t, m, r, now-3000, now+10, round) // the recent past, where polls ask
+	}
+	m.mu.Lock()
+	if len(m.lu.log) > 2*len(m.clients)+1 {
+		t.Errorf("lastUpdate log holds %d entries for %d clients: it is never compacted", len(m.lu.log), len(m.clients))
+	}
+	checkins := m.checkins
+	sn := m.snapshotLocked(nil)
+	m.mu.Unlock()
+	if f := m.fleet(); f.Orphaned == 0 || f.Offline == 0 {
+		t.Fatalf("fleet %+v: the test orphans nobody or leaves nobody offline", f)
+	}
+	if checkins < 8_000 {
+		t.Fatalf("only %d check-ins: the test does not exercise the log", checkins)
+	}
+
+	// A restart from the state file rebuilds the index.
+	fresh := newTestModel(t, Options{Clients: 3000, Heartbeat: 2 * time.Second, OfflinePercent: 10, RoamingPercent: 20, PolicyFetch: 0.7, Jitter: 0.5})
+	fresh.mu.Lock()
+	err := fresh.restoreLocked(sn)
+	fresh.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := tm.clk.now().UnixMilli()
+	checkIndexAgrees(t, fresh.model, r, now-3000, now+10, -1)
+}
+
+// BenchmarkLastUpdateMatch500k measures the selection of a lastUpdate query at
+// 500,000 clients (300 s heartbeat) for the clients of the last 3 s (1%), 30 s
+// (10%) and 120 s (40%), through the index and by a scan of the fleet; the time
+// is the model-lock hold of the selection, paid by every page of a poll.
+func BenchmarkLastUpdateMatch500k(b *testing.B) {
+	o, err := Options{Clients: 500_000, Heartbeat: 300 * time.Second, Password: "x", Logger: quietLogger()}.withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)}
+	m, err := newModel(o, clk.now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// One heartbeat of check-ins, so that the log is in check-in order.
+	for range 300 {
+		clk.set(clk.now().Add(time.Second))
+		m.mu.Lock()
+		m.stepLocked(clk.now())
+		m.mu.Unlock()
+	}
+	for _, back := range []time.Duration{3 * time.Second, 30 * time.Second, 120 * time.Second} {
+		q := computerQuery{group: -1, lastUpdate: clk.now().Add(-back).UnixMilli()}
+		for _, way := range []struct {
+			name  string
+			limit int
+		}{{"index", luIndexLimit(len(m.clients))}, {"scan", -1}} {
+			b.Run(back.String()+"/"+way.name, func(b *testing.B) {
+				var n int
+				for b.Loop() {
+					m.mu.Lock()
+					n = len(m.matchLocked(q, way.limit))
+					m.mu.Unlock()
+				}
+				b.ReportMetric(float64(n), "clients")
+			})
+		}
+	}
+}
+
+func countOnline(m *model) int {
+	n := 0
+	for i := range m.clients {
+		if m.clients[i].checkingIn() {
+			n++
+		}
+	}
+	return n
+}
+
+// BenchmarkLastUpdateCompact500k measures one compaction of the lastUpdate log at
+// 500,000 clients (it runs under the model lock once per 500,000 check-ins, every
+// heartbeat at a 300 s heartbeat): a log of 1,000,000 entries, half of them void.
+func BenchmarkLastUpdateCompact500k(b *testing.B) {
+	o, err := Options{Clients: 500_000, Heartbeat: 300 * time.Second, Password: "x", Logger: quietLogger()}.withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)}
+	m, err := newModel(o, clk.now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	lu := clk.now().UnixMilli()
+	for b.Loop() {
+		b.StopTimer()
+		m.mu.Lock()
+		for len(m.lu.log) < 2*len(m.clients) {
+			lu++
+			m.setLastUpdateLocked(int32(r.IntN(len(m.clients))), lu)
+		}
+		b.StartTimer()
+		m.compactLULocked()
+		m.mu.Unlock()
+	}
+}

@@ -1,0 +1,80 @@
+package sim
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// This file writes a page of computers as it builds its records, one at a time,
+// so that neither the records nor the reply's bytes are held whole (a page of
+// 1000 full-size records is about 3 MB of JSON). The bytes are exactly those of
+// writeJSON on the same page as a wPage: the envelope's fields in their order,
+// each record as encoding/json writes it, one newline at the end.
+
+// pageWriter is the reusable state of one page being written.
+type pageWriter struct {
+	rec []byte // one full record
+	buf bytes.Buffer
+	enc *json.Encoder
+	bw  *bufio.Writer
+}
+
+var pageWriters = sync.Pool{New: func() any {
+	pw := &pageWriter{bw: bufio.NewWriterSize(nil, 64<<10)}
+	pw.enc = json.NewEncoder(&pw.buf)
+	return pw
+}}
+
+// writeComputerPage answers 200 with the page, its records built without the
+// model lock.
+func (m *model) writeComputerPage(w http.ResponseWriter, p *computerPage) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = m.encodeComputerPage(w, p)
+}
+
+func (m *model) encodeComputerPage(w io.Writer, p *computerPage) error {
+	pw := pageWriters.Get().(*pageWriter)
+	defer pageWriters.Put(pw)
+	pw.bw.Reset(w)
+	defer pw.bw.Reset(nil)
+	bw := pw.bw
+	_, _ = bw.WriteString(`{"content":[`)
+	for k, row := range p.rows {
+		if k > 0 {
+			_ = bw.WriteByte(',')
+		}
+		if !p.reduced {
+			pw.rec = m.appendRecord(pw.rec[:0], m.rec, row)
+			_, _ = bw.Write(pw.rec)
+			continue
+		}
+		pw.buf.Reset()
+		if err := pw.enc.Encode(reduce(m.computerView(row))); err != nil {
+			return err
+		}
+		_, _ = bw.Write(bytes.TrimSuffix(pw.buf.Bytes(), []byte{'\n'}))
+	}
+	e := &p.env
+	_, _ = bw.WriteString(`],"firstPage":`)
+	_, _ = bw.WriteString(strconv.FormatBool(e.FirstPage))
+	_, _ = bw.WriteString(`,"lastPage":`)
+	_, _ = bw.WriteString(strconv.FormatBool(e.LastPage))
+	_, _ = bw.WriteString(`,"number":`)
+	_, _ = bw.WriteString(strconv.Itoa(e.Number))
+	_, _ = bw.WriteString(`,"numberOfElements":`)
+	_, _ = bw.WriteString(strconv.Itoa(e.NumberOfElements))
+	_, _ = bw.WriteString(`,"size":`)
+	_, _ = bw.WriteString(strconv.Itoa(e.Size))
+	_, _ = bw.WriteString(`,"sort":{},"totalElements":`)
+	_, _ = bw.WriteString(strconv.FormatInt(e.TotalElements, 10))
+	_, _ = bw.WriteString(`,"totalPages":`)
+	_, _ = bw.WriteString(strconv.Itoa(e.TotalPages))
+	_, _ = bw.WriteString("}\n")
+	return bw.Flush()
+}
