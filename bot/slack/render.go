@@ -82,6 +82,58 @@ func mrkdwn(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 }
 
+// maxBodySections bounds how many sections a long text (the help, a long report)
+// takes: it is shown whole up to this many, then cut by whole lines.
+const maxBodySections = 8
+
+// bodyBlocks renders a message's free text as sections of at most 3,000 runes each,
+// split between lines, so a text longer than one section is shown whole instead of
+// cut at 3,000. It also returns the escaped text (for the notification fallback).
+func bodyBlocks(text string) ([]slack.Block, string) {
+	body := strings.TrimSpace(esc(strings.TrimRight(text, "\n"), maxBodySections*maxSectionText, true))
+	if body == "" {
+		return nil, ""
+	}
+	if runes(body) <= maxSectionText {
+		return []slack.Block{slack.NewSectionBlock(mrkdwn(body), nil, nil)}, body
+	}
+	var out []slack.Block
+	var cur []string
+	size := 0
+	flush := func() {
+		if t := strings.TrimSpace(strings.Join(cur, "\n")); t != "" {
+			out = append(out, slack.NewSectionBlock(mrkdwn(t), nil, nil))
+		}
+		cur, size = nil, 0
+	}
+	for _, l := range strings.Split(body, "\n") {
+		if runes(l) > maxSectionText {
+			l = clipEscaped(l, maxSectionText)
+		}
+		if size > 0 && size+runes(l)+1 > maxSectionText {
+			flush()
+		}
+		cur = append(cur, l)
+		size += runes(l) + 1
+	}
+	flush()
+	return out, body
+}
+
+// clipEscaped cuts an escaped line to n runes without leaving half an entity
+// (&amp; &lt; &gt;) at its end.
+func clipEscaped(l string, n int) string {
+	r := []rune(l)
+	if len(r) <= n {
+		return l
+	}
+	cut := string(r[:max(n-1, 0)])
+	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ") + "…"
+}
+
 // joinFit joins lines into at most n runes, cutting whole lines and saying how
 // many: "…and 185 more".
 func joinFit(lines []string, n int) string {
@@ -109,10 +161,8 @@ func render(m bot.Message) ([]slack.Block, string) {
 	if t := strings.TrimSpace(esc(m.Status, maxSectionText, false)); t != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
 	}
-	body := strings.TrimSpace(esc(strings.TrimRight(m.Text, "\n"), maxSectionText, true))
-	if body != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(body), nil, nil))
-	}
+	bodyBs, body := bodyBlocks(m.Text)
+	blocks = append(blocks, bodyBs...)
 	if len(m.Fields) > 0 {
 		var fs []*slack.TextBlockObject
 		for i, f := range m.Fields {

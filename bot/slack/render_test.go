@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"sepmbot/bot"
 	"sepmbot/bot/slack/slackfake"
 )
@@ -139,5 +141,41 @@ func TestAckPayloadStaticReuse(t *testing.T) {
 	placeholder, _ := ackPayload(bot.Message{Text: long, Visibility: bot.VisibleUser, Placeholder: true})
 	if len(placeholder) == 0 {
 		t.Errorf("placeholder with the same text: no payload")
+	}
+}
+
+// TestLongTextShownWholeOverSections: a text longer than one section (the help is
+// about 4,000 characters) is split between lines over several sections, each
+// within 3,000, and nothing of it is cut.
+func TestLongTextShownWholeOverSections(t *testing.T) {
+	var lines []string
+	for i := range 120 {
+		lines = append(lines, fmt.Sprintf("line %03d: `/sepm rotate site-a` & <done> %s", i, strings.Repeat("x", 30)))
+	}
+	blocks, _ := render(bot.Message{Text: strings.Join(lines, "\n")})
+	if len(blocks) < 3 {
+		t.Fatalf("%d blocks for %d characters: want the text over several sections", len(blocks), len(strings.Join(lines, "\n")))
+	}
+	var got []string
+	for _, b := range blocks {
+		sb, ok := b.(*slack.SectionBlock)
+		if !ok || sb.Text == nil {
+			t.Fatalf("block %T", b)
+		}
+		if n := runes(sb.Text.Text); n > maxSectionText {
+			t.Fatalf("section of %d runes", n)
+		}
+		got = append(got, strings.Split(sb.Text.Text, "\n")...)
+	}
+	if len(got) != len(lines) || strings.Contains(strings.Join(got, "\n"), "more lines") {
+		t.Fatalf("%d of %d lines shown", len(got), len(lines))
+	}
+	if !strings.Contains(got[119], "&amp; &lt;done&gt;") {
+		t.Fatalf("last line %q: not escaped", got[119])
+	}
+	// One line longer than a section is cut, never in the middle of an entity.
+	l := clipEscaped(strings.Repeat("a", 2997)+"&amp;b", maxSectionText)
+	if runes(l) > maxSectionText || strings.Contains(l, "&am…") || !strings.HasSuffix(l, "…") {
+		t.Fatalf("clipped %q", l[2990:])
 	}
 }
