@@ -19,6 +19,9 @@ type fakeFleet struct {
 	comps     []sepm.Computer
 	groups    []sepm.Group
 	pageDelay time.Duration // per computers page
+	// laterSweeps scales pageDelay for every full read after the first (a sweep
+	// slower or faster than the one the tracker measured).
+	laterSweeps float64
 	callDelay time.Duration // per groups / onlinestatus call
 	// statusOnline, when set, replaces the online count onlinestatus derives from
 	// the records (a SEPM whose count runs ahead of the records).
@@ -32,17 +35,22 @@ type fakeFleet struct {
 	fulls   int // reads without lastUpdate
 }
 
-// newFakeFleet builds n online clients in groups groups, every one checked in at
-// last with its group's serial "S1".
-func newFakeFleet(n, groups int, last int64) *fakeFleet {
+// newFakeFleet builds n online clients in groups groups, every one checked in with
+// its group's serial "S1" at last, or, with spread > 0, at a time in
+// (last-spread, last] that does not follow the page order.
+func newFakeFleet(n, groups int, last int64, spread ...int64) *fakeFleet {
 	f := &fakeFleet{}
 	for g := range groups {
 		f.groups = append(f.groups, sepm.Group{ID: fmt.Sprintf("G%02d", g), Name: fmt.Sprintf("group %d", g), PolicySerialNumber: "S1"})
 	}
+	at := func(int) int64 { return last }
+	if len(spread) > 0 && spread[0] > 0 {
+		at = func(i int) int64 { return last - int64(i*7919%n)*spread[0]/int64(n) }
+	}
 	for i := range n {
 		g := f.groups[i%groups]
 		f.comps = append(f.comps, sepm.Computer{UniqueID: fmt.Sprintf("%032X", i), ComputerName: fmt.Sprintf("WKS-%06d", i),
-			OnlineStatus: 1, LastUpdateTime: last, ProfileSerialNo: g.PolicySerialNumber, Group: sepm.GroupSummary{ID: g.ID, Name: g.Name}})
+			OnlineStatus: 1, LastUpdateTime: at(i), ProfileSerialNo: g.PolicySerialNumber, Group: sepm.GroupSummary{ID: g.ID, Name: g.Name}})
 	}
 	f.maxLast = last
 	return f
@@ -89,12 +97,16 @@ func (f *fakeFleet) OnlineStatus(ctx context.Context) (sepm.OnlineStatusResponse
 func (f *fakeFleet) EachComputerPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.Computer) error) error {
 	f.mu.Lock()
 	f.queries = append(f.queries, q)
+	delay := f.pageDelay
 	if q.LastUpdate == 0 {
 		f.fulls++
+		if f.fulls > 1 && f.laterSweeps > 0 {
+			delay = time.Duration(float64(delay) * f.laterSweeps)
+		}
 	}
 	f.mu.Unlock()
 	for n, off := 1, 0; ; n++ {
-		time.Sleep(f.pageDelay)
+		time.Sleep(delay)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -107,12 +119,12 @@ func (f *fakeFleet) EachComputerPage(ctx context.Context, q sepm.ComputerQuery, 
 		if q.LastUpdate >= f.maxLast {
 			comps = nil
 		}
-		for _, c := range comps {
-			if c.LastUpdateTime <= q.LastUpdate {
+		for i := range comps {
+			if comps[i].LastUpdateTime <= q.LastUpdate {
 				continue
 			}
 			if seen >= off {
-				page = append(page, c)
+				page = append(page, comps[i])
 				if len(page) == 1000 {
 					break
 				}
