@@ -22,7 +22,7 @@ type fakeFleet struct {
 	// laterSweeps scales pageDelay for every full read after the first (a sweep
 	// slower or faster than the one the tracker measured).
 	laterSweeps float64
-	callDelay time.Duration // per groups / onlinestatus call
+	callDelay   time.Duration // per groups / onlinestatus call
 	// statusOnline, when set, replaces the online count onlinestatus derives from
 	// the records (a SEPM whose count runs ahead of the records).
 	statusOnline func(fromRecords int) int

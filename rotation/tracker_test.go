@@ -14,7 +14,7 @@ import (
 func TestTrackerIncrementalReadsOnlyChanged(t *testing.T) {
 	ctx := context.Background()
 	const n = 5000
-	f := newFakeFleet(n, 4, chg-100_000) // nobody checked in since the change
+	f := newFakeFleet(n, 4, chg-100_000)   // nobody checked in since the change
 	f.comps[0].LastUpdateTime = chg - 1000 // the newest record, on the first page
 	tr := newTracker(f, chg, nil)
 	p, err := tr.Full(ctx)
