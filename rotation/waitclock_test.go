@@ -261,11 +261,17 @@ func TestConfirmingSweepFindsLaggard(t *testing.T) {
 					}
 					return
 				}
+				_, _, fulls := f.stats()
 				f.set(7, func(c *sepm.Computer) { c.ProfileSerialNo, c.LastUpdateTime = "S1", time.Now().UnixMilli() })
 				sleepUntil(time.Now().Add(2 * g.eng.cfg.PollInterval))
 				r = g.get(t)
 				if r.Cursor != 1 || !strings.Contains(r.Steps[0].Note, "2000/2000 online clients") {
 					t.Fatalf("after the laggard caught up: cursor %d, note %q, progress %+v", r.Cursor, r.Steps[0].Note, g.progress(t))
+				}
+				// The incremental poll that saw it catch up did not end the wait: a full
+				// sweep confirmed it first.
+				if _, _, after := f.stats(); after != fulls+1 {
+					t.Errorf("%d full sweeps between the catch-up and the end, want 1", after-fulls)
 				}
 			})
 		})
