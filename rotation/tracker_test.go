@@ -120,3 +120,39 @@ func TestTrackerSweepDuration(t *testing.T) {
 		t.Errorf("SweepDuration = %s, want 1.5s", got)
 	}
 }
+
+// TestTrackerOfflineLaggardInvitesSweep: a lagging client that goes offline without
+// a new record stays a laggard in the map, but the onlinestatus count falls, so the
+// tracker says a full sweep is worth it (else the wait could never end); the sweep
+// then confirms.
+func TestTrackerOfflineLaggardInvitesSweep(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeFleet(1500, 3, chg+1000)
+	f.comps[4].ProfileSerialNo = "S0"
+	tr := newTracker(f, chg, nil)
+	if _, err := tr.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tr.MaybeCaughtUp() || tr.Confirmed() {
+		t.Fatal("a laggard online: maybe caught up / confirmed")
+	}
+	f.statusOnline = func(n int) int { return n - 1 } // it went offline; its record did not change
+	p, err := tr.Incremental(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Online != 1499 || p.OnNewPolicy != 1499 || tr.Lagging() != 1 {
+		t.Fatalf("incremental %+v, lagging %d", p, tr.Lagging())
+	}
+	if !tr.MaybeCaughtUp() || tr.Confirmed() {
+		t.Fatalf("maybe %v confirmed %v: want maybe caught up, not confirmed", tr.MaybeCaughtUp(), tr.Confirmed())
+	}
+	f.set(4, func(c *sepm.Computer) { c.OnlineStatus = 0 })
+	f.statusOnline = nil
+	if _, err := tr.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Confirmed() {
+		t.Error("the sweep that sees it offline does not confirm")
+	}
+}

@@ -115,6 +115,7 @@ func (g *clockRig) posted(sub string) int {
 // sweep runs slower or faster than the sweep the tracker measured, and also after a
 // restart mid-wait. Between the sweeps, polls read only what changed.
 func TestWaitEndsOnTimeAt100k(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		later   float64 // confirming sweep's pace against the first one
@@ -184,6 +185,7 @@ func TestWaitEndsOnTimeAt100k(t *testing.T) {
 // the confirming sweep done early: the wait still holds until its deadline (the
 // KB's floor), then ends.
 func TestWaitNeverEndsBeforeDeadline(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		changeAt := time.Now().Add(-time.Minute).UnixMilli()
 		f := newFakeFleet(2000, 4, changeAt+60_000, 59_000)
@@ -222,6 +224,7 @@ func TestWaitNeverEndsBeforeDeadline(t *testing.T) {
 // it and the wait goes on past its deadline with its name, warns three heartbeats
 // after, and ends when the client catches up, or when an operator says done.
 func TestConfirmingSweepFindsLaggard(t *testing.T) {
+	t.Parallel()
 	for _, ending := range []string{"client catches up", "operator override"} {
 		t.Run(ending, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
