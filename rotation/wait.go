@@ -92,6 +92,8 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 	if kind == pollFull && !before.Now.Before(before.windowOpens()) {
 		wt.finalFull = true // a full sweep started inside the final window
 	}
+	e.log.Debug("wait poll", "rotation", r.ID, "step", step.ID, "full", kind == pollFull, "took", e.cfg.Now().Sub(before.Now),
+		"online", p.Online, "on_new", p.OnNewPolicy, "confirmed", wt.t.Confirmed())
 	if d.outage.alerted {
 		down := e.cfg.Now().Sub(d.outage.since)
 		e.auditOnly(ctx, r.ID, "sepm-reachable", step.ID, fmt.Sprintf("SEPM answers again after %s", humanDuration(down)))
