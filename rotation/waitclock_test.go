@@ -280,3 +280,53 @@ func TestConfirmingSweepFindsLaggard(t *testing.T) {
 		})
 	}
 }
+
+// TestLastCheckAtDeadline: between the confirming sweep and the deadline a client
+// turns laggard, or the online count rises with no record to account for it: the
+// cheap check at the deadline does not end the wait on stale data; the wait goes on
+// (after a rise, the next full sweep accounts for it and ends it).
+func TestLastCheckAtDeadline(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		change func(f *fakeFleet)
+		ends   bool // by a minute after the deadline
+	}{
+		{"a client checks in on the old policy", func(f *fakeFleet) {
+			f.set(11, func(c *sepm.Computer) { c.ProfileSerialNo, c.LastUpdateTime = "S0", time.Now().UnixMilli() })
+		}, false},
+		{"online count rises unseen", func(f *fakeFleet) {
+			f.mu.Lock()
+			f.statusOnline = func(n int) int { return n + 1 }
+			f.mu.Unlock()
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				changeAt := time.Now().Add(-time.Minute).UnixMilli()
+				f := newFakeFleet(2000, 4, changeAt+60_000, 59_000)
+				f.pageDelay, f.callDelay = 20*time.Millisecond, 5*time.Millisecond
+				g := newClockRig(t, f, 3600, 300, changeAt)
+				dl := g.deadline(t)
+				sleepUntil(dl.Add(-300 * time.Millisecond)) // the confirming sweep is done
+				if _, _, fulls := f.stats(); fulls != 2 {
+					t.Fatalf("%d full sweeps before the deadline, want 2 (start, confirming)", fulls)
+				}
+				tc.change(f)
+				sleepUntil(dl.Add(5 * time.Second))
+				if r := g.get(t); r.Cursor != 0 {
+					t.Fatalf("the wait ended at its deadline on a verdict the last check contradicts (note %q)", r.Steps[0].Note)
+				}
+				sleepUntil(dl.Add(time.Minute))
+				r := g.get(t)
+				if ended := r.Cursor == 1; ended != tc.ends {
+					t.Fatalf("a minute after the deadline: ended %v, want %v (progress %+v)", ended, tc.ends, g.progress(t))
+				}
+				if _, _, fulls := f.stats(); tc.ends && fulls != 3 {
+					t.Errorf("%d full sweeps, want 3 (the rise is accounted for by a new sweep)", fulls)
+				}
+			})
+		})
+	}
+}
