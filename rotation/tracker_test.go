@@ -156,3 +156,22 @@ func TestTrackerOfflineLaggardInvitesSweep(t *testing.T) {
 		t.Error("the sweep that sees it offline does not confirm")
 	}
 }
+
+// TestWaitEndLatency: the next step's start minus the wait's deadline; not known
+// until the next step started, nor for a step that is not a wait.
+func TestWaitEndLatency(t *testing.T) {
+	r := Rotation{Plan: Plan{Steps: []PlanStep{{ID: "approval", Kind: KindApproval}, {ID: "wait-disable", Kind: KindWait, WaitSeconds: 900}, {ID: "cert-sepm-01", Kind: KindManual}}},
+		Steps: []StepState{{Started: w0.Add(-time.Hour)}, {Started: w0}, {}}}
+	if _, ok := WaitEndLatency(r, "wait-disable"); ok {
+		t.Error("latency known before the next step started")
+	}
+	r.Steps[2].Started = w0.Add(900*time.Second + 350*time.Millisecond)
+	if lat, ok := WaitEndLatency(r, "wait-disable"); !ok || lat != 350*time.Millisecond {
+		t.Errorf("latency %s %v, want 350ms", lat, ok)
+	}
+	for _, id := range []string{"approval", "cert-sepm-01", "nope"} {
+		if _, ok := WaitEndLatency(r, id); ok {
+			t.Errorf("latency of %s", id)
+		}
+	}
+}
