@@ -282,6 +282,10 @@ const confirmMargin = time.Second
 // windowOpens is when the final window starts: the confirming sweep starts then, so
 // that (taking twice the last sweep, plus a second) it is done before the deadline
 // and the wait ends at the deadline after one cheap check instead of one sweep late.
+// A sweep faster than predicted leaves a longer gap before the deadline, which the
+// polls after it (incremental, with the online-count check) cover; one slower than
+// twice the last plus a second ends after the deadline, and the wait ends when it
+// does, late by the overrun. Sweep is re-measured by every full sweep.
 func (w waitClock) windowOpens() time.Time {
 	return w.Deadline.Add(-(2*w.Sweep + confirmMargin))
 }
