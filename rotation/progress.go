@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -49,14 +50,18 @@ const maxLaggardNames = 10
 type fleetMap struct {
 	changeAt int64 // epoch ms: a check-in must be after it to count
 
-	clients map[string]clientMark // uniqueId -> mark
-	intern  map[string]uint32     // serials and group ids -> small numbers
-	serial  map[uint32]uint32     // group -> its current policy serial
+	// clients maps uniqueId to an index in marks: a record of a known client
+	// updates its mark in place (no map write, no allocation, and the map's key stays
+	// the map's own copy, never a decoder's string that may share a page buffer).
+	clients map[string]int32
+	marks   []clientMark
+	intern  map[string]uint32 // serials and group ids -> small numbers
+	serial  map[uint32]uint32 // group -> its current policy serial
 
-	online int                 // clients whose latest record is online
-	onNew  int                 // online, on the group's serial, checked in after changeAt
-	lag    map[string]struct{} // online and not onNew
-	names  []string            // ids of the laggards shown (sticky, at most 10)
+	online int                // clients whose latest record is online
+	onNew  int                // online, on the group's serial, checked in after changeAt
+	lag    map[int32]struct{} // online and not onNew (indexes in marks)
+	names  []int32            // the laggards shown (sticky, at most 10)
 
 	// cursor is a lower bound of SEPM's clock when the latest read began (the
 	// largest lastUpdateTime on that read's first page): every change the read may
@@ -74,7 +79,7 @@ type fleetMap struct {
 type onlineCounts struct{ online, offline int }
 
 func newFleetMap(changeAt int64) *fleetMap {
-	return &fleetMap{changeAt: changeAt, clients: map[string]clientMark{}, intern: map[string]uint32{}, serial: map[uint32]uint32{}, lag: map[string]struct{}{}}
+	return &fleetMap{changeAt: changeAt, clients: map[string]int32{}, intern: map[string]uint32{}, serial: map[uint32]uint32{}, lag: map[int32]struct{}{}}
 }
 
 func (m *fleetMap) id(s string) uint32 {
@@ -92,7 +97,7 @@ func (m *fleetMap) onNewPolicy(c clientMark) bool {
 	return c.online && ok && c.serial == s && c.last > m.changeAt
 }
 
-func (m *fleetMap) count(id string, c clientMark, sign int) {
+func (m *fleetMap) count(id int32, c clientMark, sign int) {
 	if !c.online {
 		return
 	}
@@ -133,8 +138,8 @@ func (m *fleetMap) setGroups(groups []sepm.Group) bool {
 func (m *fleetMap) recount() {
 	m.online, m.onNew = 0, 0
 	clear(m.lag)
-	for id, c := range m.clients {
-		m.count(id, c, +1)
+	for i, c := range m.marks {
+		m.count(int32(i), c, +1)
 	}
 	if len(m.lag) > 0 {
 		m.fullCaughtUp = false
@@ -145,36 +150,38 @@ func (m *fleetMap) recount() {
 // merge adds or replaces one client's record. A record older than the one the map
 // holds (an overlapping read) is ignored.
 func (m *fleetMap) merge(c sepm.Computer) {
-	if old, ok := m.clients[c.UniqueID]; ok {
-		if c.LastUpdateTime < old.last {
+	mark := clientMark{name: c.ComputerName, last: c.LastUpdateTime, serial: m.id(c.ProfileSerialNo), group: m.id(c.Group.ID), online: c.OnlineStatus == 1}
+	i, known := m.clients[c.UniqueID]
+	if known {
+		old := m.marks[i]
+		if mark.last < old.last {
 			return
 		}
-		m.count(c.UniqueID, old, -1)
-	}
-	mark := clientMark{name: c.ComputerName, last: c.LastUpdateTime, serial: m.id(c.ProfileSerialNo), group: m.id(c.Group.ID), online: c.OnlineStatus == 1}
-	if old, ok := m.clients[c.UniqueID]; ok && old.name == mark.name {
-		mark.name = old.name // keep the map's own copy
+		m.count(i, old, -1)
+		if old.name == mark.name {
+			mark.name = old.name // keep the map's own copy
+		} else {
+			mark.name = strings.Clone(mark.name)
+		}
+		m.marks[i] = mark
 	} else {
+		// Decoded strings may share a page's buffer: keep copies.
 		mark.name = strings.Clone(mark.name)
+		i = int32(len(m.marks))
+		m.marks = append(m.marks, mark)
+		m.clients[strings.Clone(c.UniqueID)] = i
 	}
-	id := strings.Clone(c.UniqueID) // decoded strings may share a page's buffer
-	m.clients[id] = mark
-	m.count(id, mark, +1)
-	if _, lagging := m.lag[id]; lagging {
+	m.count(i, mark, +1)
+	if _, lagging := m.lag[i]; lagging {
 		m.fullCaughtUp = false
-		if len(m.names) < maxLaggardNames && !m.shown(id) {
-			m.names = append(m.names, id)
+		if len(m.names) < maxLaggardNames && !m.shown(i) {
+			m.names = append(m.names, i)
 		}
 	}
 }
 
-func (m *fleetMap) shown(id string) bool {
-	for _, n := range m.names {
-		if n == id {
-			return true
-		}
-	}
-	return false
+func (m *fleetMap) shown(i int32) bool {
+	return slices.Contains(m.names, i)
 }
 
 // pruneNames drops shown laggards that caught up and refills the list from the
@@ -240,12 +247,12 @@ func (m *fleetMap) confirmed() bool {
 func (m *fleetMap) progress(full bool) Progress {
 	var p Progress
 	if full {
-		p.Online, p.Offline, p.OnNewPolicy = m.online, len(m.clients)-m.online, m.onNew
+		p.Online, p.Offline, p.OnNewPolicy = m.online, len(m.marks)-m.online, m.onNew
 	} else {
 		p.Online, p.Offline, p.OnNewPolicy = m.status.online, m.status.offline, min(m.onNew, m.status.online)
 	}
-	for _, id := range m.names {
-		p.Laggards = append(p.Laggards, m.clients[id].name)
+	for _, i := range m.names {
+		p.Laggards = append(p.Laggards, m.marks[i].name)
 	}
 	return p
 }

@@ -80,7 +80,7 @@ func TestTrackerCursorSurvivesSlowSweep(t *testing.T) {
 	if _, err := tr.Incremental(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := tr.m.clients[f.comps[0].UniqueID].last; got != chg+30_000 {
+	if got := tr.m.marks[tr.m.clients[f.comps[0].UniqueID]].last; got != chg+30_000 {
 		t.Errorf("client 0's check-in during the sweep was missed: map holds %d", got)
 	}
 }
