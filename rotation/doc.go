@@ -48,6 +48,14 @@
 //     intervals without SEPM, one message when it answers again. SEPM refusing the
 //     bot's credentials stops retrying at once and pauses. Only failed changes pause;
 //     a failing store backs off (capped).
+//   - A wait's polls cost what changed, not the fleet: one full computers sweep at
+//     the start of the wait (and after a restart) builds a compact per-client map;
+//     each poll then reads the group serials, stats/client/onlinestatus and only the
+//     computers changed since the last poll (Tracker). A wait never completes on
+//     that incremental figure: a full sweep in its final window, started twice the
+//     last sweep's duration plus a second before the deadline, confirms the verdict,
+//     and one cheap check at the deadline ends it on time. Interlocks and reports
+//     read full sweeps.
 //   - One rotation at a time per site and per group of sites sharing a lock
 //     (Config.LockSites), checked inside the transaction that creates it. An engine
 //     resumes and lists only its own site's rotations.

@@ -74,6 +74,7 @@ type driver struct {
 	announced map[string]bool // per step: instruction or approval posted by this process
 	observed  map[string]bool // per step: the interlock passed just before it started
 	outage    outage
+	wait      *waitTrack // the current wait's progress tracker
 }
 
 // drive runs one rotation until it ends or ctx is done. Each pass reads the stored

@@ -78,8 +78,9 @@ type Config struct {
 	// OverdueAfter is how long past the plan's expected end the bot waits before it
 	// reminds the operators every 24h that clients are exposed (default 24h).
 	OverdueAfter time.Duration
-	// PollInterval paces wait polls: at most one computers sweep per interval
-	// (default 30s; the demo and tests use about a second).
+	// PollInterval paces wait polls: at most one poll per interval, each reading
+	// only the computers changed since the last one (full sweeps at a wait's start
+	// and in its final window; default 30s; the demo and tests use about a second).
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	// Now is the clock (default time.Now).

@@ -19,44 +19,21 @@ type outage struct {
 	alerted bool
 }
 
-// poll sweeps the groups and computers once and measures how many online clients
-// have taken their group's current policy since changeAt.
-func (e *Engine) poll(ctx context.Context, changeAt int64) (Progress, error) {
-	groups, err := e.cfg.SEPM.Groups(ctx)
-	if err != nil {
-		return Progress{}, fmt.Errorf("reading group serials: %w", err)
-	}
-	serial := make(map[string]string, len(groups))
-	for _, g := range groups {
-		serial[g.ID] = g.PolicySerialNumber
-	}
-	var p Progress
-	err = e.cfg.SEPM.EachComputerPage(ctx, sepm.ComputerQuery{PageSize: 1000}, func(page []sepm.Computer) error {
-		for _, c := range page {
-			if c.OnlineStatus != 1 {
-				p.Offline++
-				continue
-			}
-			p.Online++
-			if c.ProfileSerialNo == serial[c.Group.ID] && c.LastUpdateTime > changeAt {
-				p.OnNewPolicy++
-			} else if len(p.Laggards) < 10 {
-				p.Laggards = append(p.Laggards, c.ComputerName)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return Progress{}, fmt.Errorf("sweeping computers: %w", err)
-	}
-	p.Observed = e.cfg.Now().UTC()
-	return p, nil
+// waitTrack is the driver's tracker of one wait (this process only).
+type waitTrack struct {
+	key       string // step, start and change time of the wait it tracks
+	t         *Tracker
+	finalFull bool // a full sweep started inside the final window
 }
 
-// Poll measures progress once for an arbitrary change time (exported for benchmarks
-// and the status command).
+func waitKey(w *WaitState) string {
+	return fmt.Sprintf("%s|%d|%d", w.Step, w.Started.UnixNano(), w.ChangeAt)
+}
+
+// Poll measures progress once, by a full sweep, for an arbitrary change time
+// (exported for benchmarks and the status command).
 func (e *Engine) Poll(ctx context.Context, changeAt time.Time) (Progress, error) {
-	return e.poll(ctx, changeAt.UnixMilli())
+	return newTracker(e.cfg.SEPM, changeAt.UnixMilli(), e.cfg.Now).Full(ctx)
 }
 
 func (e *Engine) setProgress(id string, p Progress) {
@@ -69,12 +46,35 @@ func (e *Engine) setProgress(id string, p Progress) {
 // taken the current policy (or an operator ended it). An observation error never
 // pauses a wait: it retries with back-off, posts one alert once SEPM has been
 // unreachable for two poll intervals and one message when it answers again.
+//
+// Polls are incremental (see Tracker): one full sweep at the start of the wait (and
+// after a restart) builds the map, and one full sweep in the final window, started
+// twice the last sweep's duration plus a second before the deadline, confirms the
+// verdict. The wait ends at the first poll at or after the deadline on a confirmed
+// verdict: normally the cheap check right at the deadline after the confirming
+// sweep, so it ends on time instead of one sweep late.
 func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st StepState, d *driver) (time.Duration, error) {
 	w := r.Wait
 	if w == nil || w.Step != step.ID {
 		return 0, permanent(errors.New("wait state missing"))
 	}
-	p, err := e.poll(ctx, w.ChangeAt)
+	if d.wait == nil || d.wait.key != waitKey(w) {
+		d.wait = &waitTrack{key: waitKey(w), t: newTracker(e.cfg.SEPM, w.ChangeAt, e.cfg.Now)}
+	}
+	wt := d.wait
+	clock := func(now time.Time, maybe bool) waitClock {
+		return waitClock{Now: now, Deadline: w.Deadline, Built: wt.t.Built(), FinalFull: wt.finalFull, Sweep: wt.t.SweepDuration(),
+			Confirmed: wt.t.Confirmed(), MaybeCaughtUp: maybe, Override: st.Override, Interval: e.cfg.PollInterval}
+	}
+	before := clock(e.cfg.Now(), wt.t.MaybeCaughtUp())
+	kind := nextPoll(before)
+	var p Progress
+	var err error
+	if kind == pollFull {
+		p, err = wt.t.Full(ctx)
+	} else {
+		p, err = wt.t.Incremental(ctx)
+	}
 	if err != nil {
 		if authRejected(err) || ctx.Err() != nil {
 			return 0, err
@@ -89,6 +89,11 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 		}
 		return e.pollFailed(ctx, r, step, d, err), nil
 	}
+	if kind == pollFull && !before.Now.Before(before.windowOpens()) {
+		wt.finalFull = true // a full sweep started inside the final window
+	}
+	e.log.Debug("wait poll", "rotation", r.ID, "step", step.ID, "full", kind == pollFull, "took", e.cfg.Now().Sub(before.Now),
+		"online", p.Online, "on_new", p.OnNewPolicy, "confirmed", wt.t.Confirmed())
 	if d.outage.alerted {
 		down := e.cfg.Now().Sub(d.outage.since)
 		e.auditOnly(ctx, r.ID, "sepm-reachable", step.ID, fmt.Sprintf("SEPM answers again after %s", humanDuration(down)))
@@ -105,30 +110,30 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 	if v, err := e.Get(ctx, r.ID); err == nil {
 		e.cfg.Notifier.Update(ctx, v)
 	}
-	caughtUp := p.OnNewPolicy == p.Online
-	if !now.Before(w.Deadline) && (caughtUp || st.Override) {
-		note := fmt.Sprintf("%d/%d online clients checked in since the change and hold the current policy, %d offline", p.OnNewPolicy, p.Online, p.Offline)
-		if !caughtUp {
-			note += fmt.Sprintf("; ended by %s with %d lagging", st.DoneBy, p.Online-p.OnNewPolicy)
+	after := clock(now, wt.t.MaybeCaughtUp())
+	if canEnd(after) {
+		// The note counts the map's records: exact as of the confirming sweep, plus
+		// every record read since.
+		f := wt.t.figure()
+		note := fmt.Sprintf("%d/%d online clients checked in since the change and hold the current policy, %d offline", f.OnNewPolicy, f.Online, f.Offline)
+		if !after.Confirmed {
+			note += fmt.Sprintf("; ended by %s with %d lagging", st.DoneBy, max(f.Online-f.OnNewPolicy, wt.t.Lagging()))
 		}
 		return 0, e.complete(ctx, r, step.ID, Event{Note: note})
 	}
-	if !now.Before(w.Deadline.Add(3*hb)) && !caughtUp && !w.Warned {
+	lag := max(p.Online-p.OnNewPolicy, wt.t.Lagging())
+	if !now.Before(w.Deadline.Add(3*hb)) && !after.Confirmed && wt.finalFull && lag > 0 && !w.Warned {
 		if _, err := e.mutate(ctx, r.ID, func(tx *store.Tx, r *Rotation) error {
 			if r.Wait != nil {
 				r.Wait.Warned = true
 			}
-			return e.audit(tx, r.ID, "sepmbot", "wait-laggards", step.ID, fmt.Sprintf("%d online clients lag", p.Online-p.OnNewPolicy), nil)
+			return e.audit(tx, r.ID, "sepmbot", "wait-laggards", step.ID, fmt.Sprintf("%d online clients lag", lag), nil)
 		}); err != nil {
 			return 0, &storeError{err: err}
 		}
-		e.post(ctx, r.ID, fmt.Sprintf("⚠ %d online clients have not checked in with the current policy three heartbeats after the deadline (%s). The bot keeps waiting; an operator may end the wait with `done %s %s` (audited).", p.Online-p.OnNewPolicy, strings.Join(p.Laggards, ", "), r.ID, step.ID))
+		e.post(ctx, r.ID, fmt.Sprintf("⚠ %d online clients have not checked in with the current policy three heartbeats after the deadline (%s). The bot keeps waiting; an operator may end the wait with `done %s %s` (audited).", lag, strings.Join(p.Laggards, ", "), r.ID, step.ID))
 	}
-	next := e.cfg.PollInterval
-	if left := w.Deadline.Sub(now); left > 0 && left < next {
-		next = left
-	}
-	return next, nil
+	return sleepFor(after), nil
 }
 
 // pollFailed books one failed observation and returns when to try again.

@@ -1,0 +1,190 @@
+package rotation
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"sepmbot/sepm"
+)
+
+// IncrementalOverlap is how far before the cursor an incremental read starts (see
+// fleetMap.since): two seconds cover NTP-level skew between the management
+// servers of a site and check-ins committed out of order, and at 500,000 clients on
+// a 300 s heartbeat re-read about 3,300 records per poll.
+const IncrementalOverlap = 2 * time.Second
+
+// Tracker measures a wait's progress over SEPM: Full sweeps every computer and
+// rebuilds its compact per-client map; Incremental reads only the computers changed
+// since the previous read, the group serials and stats/client/onlinestatus, and
+// merges them, so its cost follows the clients that checked in, not the fleet. It
+// lives in memory only (a restarted process starts with a Full). Not safe for
+// concurrent use.
+type Tracker struct {
+	api      SEPM
+	now      func() time.Time
+	changeAt int64
+	m        *fleetMap
+	sweep    time.Duration // how long the latest Full took
+}
+
+// NewTracker returns a tracker that counts check-ins after changeAt. now is the
+// clock (nil: time.Now).
+func NewTracker(api SEPM, changeAt time.Time, now func() time.Time) *Tracker {
+	return newTracker(api, changeAt.UnixMilli(), now)
+}
+
+func newTracker(api SEPM, changeAt int64, now func() time.Time) *Tracker {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tracker{api: api, now: now, changeAt: changeAt}
+}
+
+// Built reports whether a Full has built the map.
+func (t *Tracker) Built() bool { return t.m != nil }
+
+// SweepDuration is how long the latest Full took (0 before the first).
+func (t *Tracker) SweepDuration() time.Duration { return t.sweep }
+
+// Confirmed reports whether the latest Full found every online client on its
+// group's current policy and no read since contradicts it (see fleetMap.confirmed).
+func (t *Tracker) Confirmed() bool { return t.m != nil && t.m.confirmed() }
+
+// MaybeCaughtUp reports whether the latest figures leave room for every online
+// client to be caught up: the map holds no laggard, or the onlinestatus count is
+// no more than the map's caught-up clients (lagging clients went offline). It may
+// be stale; it only says a full sweep is worth its cost.
+func (t *Tracker) MaybeCaughtUp() bool {
+	return t.m != nil && (len(t.m.lag) == 0 || t.m.onNew >= t.m.status.online)
+}
+
+// Lagging is how many clients the map holds as online and not caught up.
+func (t *Tracker) Lagging() int {
+	if t.m == nil {
+		return 0
+	}
+	return len(t.m.lag)
+}
+
+// Full reads the groups, the online counts and every computer, and replaces the map
+// with what it read. On error the previous map stays.
+func (t *Tracker) Full(ctx context.Context) (Progress, error) {
+	start := t.now()
+	m := newFleetMap(t.changeAt)
+	groups, err := t.api.Groups(ctx)
+	if err != nil {
+		return Progress{}, fmt.Errorf("reading group serials: %w", err)
+	}
+	m.setGroups(groups)
+	status, err := t.onlineStatus(ctx)
+	if err != nil {
+		return Progress{}, err
+	}
+	first, err := t.read(ctx, m, 0)
+	if err != nil {
+		return Progress{}, fmt.Errorf("sweeping computers: %w", err)
+	}
+	m.advance(first)
+	m.sealFull(status)
+	t.m = m
+	t.sweep = max(0, t.now().Sub(start))
+	p := m.progress(true)
+	p.Observed = t.now().UTC()
+	return p, nil
+}
+
+// Incremental reads the groups, the online counts and the computers changed since
+// the previous read (less IncrementalOverlap) and merges them. Before any Full it
+// does a Full.
+func (t *Tracker) Incremental(ctx context.Context) (Progress, error) {
+	if t.m == nil {
+		return t.Full(ctx)
+	}
+	m := t.m
+	groups, err := t.api.Groups(ctx)
+	if err != nil {
+		return Progress{}, fmt.Errorf("reading group serials: %w", err)
+	}
+	status, err := t.onlineStatus(ctx)
+	if err != nil {
+		return Progress{}, err
+	}
+	m.setGroups(groups)
+	// Records merged from a read that fails half-way are true and newer; only the
+	// cursor waits for the whole read.
+	first, err := t.read(ctx, m, m.since(IncrementalOverlap))
+	if err != nil {
+		return Progress{}, fmt.Errorf("reading computers changed since the last poll: %w", err)
+	}
+	m.advance(first)
+	m.status = status
+	m.pruneNames()
+	p := m.progress(false)
+	p.Observed = t.now().UTC()
+	return p, nil
+}
+
+// figure is the map's own count (records only), for the note of a completed wait:
+// exact as of the confirming sweep plus what was read since.
+func (t *Tracker) figure() Progress {
+	if t.m == nil {
+		return Progress{}
+	}
+	return t.m.progress(true)
+}
+
+// read merges every computer changed after since (0: all) into m and returns the
+// largest lastUpdateTime on the first page.
+func (t *Tracker) read(ctx context.Context, m *fleetMap, since int64) (int64, error) {
+	var first int64
+	pages := 0
+	err := t.api.EachComputerPage(ctx, sepm.ComputerQuery{PageSize: 1000, LastUpdate: since}, func(page []sepm.Computer) error {
+		pages++
+		for _, c := range page {
+			if pages == 1 {
+				first = max(first, c.LastUpdateTime)
+			}
+			m.merge(c)
+		}
+		return nil
+	})
+	return first, err
+}
+
+func (t *Tracker) onlineStatus(ctx context.Context) (onlineCounts, error) {
+	on, err := t.api.OnlineStatus(ctx)
+	if err != nil {
+		return onlineCounts{}, fmt.Errorf("reading online status: %w", err)
+	}
+	var c onlineCounts
+	for _, row := range on.ClientCountStatsList {
+		switch {
+		case strings.EqualFold(row.Status, "Online"):
+			c.online += row.ClientsCount
+		case strings.EqualFold(row.Status, "Offline"):
+			c.offline += row.ClientsCount
+		}
+	}
+	return c, nil
+}
+
+// WaitEndLatency is how long after its deadline wait step stepID of r handed over:
+// the start of the next step minus the wait's deadline (its start plus its floor,
+// WaitSeconds). ok is false while the next step has not started, or when stepID is
+// not a wait followed by a step. A wait started without a floor (a test switch)
+// reads as measured from its start.
+func WaitEndLatency(r Rotation, stepID string) (latency time.Duration, ok bool) {
+	for i, s := range r.Plan.Steps {
+		if s.ID != stepID || s.Kind != KindWait || i+1 >= len(r.Steps) || i >= len(r.Steps) {
+			continue
+		}
+		next := r.Steps[i+1].Started
+		if r.Steps[i].Started.IsZero() || next.IsZero() {
+			return 0, false
+		}
+		return next.Sub(r.Steps[i].Started.Add(time.Duration(s.WaitSeconds) * time.Second)), true
+	}
+	return 0, false
+}
