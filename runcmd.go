@@ -29,7 +29,7 @@ type BotFlags struct {
 	Viewers      []string      `help:"Viewers (platform:id, or '*' for everyone in the channel): status, list, audit, help." env:"SEPMBOT_VIEWERS"`
 	Approvals    int           `default:"2" help:"Distinct approvers needed before secure communication goes off." env:"SEPMBOT_APPROVALS"`
 	ApprovalTTL  time.Duration `name:"approval-ttl" default:"1h" help:"How long an approval request stays open." env:"SEPMBOT_APPROVAL_TTL"`
-	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Least time between two progress sweeps of the computers list." env:"SEPMBOT_POLL_INTERVAL"`
+	PollInterval time.Duration `name:"poll-interval" default:"30s" help:"Time between two progress polls during a wait (full computers sweeps at its start and end; in between only the computers changed since the last poll)." env:"SEPMBOT_POLL_INTERVAL"`
 	CardInterval time.Duration `name:"card-interval" default:"10s" help:"Least time between two edits of a run card." env:"SEPMBOT_CARD_INTERVAL"`
 
 	OverdueAfter time.Duration `name:"overdue-after" default:"24h" help:"Past a rotation's expected end by this much, with clients on HTTP or secure communication off, the bot reminds the operators every 24h." env:"SEPMBOT_OVERDUE_AFTER"`
