@@ -99,6 +99,7 @@ type CLI struct {
 	Sim     SimCmd     `cmd:"" help:"Serve a simulated SEPM site on loopback."`
 	Discord DiscordCmd `cmd:"" help:"Discord: register /sepm."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
+	Bench   BenchCmd   `cmd:"" help:"Measure the bot at scale against a simulated SEPM (sweeps, incremental poll, wait end, memory, router)."`
 
 	Config      ConfigCmd      `cmd:"" help:"Check the configuration against SEPM, the chat platforms and the data folder."`
 	Backup      BackupCmd      `cmd:"" help:"Copy the data file (also while the bot runs) and verify the copy."`
