@@ -42,6 +42,21 @@ type BenchCmd struct {
 	simEnv []string // extra environment of the simulator child (the tests run main() through TestMain)
 }
 
+// Help is the longer help of `sepmbot bench --help`.
+func (c *BenchCmd) Help() string {
+	return `Starts a simulated SEPM (this binary's sim command) at --clients clients as a child
+process and measures: a full computers sweep through the bot's client and its raw floor
+(same pages over one connection, json.Unmarshal into the slim page), the connections a
+sweep opens, an incremental poll after --changed of a heartbeat, a real rotation's first
+wait (deadline to next step), the router's events per second (8 users, bbolt dedupe),
+the bot's peak RSS and the simulator's CPU and RSS.
+
+The simulator is a separate process so the figures stay apart: bot_rss_bytes is this
+process's VmHWM (sweeps, floor, engine and router run here), sim_cpu_cores and
+sim_rss_bytes are read from the child's /proc entries. At --heartbeat 300s the rotation
+waits 15 minutes (3 heartbeats); --heartbeat 5s or --skip-rotation for a quick run.`
+}
+
 // benchResult is the JSON object `bench --json` prints.
 type benchResult struct {
 	Clients                 int     `json:"clients"`

@@ -81,6 +81,7 @@ two-person approval before secure communication goes off).
   sepmbot run --data DIR    run the bot against a SEPM (sepmbot run --help for its settings)
   sepmbot plan              read a SEPM site and print the rotation plan
   sepmbot sim               serve a simulated SEPM site on loopback
+  sepmbot bench             measure the bot at scale against a simulated SEPM
   sepmbot version           print the version and VCS revision
 
 sepmbot COMMAND --help shows a command's flags; docs/procedure.md the procedure.
