@@ -30,6 +30,8 @@ type BenchCmd struct {
 	Changed        float64       `default:"0.10" help:"Share of the fleet that checks in before the incremental poll (the bench waits that share of a heartbeat)."`
 	MinWait        time.Duration `name:"min-wait" default:"0s" help:"The rotation's --min-wait (each wait is max(3 x heartbeat, min-wait))."`
 	PollInterval   time.Duration `name:"poll-interval" default:"30s" help:"The rotation engine's poll interval (the bot's --poll-interval)."`
+	Roaming        int           `default:"10" help:"Percent of simulated clients that roam (drop offline for a few heartbeats; sim --roaming). 0 with --policy-fetch 1 gives clients that make a wait's condition hold at its deadline."`
+	PolicyFetch    float64       `name:"policy-fetch" default:"0.7" help:"Chance a simulated check-in downloads a newer policy (sim --policy-fetch)."`
 	SkipRotation   bool          `name:"skip-rotation" help:"Do not drive a rotation through its first wait (wait_end_latency_seconds is then 0)."`
 	SimWindow      time.Duration `name:"sim-window" default:"10s" help:"Steady window over which the simulator's CPU is measured, with the bench idle."`
 	Repeat         int           `default:"3" help:"Full sweeps and floor sweeps to take (interleaved); the median is reported."`

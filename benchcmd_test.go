@@ -18,7 +18,7 @@ func TestBenchJSON(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	cmd := &BenchCmd{
-		Clients: 2000, Heartbeat: time.Second, Changed: 0.10, PollInterval: time.Second,
+		Clients: 2000, Heartbeat: time.Second, Changed: 0.10, PollInterval: time.Second, Roaming: 10, PolicyFetch: 0.7,
 		SimWindow: 500 * time.Millisecond, Repeat: 1, RouterUsers: 8, RouterDuration: 500 * time.Millisecond,
 		Data: t.TempDir(), JSON: true, Timeout: 2 * time.Minute,
 		simEnv: []string{"SEPMBOT_TEST_MAIN=1"},

@@ -42,6 +42,7 @@ func (c *BenchCmd) startSim(ctx context.Context, dir string) (*simChild, error) 
 		return nil, err
 	}
 	args := []string{"sim", "--clients", strconv.Itoa(c.Clients), "--heartbeat", c.Heartbeat.String(),
+		"--roaming", strconv.Itoa(c.Roaming), "--policy-fetch", strconv.FormatFloat(c.PolicyFetch, 'g', -1, 64),
 		"--listen", "127.0.0.1:0", "--password-file", pwFile, "--log-level", "warn"}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), c.simEnv...)
