@@ -112,7 +112,7 @@ func (c *BenchCmd) Run(g *Globals) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	res := benchResult{Clients: c.Clients, HeartbeatSeconds: c.Heartbeat.Seconds()}
+	res := benchResult{Clients: c.Clients, HeartbeatSeconds: c.Heartbeat.Seconds(), WaitPendingAtDeadline: -1}
 	progress := func(format string, args ...any) {
 		if !c.JSON {
 			fmt.Fprintf(g.Out, "… "+format+"\n", args...)
@@ -388,6 +388,10 @@ func (c *BenchCmd) rotationWait(ctx context.Context, dir string, newClient func(
 
 func writeBenchTable(out io.Writer, r benchResult) error {
 	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+	wait := fmt.Sprintf("%.3f s after the deadline (%s -> %s, wait %.0f s, online clients not yet on the policy at the deadline: %d)", r.WaitEndLatencySeconds, r.WaitStep, r.WaitNextStep, r.WaitSeconds, r.WaitPendingAtDeadline)
+	if r.WaitStep == "" {
+		wait = "not measured (--skip-rotation)"
+	}
 	rows := [][2]string{
 		{"clients", strconv.Itoa(r.Clients)},
 		{"sim heartbeat", (time.Duration(r.HeartbeatSeconds * float64(time.Second))).String()},
@@ -395,7 +399,7 @@ func writeBenchTable(out io.Writer, r benchResult) error {
 		{"sweep floor (raw + Unmarshal)", fmt.Sprintf("%.3f s, %s (sweep = %.2f x floor)", r.SweepFloorSeconds, mb(r.SweepFloorBytes), r.SweepOverFloor)},
 		{"handshakes per sweep", strconv.FormatInt(r.HandshakesPerSweep, 10)},
 		{"incremental poll", fmt.Sprintf("%.3f s, %s, %d computers changed", r.IncrementalPollSeconds, mb(r.IncrementalPollBytes), r.IncrementalComputers)},
-		{"wait-end latency", fmt.Sprintf("%.3f s after the deadline (%s -> %s, wait %.0f s, online clients not yet on the policy at the deadline: %d)", r.WaitEndLatencySeconds, r.WaitStep, r.WaitNextStep, r.WaitSeconds, r.WaitPendingAtDeadline)},
+		{"wait-end latency", wait},
 		{"bot RSS (peak)", mb(r.BotRSSBytes)},
 		{"sim RSS (peak)", mb(r.SimRSSBytes)},
 		{"sim CPU", fmt.Sprintf("%.3f cores", r.SimCPUCores)},
