@@ -327,15 +327,17 @@ type pollFigures struct {
 // (ComputerQuery.LastUpdate) and measures that one read.
 //
 // SEAM(hrot): once rotation.Tracker is merged, this one function may poll through
-// it, which is the wait's real poll (groups, onlinestatus and the changed computers):
+// it, which is the wait's real poll (groups, onlinestatus and the changed computers);
+// tested in a scratch merge of hsepm+hsim+hrot+hslk:
 //
-//	tr := rotation.NewTracker(cl, time.Now(), nil)
+//	api := &countingSEPM{Client: cl} // embeds *sepm.Client; its EachComputerPage adds len(page) to rows
+//	tr := rotation.NewTracker(api, time.Now(), nil)
 //	if _, err := tr.Full(ctx); err != nil { return f, err }
 //	if err := settle(); err != nil { return f, err }
+//	api.rows = 0
 //	before, start := proxy.Counts(), time.Now()
-//	p, err := tr.Incremental(ctx)
-//	f.seconds, f.bytes = time.Since(start).Seconds(), proxy.Counts().Sub(before).BytesDown
-//	f.computers = p.Online + p.Offline // (or a changed count the tracker exposes)
+//	if _, err := tr.Incremental(ctx); err != nil { return f, err }
+//	f.seconds, f.bytes, f.computers = time.Since(start).Seconds(), proxy.Counts().Sub(before).BytesDown, api.rows
 func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, settle func() error) (pollFigures, error) {
 	var f pollFigures
 	since := time.Now()
