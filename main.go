@@ -81,6 +81,7 @@ two-person approval before secure communication goes off).
   sepmbot run --data DIR    run the bot against a SEPM (sepmbot run --help for its settings)
   sepmbot plan              read a SEPM site and print the rotation plan
   sepmbot sim               serve a simulated SEPM site on loopback
+  sepmbot bench             measure the bot at scale against a simulated SEPM
   sepmbot version           print the version and VCS revision
 
 sepmbot COMMAND --help shows a command's flags; docs/procedure.md the procedure.
@@ -99,6 +100,7 @@ type CLI struct {
 	Sim     SimCmd     `cmd:"" help:"Serve a simulated SEPM site on loopback."`
 	Discord DiscordCmd `cmd:"" help:"Discord: register /sepm."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
+	Bench   BenchCmd   `cmd:"" help:"Measure the bot at scale against a simulated SEPM (sweeps, incremental poll, wait end, memory, router)."`
 
 	Config      ConfigCmd      `cmd:"" help:"Check the configuration against SEPM, the chat platforms and the data folder."`
 	Backup      BackupCmd      `cmd:"" help:"Copy the data file (also while the bot runs) and verify the copy."`

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"sepmbot/internal/bench"
+	"sepmbot/rotation"
+	"sepmbot/sepm"
+)
+
+// BenchCmd measures the bot at scale against a simulated SEPM (issue "Scale"). The
+// simulator runs as a child process (this binary's `sim` command), so the figures of
+// the two sides stay apart: bot_rss_bytes is this process's peak resident set
+// (VmHWM: the sweeps, the floor, the rotation engine and the router run here), and
+// sim_cpu_cores and sim_rss_bytes are the child's, from /proc. An in-process
+// simulator would fold its 500,000 clients into the bot's memory.
+type BenchCmd struct {
+	Clients        int           `default:"100000" help:"Number of simulated clients."`
+	Heartbeat      time.Duration `default:"300s" help:"The simulated clients' heartbeat (SEPM's default is 300s; it sets the sim's steady load, how long --changed takes to come true, and the rotation's wait of 3 heartbeats: use 5s for a quick run)."`
+	Changed        float64       `default:"0.10" help:"Share of the fleet that checks in before the incremental poll (the bench waits that share of a heartbeat)."`
+	MinWait        time.Duration `name:"min-wait" default:"0s" help:"The rotation's --min-wait (each wait is max(3 x heartbeat, min-wait))."`
+	PollInterval   time.Duration `name:"poll-interval" default:"30s" help:"The rotation engine's poll interval (the bot's --poll-interval)."`
+	Roaming        int           `default:"10" help:"Percent of simulated clients that roam (drop offline for a few heartbeats; sim --roaming). 0 with --policy-fetch 1 gives clients that make a wait's condition hold at its deadline."`
+	PolicyFetch    float64       `name:"policy-fetch" default:"0.7" help:"Chance a simulated check-in downloads a newer policy (sim --policy-fetch)."`
+	SkipRotation   bool          `name:"skip-rotation" help:"Do not drive a rotation through its first wait (wait_end_latency_seconds is then 0)."`
+	SimWindow      time.Duration `name:"sim-window" default:"10s" help:"Steady window over which the simulator's CPU is measured, with the bench idle."`
+	Repeat         int           `default:"3" help:"Full sweeps and floor sweeps to take (interleaved); the median is reported."`
+	RouterUsers    int           `name:"router-users" default:"8" help:"Concurrent users sending events through the router."`
+	RouterDuration time.Duration `name:"router-duration" default:"3s" help:"How long the users send events."`
+	Data           string        `type:"path" help:"Folder for the bench's bbolt files (default: a temporary folder; its disk's fsync is part of router_events_per_second)."`
+	JSON           bool          `help:"Print one JSON object instead of the table."`
+	Timeout        time.Duration `default:"60m" help:"Give up after this long."`
+
+	simEnv []string // extra environment of the simulator child (the tests run main() through TestMain)
+}
+
+// Help is the longer help of `sepmbot bench --help`.
+func (c *BenchCmd) Help() string {
+	return `Starts a simulated SEPM (this binary's sim command) at --clients clients as a child
+process and measures: a full computers sweep through the bot's client and its raw floor
+(same pages over one connection, json.Unmarshal into the slim page), the connections a
+sweep opens, an incremental poll after --changed of a heartbeat, a real rotation's first
+wait (deadline to next step), the router's events per second (8 users, bbolt dedupe),
+the bot's peak RSS and the simulator's CPU and RSS.
+
+The simulator is a separate process so the figures stay apart: bot_rss_bytes is this
+process's VmHWM (sweeps, floor, engine and router run here), sim_cpu_cores and
+sim_rss_bytes are read from the child's /proc entries. At --heartbeat 300s the rotation
+waits 15 minutes (3 heartbeats); --heartbeat 5s or --skip-rotation for a quick run.`
+}
+
+// benchResult is the JSON object `bench --json` prints.
+type benchResult struct {
+	Clients                 int     `json:"clients"`
+	HeartbeatSeconds        float64 `json:"heartbeat_seconds"`
+	SweepSeconds            float64 `json:"sweep_seconds"`
+	SweepBytes              int64   `json:"sweep_bytes"`
+	SweepComputers          int     `json:"sweep_computers"`
+	SweepFloorSeconds       float64 `json:"sweep_floor_seconds"`
+	SweepFloorBytes         int64   `json:"sweep_floor_bytes"`
+	SweepOverFloor          float64 `json:"sweep_over_floor"`
+	HandshakesPerSweep      int64   `json:"handshakes_per_sweep"`
+	IncrementalPollSeconds  float64 `json:"incremental_poll_seconds"`
+	IncrementalPollBytes    int64   `json:"incremental_poll_bytes"`
+	IncrementalComputers    int     `json:"incremental_poll_computers"`
+	WaitEndLatencySeconds   float64 `json:"wait_end_latency_seconds"`
+	WaitCoveredBeforeDeadln bool    `json:"wait_covered_before_deadline"`
+	WaitPendingAtDeadline   int     `json:"wait_pending_at_deadline"`
+	WaitSeconds             float64 `json:"wait_seconds"`
+	WaitStep                string  `json:"wait_step,omitempty"`
+	WaitNextStep            string  `json:"wait_next_step,omitempty"`
+	BotRSSBytes             int64   `json:"bot_rss_bytes"`
+	SimRSSBytes             int64   `json:"sim_rss_bytes"`
+	SimCPUCores             float64 `json:"sim_cpu_cores"`
+	SimStartSeconds         float64 `json:"sim_start_seconds"`
+	RouterEventsPerSecond   float64 `json:"router_events_per_second"`
+	RouterEvents            int64   `json:"router_events"`
+}
+
+const benchPassword = "bench-password"
+
+// Run measures and prints.
+func (c *BenchCmd) Run(g *Globals) error {
+	if c.Clients <= 0 || c.Repeat <= 0 || c.RouterUsers <= 0 || c.Changed <= 0 || c.Changed > 1 {
+		return errors.New("bench: --clients, --repeat and --router-users must be positive, --changed in (0, 1]")
+	}
+	if c.Heartbeat < time.Second {
+		return errors.New("bench: --heartbeat must be at least 1s")
+	}
+	ctx, cancel := context.WithTimeout(g.Ctx, c.Timeout)
+	defer cancel()
+	log := g.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := c.Data
+	if dir == "" {
+		d, err := os.MkdirTemp("", "sepmbot-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	res := benchResult{Clients: c.Clients, HeartbeatSeconds: c.Heartbeat.Seconds(), WaitPendingAtDeadline: -1}
+	progress := func(format string, args ...any) {
+		if !c.JSON {
+			fmt.Fprintf(g.Out, "… "+format+"\n", args...)
+		}
+	}
+
+	progress("starting the simulator: %d clients, heartbeat %s", c.Clients, c.Heartbeat)
+	t0 := time.Now()
+	child, err := c.startSim(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer child.stop()
+	res.SimStartSeconds = time.Since(t0).Seconds()
+
+	proxy, err := bench.NewProxy(child.apiAddr)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	via := "https://" + proxy.Addr
+	newClient := func() (*sepm.Client, error) {
+		return sepm.New(sepm.Config{URL: via, Username: "admin", Password: benchPassword, Fingerprints: []string{child.fingerprint}, Logger: log})
+	}
+	admin, err := bench.NewAPI(via, child.fingerprint, "admin", benchPassword)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := admin.Login(ctx); err != nil {
+		return fmt.Errorf("bench: logging in to the simulator: %w", err)
+	}
+
+	// The simulator's steady load, with the bench idle.
+	progress("measuring the simulator's CPU over %s", c.SimWindow)
+	if res.SimCPUCores, err = child.cpuOver(ctx, c.SimWindow); err != nil {
+		return err
+	}
+
+	// Full sweeps through the bot's client, and the floor, interleaved.
+	var sweeps, floors []float64
+	for i := range c.Repeat {
+		progress("full sweep %d/%d", i+1, c.Repeat)
+		s, err := c.sweep(ctx, newClient, proxy)
+		if err != nil {
+			return err
+		}
+		sweeps = append(sweeps, s.seconds)
+		res.SweepBytes, res.SweepComputers = s.bytes, s.computers
+		res.HandshakesPerSweep = max(res.HandshakesPerSweep, s.handshakes)
+		progress("floor sweep %d/%d", i+1, c.Repeat)
+		f, fb, err := sweepFloor(ctx, via, child.fingerprint, proxy)
+		if err != nil {
+			return err
+		}
+		floors = append(floors, f.Seconds)
+		res.SweepFloorBytes = fb
+	}
+	res.SweepSeconds, res.SweepFloorSeconds = median(sweeps), median(floors)
+	if res.SweepFloorSeconds > 0 {
+		res.SweepOverFloor = res.SweepSeconds / res.SweepFloorSeconds
+	}
+
+	// Incremental poll: let --changed of the fleet check in, then ask for what changed.
+	client, err := newClient()
+	if err != nil {
+		return err
+	}
+	if err := client.Login(ctx); err != nil {
+		return fmt.Errorf("bench: logging in: %w", err)
+	}
+	wait := time.Duration(c.Changed * float64(c.Heartbeat))
+	progress("incremental poll: waiting %s for %.0f%% of the fleet to check in", wait.Round(time.Millisecond), c.Changed*100)
+	inc, err := incrementalPoll(ctx, client, proxy, func() error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+			return nil
+		}
+	})
+	if err != nil {
+		return err
+	}
+	res.IncrementalPollSeconds, res.IncrementalPollBytes, res.IncrementalComputers = inc.seconds, inc.bytes, inc.computers
+
+	// A real rotation through its first heartbeat wait.
+	if !c.SkipRotation {
+		w, err := c.rotationWait(ctx, dir, newClient, admin, child, log, progress)
+		if err != nil {
+			return err
+		}
+		res.WaitEndLatencySeconds = w.Latency().Seconds()
+		res.WaitCoveredBeforeDeadln = w.CoveredBeforeDeadline()
+		res.WaitPendingAtDeadline = w.PendingAtDeadline
+		res.WaitSeconds = w.Deadline.Sub(w.Started).Seconds()
+		res.WaitStep, res.WaitNextStep = w.Step, w.Next
+	}
+
+	// Events through the router.
+	progress("router: %d users for %s", c.RouterUsers, c.RouterDuration)
+	rsepm, err := newClient()
+	if err != nil {
+		return err
+	}
+	rr, err := bench.RunRouter(ctx, bench.RouterConfig{Dir: dir, SEPM: rsepm, Users: c.RouterUsers, Duration: c.RouterDuration, Logger: log})
+	if err != nil {
+		return err
+	}
+	res.RouterEventsPerSecond, res.RouterEvents = rr.PerSecond(), rr.Events
+
+	if m, err := bench.MemoryOf(0); err == nil {
+		res.BotRSSBytes = m.Peak
+	} else {
+		return err
+	}
+	if m, err := bench.MemoryOf(child.pid()); err == nil {
+		res.SimRSSBytes = m.Peak
+	} else {
+		return err
+	}
+	if c.JSON {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(g.Out, string(b))
+		return err
+	}
+	return writeBenchTable(g.Out, res)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+type sweepFigures struct {
+	seconds    float64
+	bytes      int64 // reply bytes on the wire (TLS records), log-in excluded
+	handshakes int64 // connections a fresh client opened for its log-in and the sweep
+	computers  int
+}
+
+// sweep is one full computers sweep (pageSize 1000) through a fresh *sepm.Client:
+// its log-in is not timed, but the connections it opens count (a client that reuses
+// its connection opens one for both).
+func (c *BenchCmd) sweep(ctx context.Context, newClient func() (*sepm.Client, error), proxy *bench.Proxy) (sweepFigures, error) {
+	cl, err := newClient()
+	if err != nil {
+		return sweepFigures{}, err
+	}
+	before := proxy.Counts()
+	if err := cl.Login(ctx); err != nil {
+		return sweepFigures{}, fmt.Errorf("bench: logging in: %w", err)
+	}
+	mid := proxy.Counts()
+	var f sweepFigures
+	start := time.Now()
+	err = cl.EachComputerPage(ctx, sepm.ComputerQuery{PageSize: 1000}, func(page []sepm.Computer) error {
+		f.computers += len(page)
+		return nil
+	})
+	f.seconds = time.Since(start).Seconds()
+	if err != nil {
+		return f, fmt.Errorf("bench: sweeping computers: %w", err)
+	}
+	after := proxy.Counts()
+	f.bytes = after.Sub(mid).BytesDown
+	f.handshakes = after.Sub(before).Accepts
+	return f, nil
+}
+
+// sweepFloor is the floor of a sweep: the same pages over one connection, each body
+// json.Unmarshal-ed into the slim page type. It returns the floor and its reply bytes
+// on the wire.
+//
+// SEAM(hsepm): once sepm.SweepFloor lands, this one function may call it instead of
+// bench.API.SweepFloor; the figure's definition is the same.
+func sweepFloor(ctx context.Context, via, fingerprint string, proxy *bench.Proxy) (bench.Floor, int64, error) {
+	api, err := bench.NewAPI(via, fingerprint, "admin", benchPassword)
+	if err != nil {
+		return bench.Floor{}, 0, err
+	}
+	defer api.Close()
+	if err := api.Login(ctx); err != nil {
+		return bench.Floor{}, 0, fmt.Errorf("bench: floor: logging in: %w", err)
+	}
+	before := proxy.Counts()
+	f, err := api.SweepFloor(ctx, 1000)
+	if err != nil {
+		return f, 0, err
+	}
+	return f, proxy.Counts().Sub(before).BytesDown, nil
+}
+
+type pollFigures struct {
+	seconds   float64
+	bytes     int64
+	computers int
+}
+
+// incrementalPoll notes the instant, lets clients check in (settle), then asks
+// through the bot's client for the computers changed since that instant
+// (ComputerQuery.LastUpdate) and measures that one read.
+//
+// SEAM(hrot): once rotation.Tracker is merged, this one function may poll through
+// it, which is the wait's real poll (groups, onlinestatus and the changed computers);
+// tested in a scratch merge of hsepm+hsim+hrot+hslk:
+//
+//	api := &countingSEPM{Client: cl} // embeds *sepm.Client; its EachComputerPage adds len(page) to rows
+//	tr := rotation.NewTracker(api, time.Now(), nil)
+//	if _, err := tr.Full(ctx); err != nil { return f, err }
+//	if err := settle(); err != nil { return f, err }
+//	api.rows = 0
+//	before, start := proxy.Counts(), time.Now()
+//	if _, err := tr.Incremental(ctx); err != nil { return f, err }
+//	f.seconds, f.bytes, f.computers = time.Since(start).Seconds(), proxy.Counts().Sub(before).BytesDown, api.rows
+func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, settle func() error) (pollFigures, error) {
+	var f pollFigures
+	since := time.Now()
+	if err := settle(); err != nil {
+		return f, err
+	}
+	before := proxy.Counts()
+	start := time.Now()
+	err := cl.EachComputerPage(ctx, sepm.ComputerQuery{PageSize: 1000, LastUpdate: since.UnixMilli()}, func(page []sepm.Computer) error {
+		f.computers += len(page)
+		return nil
+	})
+	f.seconds = time.Since(start).Seconds()
+	if err != nil {
+		return f, fmt.Errorf("bench: incremental poll: %w", err)
+	}
+	f.bytes = proxy.Counts().Sub(before).BytesDown
+	return f, nil
+}
+
+// rotationWait drives a real rotation (engine, bbolt store) through its first wait.
+func (c *BenchCmd) rotationWait(ctx context.Context, dir string, newClient func() (*sepm.Client, error), admin *bench.API,
+	child *simChild, log *slog.Logger, progress func(string, ...any)) (bench.WaitResult, error) {
+	var infos []struct {
+		Name       string `json:"name"`
+		ClientAddr string `json:"clientAddr"`
+	}
+	if err := admin.Do(ctx, "GET", "/sim/v1/servers", nil, &infos); err != nil {
+		return bench.WaitResult{}, fmt.Errorf("bench: reading the servers: %w", err)
+	}
+	var servers []rotation.ServerRef
+	for _, s := range infos {
+		servers = append(servers, rotation.ServerRef{Name: s.Name, ClientAddr: s.ClientAddr})
+	}
+	cl, err := newClient()
+	if err != nil {
+		return bench.WaitResult{}, err
+	}
+	wait := max(3*c.Heartbeat, c.MinWait)
+	progress("rotation: through its first wait (at least %s)", wait)
+	w, err := bench.RunWait(ctx, bench.WaitConfig{
+		Dir: dir, SEPM: cl, Admin: admin, Site: "bench", APIAddr: child.apiAddr, Servers: servers,
+		MinWait: c.MinWait, PollInterval: c.PollInterval, Timeout: 2*wait + 10*time.Minute, Logger: log,
+	})
+	if err != nil {
+		return w, fmt.Errorf("bench: rotation: %w", err)
+	}
+	return w, nil
+}
+
+func writeBenchTable(out io.Writer, r benchResult) error {
+	mb := func(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+	wait := fmt.Sprintf("%.3f s after the deadline (%s -> %s, wait %.0f s, online clients not yet on the policy at the deadline: %d)", r.WaitEndLatencySeconds, r.WaitStep, r.WaitNextStep, r.WaitSeconds, r.WaitPendingAtDeadline)
+	if r.WaitStep == "" {
+		wait = "not measured (--skip-rotation)"
+	}
+	rows := [][2]string{
+		{"clients", strconv.Itoa(r.Clients)},
+		{"sim heartbeat", (time.Duration(r.HeartbeatSeconds * float64(time.Second))).String()},
+		{"full sweep", fmt.Sprintf("%.3f s, %s on the wire, %d computers", r.SweepSeconds, mb(r.SweepBytes), r.SweepComputers)},
+		{"sweep floor (raw + Unmarshal)", fmt.Sprintf("%.3f s, %s (sweep = %.2f x floor)", r.SweepFloorSeconds, mb(r.SweepFloorBytes), r.SweepOverFloor)},
+		{"handshakes per sweep", strconv.FormatInt(r.HandshakesPerSweep, 10)},
+		{"incremental poll", fmt.Sprintf("%.3f s, %s, %d computers changed", r.IncrementalPollSeconds, mb(r.IncrementalPollBytes), r.IncrementalComputers)},
+		{"wait-end latency", wait},
+		{"bot RSS (peak)", mb(r.BotRSSBytes)},
+		{"sim RSS (peak)", mb(r.SimRSSBytes)},
+		{"sim CPU", fmt.Sprintf("%.3f cores", r.SimCPUCores)},
+		{"sim start", fmt.Sprintf("%.1f s", r.SimStartSeconds)},
+		{"router", fmt.Sprintf("%.0f events/s (%d events)", r.RouterEventsPerSecond, r.RouterEvents)},
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		fmt.Fprintf(&b, "%-30s %s\n", row[0], row[1])
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}

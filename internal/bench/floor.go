@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"sepmbot/sepm"
+)
+
+// API is a plain HTTPS client of one SEPM (or simulator) API: one connection,
+// pinned to the API certificate's SHA-256, a token from POST identity/authenticate.
+// It is what the sweep floor and the bench's operator actions (the simulator's
+// admin API) use; the bot's own traffic goes through *sepm.Client.
+type API struct {
+	base  string // https://host:port
+	user  string
+	pass  string
+	hc    *http.Client
+	token string
+}
+
+// NewAPI returns a client of base ("https://127.0.0.1:8446") that trusts only the
+// certificate with SHA-256 fingerprint fp, over at most one connection.
+func NewAPI(base, fp, user, password string) (*API, error) {
+	want, err := sepm.NormalizeFingerprint(fp)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy:           nil,
+		MaxConnsPerHost: 1,
+		TLSClientConfig: &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			InsecureSkipVerify: true, // replaced by the pin below
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				if len(raw) == 0 || sepm.FingerprintOf(raw[0]) != want {
+					return errors.New("bench: the API does not present the pinned certificate")
+				}
+				return nil
+			},
+		},
+	}
+	return &API{base: strings.TrimRight(base, "/"), user: user, pass: password, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}, nil
+}
+
+// Close drops the idle connection.
+func (a *API) Close() { a.hc.CloseIdleConnections() }
+
+// Login gets a token (POST /sepm/api/v1/identity/authenticate).
+func (a *API) Login(ctx context.Context) error {
+	var ar sepm.AuthResponse
+	if err := a.Do(ctx, http.MethodPost, "/sepm/api/v1/identity/authenticate", sepm.AuthRequest{Username: a.user, Password: a.pass}, &ar); err != nil {
+		return err
+	}
+	if ar.Token == "" {
+		return errors.New("bench: log-in reply carries no token")
+	}
+	a.token = ar.Token
+	return nil
+}
+
+// Do sends a JSON request to path and decodes the reply into out (nil: discarded).
+func (a *API) Do(ctx context.Context, method, path string, body, out any) error {
+	var buf bytes.Buffer
+	if _, err := a.raw(ctx, method, path, body, &buf); err != nil {
+		return err
+	}
+	if out == nil || buf.Len() == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		return fmt.Errorf("bench: %s %s: decoding the reply: %w", method, path, err)
+	}
+	return nil
+}
+
+// raw sends the request and reads the whole reply body into dst (reset first).
+func (a *API) raw(ctx context.Context, method, path string, body any, dst *bytes.Buffer) (int64, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, fmt.Errorf("bench: %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	if err != nil {
+		return 0, fmt.Errorf("bench: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("bench: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	dst.Reset()
+	n, err := dst.ReadFrom(resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("bench: %s %s: reading the reply: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return n, fmt.Errorf("bench: %s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(dst.Bytes()[:min(dst.Len(), 300)])))
+	}
+	return n, nil
+}
+
+// Floor is one raw sweep: the cost of the pages alone.
+type Floor struct {
+	Seconds   float64 // wall time of every page's request, read and decode
+	BodyBytes int64   // reply bodies (no HTTP or TLS framing)
+	Pages     int
+	Computers int
+}
+
+// SweepFloor fetches every computers page (pageSize, verbose=true, as the bot's
+// client asks) over the API's one connection, reading each body into one reused
+// buffer and json.Unmarshal-ing it into the slim page type the bot decodes
+// (sepm.Page[sepm.Computer]): what a sweep cannot go below with encoding/json. Log
+// in first (the log-in is not timed).
+func (a *API) SweepFloor(ctx context.Context, pageSize int) (Floor, error) {
+	var f Floor
+	var buf bytes.Buffer
+	start := time.Now()
+	for idx := 1; ; idx++ {
+		q := url.Values{"pageSize": {strconv.Itoa(pageSize)}, "pageIndex": {strconv.Itoa(idx)}, "verbose": {"true"}}
+		n, err := a.raw(ctx, http.MethodGet, "/sepm/api/v1/computers?"+q.Encode(), nil, &buf)
+		if err != nil {
+			return f, err
+		}
+		var p sepm.Page[sepm.Computer]
+		if err := json.Unmarshal(buf.Bytes(), &p); err != nil {
+			return f, fmt.Errorf("bench: computers page %d: %w", idx, err)
+		}
+		f.BodyBytes += n
+		f.Pages++
+		f.Computers += len(p.Content)
+		if len(p.Content) == 0 || p.LastPage || (p.TotalPages > 0 && idx >= p.TotalPages) {
+			break
+		}
+	}
+	f.Seconds = time.Since(start).Seconds()
+	return f, nil
+}
