@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -35,10 +36,11 @@ import (
 
 // clientMark is what the map keeps per client.
 type clientMark struct {
-	name   string
 	last   int64  // lastUpdateTime, epoch ms
 	serial uint32 // interned profileSerialNo
 	group  uint32 // interned group id
+	name   uint32 // offset of the computer name in fleetMap.names
+	nameN  uint16 // its length in bytes
 	online bool
 }
 
@@ -50,18 +52,23 @@ const maxLaggardNames = 10
 type fleetMap struct {
 	changeAt int64 // epoch ms: a check-in must be after it to count
 
-	// clients maps uniqueId to an index in marks: a record of a known client
-	// updates its mark in place (no map write, no allocation, and the map's key stays
-	// the map's own copy, never a decoder's string that may share a page buffer).
-	clients map[string]int32
-	marks   []clientMark
-	intern  map[string]uint32 // serials and group ids -> small numbers
-	serial  map[uint32]uint32 // group -> its current policy serial
+	// ids maps a uniqueId to an index in marks: a record of a known client updates
+	// its mark in place (no map write, no allocation). SEPM's uniqueIds are 32 hex
+	// digits, kept as 16 bytes (hexIDs); any other id is kept as a string (otherIDs),
+	// a copy of its own, never a decoder's string that may share a page buffer.
+	// Computer names live in one byte arena (text), not a string each: at 500,000
+	// clients the map costs about 60 bytes a client.
+	hexIDs   map[[16]byte]int32
+	otherIDs map[string]int32
+	marks    []clientMark
+	text     []byte
+	intern   map[string]uint32 // serials and group ids -> small numbers
+	serial   map[uint32]uint32 // group -> its current policy serial
 
-	online int                // clients whose latest record is online
-	onNew  int                // online, on the group's serial, checked in after changeAt
-	lag    map[int32]struct{} // online and not onNew (indexes in marks)
-	names  []int32            // the laggards shown (sticky, at most 10)
+	online int     // clients whose latest record is online
+	onNew  int     // online, on the group's serial, checked in after changeAt
+	lag    lagSet  // online and not onNew (indexes in marks)
+	shownL []int32 // the laggards shown (sticky, at most 10)
 
 	// cursor is a lower bound of SEPM's clock when the latest read began (the
 	// largest lastUpdateTime on that read's first page): every change the read may
@@ -79,7 +86,23 @@ type fleetMap struct {
 type onlineCounts struct{ online, offline int }
 
 func newFleetMap(changeAt int64) *fleetMap {
-	return &fleetMap{changeAt: changeAt, clients: map[string]int32{}, intern: map[string]uint32{}, serial: map[uint32]uint32{}, lag: map[int32]struct{}{}}
+	return &fleetMap{changeAt: changeAt, hexIDs: map[[16]byte]int32{}, otherIDs: map[string]int32{}, intern: map[string]uint32{}, serial: map[uint32]uint32{}}
+}
+
+// maxReserve bounds the room reserved from SEPM's own count of clients.
+const maxReserve = 5_000_000
+
+// reserve makes room for n clients (SEPM's onlinestatus total, a hint: the map
+// still grows past it), so a full sweep does not grow the map and its marks by
+// doubling, which at 500,000 clients costs tens of MB.
+func (m *fleetMap) reserve(n int) {
+	n = min(max(n, 0), maxReserve)
+	if len(m.marks) > 0 || n == 0 {
+		return
+	}
+	m.marks = make([]clientMark, 0, n)
+	m.hexIDs = make(map[[16]byte]int32, n)
+	m.text = make([]byte, 0, n*16)
 }
 
 func (m *fleetMap) id(s string) uint32 {
@@ -107,9 +130,9 @@ func (m *fleetMap) count(id int32, c clientMark, sign int) {
 		return
 	}
 	if sign > 0 {
-		m.lag[id] = struct{}{}
+		m.lag.add(id)
 	} else {
-		delete(m.lag, id)
+		m.lag.del(id)
 	}
 }
 
@@ -137,11 +160,11 @@ func (m *fleetMap) setGroups(groups []sepm.Group) bool {
 
 func (m *fleetMap) recount() {
 	m.online, m.onNew = 0, 0
-	clear(m.lag)
+	m.lag.reset()
 	for i, c := range m.marks {
 		m.count(int32(i), c, +1)
 	}
-	if len(m.lag) > 0 {
+	if m.lag.len() > 0 {
 		m.fullCaughtUp = false
 	}
 	m.pruneNames()
@@ -150,62 +173,129 @@ func (m *fleetMap) recount() {
 // merge adds or replaces one client's record. A record older than the one the map
 // holds (an overlapping read) is ignored.
 func (m *fleetMap) merge(c sepm.Computer) {
-	mark := clientMark{name: c.ComputerName, last: c.LastUpdateTime, serial: m.id(c.ProfileSerialNo), group: m.id(c.Group.ID), online: c.OnlineStatus == 1}
-	i, known := m.clients[c.UniqueID]
+	mark := clientMark{last: c.LastUpdateTime, serial: m.id(c.ProfileSerialNo), group: m.id(c.Group.ID), online: c.OnlineStatus == 1}
+	i, known := m.lookup(c.UniqueID)
 	if known {
 		old := m.marks[i]
 		if mark.last < old.last {
 			return
 		}
 		m.count(i, old, -1)
-		if old.name == mark.name {
-			mark.name = old.name // keep the map's own copy
-		} else {
-			mark.name = strings.Clone(mark.name)
+		mark.name, mark.nameN = old.name, old.nameN
+		if !m.sameName(old, c.ComputerName) {
+			mark.name, mark.nameN = m.addName(c.ComputerName) // renamed: rare, the old bytes stay
 		}
 		m.marks[i] = mark
 	} else {
-		// Decoded strings may share a page's buffer: keep copies.
-		mark.name = strings.Clone(mark.name)
+		mark.name, mark.nameN = m.addName(c.ComputerName)
 		i = int32(len(m.marks))
 		m.marks = append(m.marks, mark)
-		m.clients[strings.Clone(c.UniqueID)] = i
+		m.store(c.UniqueID, i)
 	}
 	m.count(i, mark, +1)
-	if _, lagging := m.lag[i]; lagging {
+	if m.lag.has(i) {
 		m.fullCaughtUp = false
-		if len(m.names) < maxLaggardNames && !m.shown(i) {
-			m.names = append(m.names, i)
+		if len(m.shownL) < maxLaggardNames && !m.shown(i) {
+			m.shownL = append(m.shownL, i)
 		}
 	}
 }
 
+// hexID reads a 32-hex-digit uniqueId as 16 bytes (either case: SEPM's ids are
+// upper case, and the same id in lower case is the same client).
+func hexID(id string) (k [16]byte, ok bool) {
+	if len(id) != 32 {
+		return k, false
+	}
+	for j := range 16 {
+		hi, ok1 := unhex(id[2*j])
+		lo, ok2 := unhex(id[2*j+1])
+		if !ok1 || !ok2 {
+			return k, false
+		}
+		k[j] = hi<<4 | lo
+	}
+	return k, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func (m *fleetMap) lookup(id string) (int32, bool) {
+	if k, ok := hexID(id); ok {
+		i, known := m.hexIDs[k]
+		return i, known
+	}
+	i, known := m.otherIDs[id]
+	return i, known
+}
+
+func (m *fleetMap) store(id string, i int32) {
+	if k, ok := hexID(id); ok {
+		m.hexIDs[k] = i
+		return
+	}
+	m.otherIDs[strings.Clone(id)] = i
+}
+
+// maxNameBytes bounds a kept computer name (SEPM's are at most 256 characters).
+const maxNameBytes = 1024
+
+func (m *fleetMap) addName(name string) (uint32, uint16) {
+	if len(name) > maxNameBytes {
+		name = name[:maxNameBytes]
+	}
+	off := uint32(len(m.text))
+	m.text = append(m.text, name...)
+	return off, uint16(len(name))
+}
+
+// sameName compares without building a string (the conversion in a comparison
+// does not allocate).
+func (m *fleetMap) sameName(c clientMark, name string) bool {
+	if len(name) > maxNameBytes {
+		name = name[:maxNameBytes]
+	}
+	return string(m.text[c.name:c.name+uint32(c.nameN)]) == name
+}
+
+func (m *fleetMap) nameOf(c clientMark) string {
+	return string(m.text[c.name : c.name+uint32(c.nameN)])
+}
+
 func (m *fleetMap) shown(i int32) bool {
-	return slices.Contains(m.names, i)
+	return slices.Contains(m.shownL, i)
 }
 
 // pruneNames drops shown laggards that caught up and refills the list from the
 // laggard set, stopping at ten: the list stays stable from poll to poll and costs
 // O(10), not O(laggards).
 func (m *fleetMap) pruneNames() {
-	kept := m.names[:0]
-	for _, id := range m.names {
-		if _, ok := m.lag[id]; ok {
+	kept := m.shownL[:0]
+	for _, id := range m.shownL {
+		if m.lag.has(id) {
 			kept = append(kept, id)
 		}
 	}
-	m.names = kept
-	if len(m.names) >= maxLaggardNames || len(m.names) == len(m.lag) {
+	m.shownL = kept
+	if len(m.shownL) >= maxLaggardNames || len(m.shownL) == m.lag.len() {
 		return
 	}
-	for id := range m.lag {
+	m.lag.each(func(id int32) bool {
 		if !m.shown(id) {
-			m.names = append(m.names, id)
-			if len(m.names) == maxLaggardNames {
-				break
-			}
+			m.shownL = append(m.shownL, id)
 		}
-	}
+		return len(m.shownL) < maxLaggardNames
+	})
 }
 
 // advance moves the cursor after a whole read succeeded: firstPageMax is the
@@ -226,7 +316,7 @@ func (m *fleetMap) since(overlap time.Duration) int64 {
 // count read just before the sweep.
 func (m *fleetMap) sealFull(status onlineCounts) {
 	m.pruneNames()
-	m.fullCaughtUp = len(m.lag) == 0
+	m.fullCaughtUp = m.lag.len() == 0
 	m.fullOnline = m.online
 	m.statusAtFull = status.online
 	m.status = status
@@ -238,7 +328,7 @@ func (m *fleetMap) sealFull(status onlineCounts) {
 // online. Deltas, not totals, are compared, so a steady difference between how
 // onlinestatus and the computer records count does not block a wait.
 func (m *fleetMap) confirmed() bool {
-	return m.fullCaughtUp && len(m.lag) == 0 && m.status.online-m.statusAtFull <= m.online-m.fullOnline
+	return m.fullCaughtUp && m.lag.len() == 0 && m.status.online-m.statusAtFull <= m.online-m.fullOnline
 }
 
 // progress is the figure shown for the wait. full: the map was just rebuilt from
@@ -251,8 +341,8 @@ func (m *fleetMap) progress(full bool) Progress {
 	} else {
 		p.Online, p.Offline, p.OnNewPolicy = m.status.online, m.status.offline, min(m.onNew, m.status.online)
 	}
-	for _, i := range m.names {
-		p.Laggards = append(p.Laggards, m.marks[i].name)
+	for _, i := range m.shownL {
+		p.Laggards = append(p.Laggards, m.nameOf(m.marks[i]))
 	}
 	return p
 }
@@ -337,4 +427,53 @@ func sleepFor(w waitClock) time.Duration {
 		next = left
 	}
 	return next
+}
+
+// lagSet is a set of indexes in marks, one bit each (at 500,000 clients 62 KB,
+// where a map of laggards costs tens of MB at a wait's start, when most lag).
+type lagSet struct {
+	words []uint64
+	n     int
+}
+
+func (l *lagSet) has(i int32) bool {
+	w := int(i >> 6)
+	return w < len(l.words) && l.words[w]&(1<<(i&63)) != 0
+}
+
+func (l *lagSet) add(i int32) {
+	w := int(i >> 6)
+	if w >= len(l.words) {
+		l.words = append(l.words, make([]uint64, w+1-len(l.words))...)
+	}
+	if l.words[w]&(1<<(i&63)) == 0 {
+		l.words[w] |= 1 << (i & 63)
+		l.n++
+	}
+}
+
+func (l *lagSet) del(i int32) {
+	if l.has(i) {
+		l.words[i>>6] &^= 1 << (i & 63)
+		l.n--
+	}
+}
+
+func (l *lagSet) len() int { return l.n }
+
+func (l *lagSet) reset() {
+	clear(l.words)
+	l.n = 0
+}
+
+// each calls fn with the members in ascending order until fn returns false.
+func (l *lagSet) each(fn func(int32) bool) {
+	for w, word := range l.words {
+		for word != 0 {
+			if !fn(int32(w<<6 + bits.TrailingZeros64(word))) {
+				return
+			}
+			word &= word - 1
+		}
+	}
 }

@@ -3,6 +3,7 @@ package rotation
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,8 +71,8 @@ func TestFleetMapClassifies(t *testing.T) {
 				t.Fatalf("progress %+v, want online %d on new %d", p, tc.online, tc.new)
 			}
 			lagging := tc.online - tc.new
-			if len(m.lag) != lagging || len(p.Laggards) != lagging {
-				t.Errorf("%d laggards (%v), want %d", len(m.lag), p.Laggards, lagging)
+			if m.lag.len() != lagging || len(p.Laggards) != lagging {
+				t.Errorf("%d laggards (%v), want %d", m.lag.len(), p.Laggards, lagging)
 			}
 			if m.confirmed() != (lagging == 0) {
 				t.Errorf("confirmed = %v with %d lagging", m.confirmed(), lagging)
@@ -88,21 +89,21 @@ func TestFleetMapMerge(t *testing.T) {
 		t.Fatalf("start %+v", p)
 	}
 	m.merge(comp(1, "A", "S1", true, chg+7)) // the laggard takes the policy
-	if m.onNew != 2 || len(m.lag) != 0 || m.online != 2 {
-		t.Fatalf("after catch-up: on new %d, lag %d, online %d", m.onNew, len(m.lag), m.online)
+	if m.onNew != 2 || m.lag.len() != 0 || m.online != 2 {
+		t.Fatalf("after catch-up: on new %d, lag %d, online %d", m.onNew, m.lag.len(), m.online)
 	}
 	m.merge(comp(1, "A", "S0", true, chg+6)) // older than what the map holds
-	if m.onNew != 2 || len(m.lag) != 0 {
-		t.Fatalf("an older record was merged: on new %d lag %d", m.onNew, len(m.lag))
+	if m.onNew != 2 || m.lag.len() != 0 {
+		t.Fatalf("an older record was merged: on new %d lag %d", m.onNew, m.lag.len())
 	}
 	m.merge(comp(3, "B", "T1", true, chg+8)) // offline client back, caught up
 	m.merge(comp(4, "B", "T0", true, chg+8)) // a new client, lagging
-	if m.online != 4 || m.onNew != 3 || len(m.lag) != 1 || len(m.clients) != 4 {
-		t.Fatalf("online %d on new %d lag %d clients %d", m.online, m.onNew, len(m.lag), len(m.clients))
+	if m.online != 4 || m.onNew != 3 || m.lag.len() != 1 || len(m.marks) != 4 {
+		t.Fatalf("online %d on new %d lag %d clients %d", m.online, m.onNew, m.lag.len(), len(m.marks))
 	}
 	m.merge(comp(4, "B", "T0", false, chg+9)) // the laggard goes offline (its record says so)
-	if m.online != 3 || len(m.lag) != 0 {
-		t.Fatalf("offline laggard still counted: online %d lag %d", m.online, len(m.lag))
+	if m.online != 3 || m.lag.len() != 0 {
+		t.Fatalf("offline laggard still counted: online %d lag %d", m.online, m.lag.len())
 	}
 }
 
@@ -119,19 +120,19 @@ func TestFleetMapGroupSerialChange(t *testing.T) {
 	if !m.setGroups(groupsOf("A", "S2", "B", "T1")) {
 		t.Fatal("serial change not seen")
 	}
-	if m.onNew != 1 || len(m.lag) != 2 || m.confirmed() {
-		t.Fatalf("after the change: on new %d, lag %d, confirmed %v", m.onNew, len(m.lag), m.confirmed())
+	if m.onNew != 1 || m.lag.len() != 2 || m.confirmed() {
+		t.Fatalf("after the change: on new %d, lag %d, confirmed %v", m.onNew, m.lag.len(), m.confirmed())
 	}
 	m.merge(comp(1, "A", "S2", true, chg+2))
 	m.merge(comp(2, "A", "S2", true, chg+2))
-	if len(m.lag) != 0 || m.onNew != 3 {
-		t.Fatalf("after check-ins: on new %d lag %d", m.onNew, len(m.lag))
+	if m.lag.len() != 0 || m.onNew != 3 {
+		t.Fatalf("after check-ins: on new %d lag %d", m.onNew, m.lag.len())
 	}
 	if m.confirmed() {
 		t.Error("incremental records confirmed a verdict: only a full sweep may")
 	}
-	if !m.setGroups(groupsOf("A", "S2")) || m.onNew != 2 || len(m.lag) != 1 {
-		t.Errorf("a vanished group: on new %d lag %d", m.onNew, len(m.lag))
+	if !m.setGroups(groupsOf("A", "S2")) || m.onNew != 2 || m.lag.len() != 1 {
+		t.Errorf("a vanished group: on new %d lag %d", m.onNew, m.lag.len())
 	}
 }
 
@@ -339,5 +340,56 @@ func TestSleepFor(t *testing.T) {
 				t.Errorf("sleepFor = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestFleetMapKeysAndNames: SEPM's 32-hex-digit uniqueIds are kept as 16 bytes (the
+// same id in either case is one client), other ids as strings, and computer names
+// in the map's arena: a renamed client shows its new name, a known one keeps its.
+func TestFleetMapKeysAndNames(t *testing.T) {
+	m := newFleetMap(chg)
+	m.setGroups([]sepm.Group{{ID: "G", PolicySerialNumber: "S1"}})
+	hex := "8A1F0C2D3E4B5A69788796A5B4C3D2E1"
+	rec := func(id, name, serial string, last int64) sepm.Computer {
+		return sepm.Computer{UniqueID: id, ComputerName: name, OnlineStatus: 1, LastUpdateTime: last, ProfileSerialNo: serial, Group: sepm.GroupSummary{ID: "G"}}
+	}
+	m.merge(rec(hex, "WKS-A", "S0", chg+1))
+	m.merge(rec(strings.ToLower(hex), "WKS-A", "S0", chg+2)) // the same client
+	m.merge(rec("not-a-hex-id", "WKS-B", "S0", chg+1))
+	m.merge(rec(hex[:31]+"G", "WKS-C", "S0", chg+1)) // 32 characters, not hex
+	if len(m.marks) != 3 || len(m.hexIDs) != 1 || len(m.otherIDs) != 2 {
+		t.Fatalf("marks %d hex %d other %d: want 3 clients, one kept as 16 bytes", len(m.marks), len(m.hexIDs), len(m.otherIDs))
+	}
+	m.merge(rec(hex, "WKS-A-RENAMED", "S0", chg+3))
+	p := m.progress(true)
+	if p.Online != 3 || p.OnNewPolicy != 0 || !slices.Equal(p.Laggards, []string{"WKS-A-RENAMED", "WKS-B", "WKS-C"}) {
+		t.Fatalf("progress %+v", p)
+	}
+	before := len(m.text)
+	m.merge(rec("not-a-hex-id", "WKS-B", "S1", chg+4)) // same name: no new bytes
+	if len(m.text) != before {
+		t.Fatalf("an unchanged name was stored again (%d -> %d bytes)", before, len(m.text))
+	}
+	m.pruneNames() // as every read ends
+	if p := m.progress(true); p.OnNewPolicy != 1 || !slices.Equal(p.Laggards, []string{"WKS-A-RENAMED", "WKS-C"}) {
+		t.Fatalf("progress %+v", p)
+	}
+}
+
+func TestLagSet(t *testing.T) {
+	var l lagSet
+	for _, i := range []int32{130, 3, 64, 3, 0} {
+		l.add(i)
+	}
+	l.del(64)
+	l.del(999) // never added
+	var got []int32
+	l.each(func(i int32) bool { got = append(got, i); return len(got) < 2 })
+	if l.len() != 3 || !l.has(130) || l.has(64) || l.has(5000) || !slices.Equal(got, []int32{0, 3}) {
+		t.Fatalf("len %d, first two %v", l.len(), got)
+	}
+	l.reset()
+	if l.len() != 0 || l.has(3) {
+		t.Fatal("reset kept members")
 	}
 }

@@ -57,7 +57,7 @@ func (t *Tracker) Confirmed() bool { return t.m != nil && t.m.confirmed() }
 // no more than the map's caught-up clients (lagging clients went offline). It may
 // be stale; it only says a full sweep is worth its cost.
 func (t *Tracker) MaybeCaughtUp() bool {
-	return t.m != nil && (len(t.m.lag) == 0 || t.m.onNew >= t.m.status.online)
+	return t.m != nil && (t.m.lag.len() == 0 || t.m.onNew >= t.m.status.online)
 }
 
 // Lagging is how many clients the map holds as online and not caught up.
@@ -65,7 +65,7 @@ func (t *Tracker) Lagging() int {
 	if t.m == nil {
 		return 0
 	}
-	return len(t.m.lag)
+	return t.m.lag.len()
 }
 
 // Full reads the groups, the online counts and every computer, and replaces the map
@@ -82,6 +82,7 @@ func (t *Tracker) Full(ctx context.Context) (Progress, error) {
 	if err != nil {
 		return Progress{}, err
 	}
+	m.reserve(status.online + status.offline)
 	first, err := t.read(ctx, m, 0)
 	if err != nil {
 		return Progress{}, fmt.Errorf("sweeping computers: %w", err)
