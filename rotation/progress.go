@@ -42,6 +42,7 @@ type clientMark struct {
 	name   uint32 // offset of the computer name in fleetMap.names
 	nameN  uint16 // its length in bytes
 	online bool
+	gone   bool // not in SEPM's list at the latest full sweep (counted nowhere)
 }
 
 // maxLaggardNames is how many laggard names a Progress lists.
@@ -62,6 +63,14 @@ type fleetMap struct {
 	otherIDs map[string]int32
 	marks    []clientMark
 	text     []byte
+
+	// A full sweep updates the map in place (a second map for the sweep would double
+	// the memory at 500,000 clients): seen marks the clients it read, and at its end
+	// the others are gone (deleted from SEPM). A sweep that fails leaves the map as
+	// fresh as what it read.
+	inFull bool
+	seen   lagSet
+	goneN  int
 	intern   map[string]uint32 // serials and group ids -> small numbers
 	serial   map[uint32]uint32 // group -> its current policy serial
 
@@ -176,9 +185,15 @@ func (m *fleetMap) merge(c sepm.Computer) {
 	mark := clientMark{last: c.LastUpdateTime, serial: m.id(c.ProfileSerialNo), group: m.id(c.Group.ID), online: c.OnlineStatus == 1}
 	i, known := m.lookup(c.UniqueID)
 	if known {
+		if m.inFull {
+			m.seen.add(i)
+		}
 		old := m.marks[i]
-		if mark.last < old.last {
+		if mark.last < old.last && !old.gone {
 			return
+		}
+		if old.gone {
+			m.goneN--
 		}
 		m.count(i, old, -1)
 		mark.name, mark.nameN = old.name, old.nameN
@@ -191,6 +206,9 @@ func (m *fleetMap) merge(c sepm.Computer) {
 		i = int32(len(m.marks))
 		m.marks = append(m.marks, mark)
 		m.store(c.UniqueID, i)
+		if m.inFull {
+			m.seen.add(i)
+		}
 	}
 	m.count(i, mark, +1)
 	if m.lag.has(i) {
@@ -298,6 +316,28 @@ func (m *fleetMap) pruneNames() {
 	})
 }
 
+// beginFull starts a full sweep into the map.
+func (m *fleetMap) beginFull() {
+	m.inFull = true
+	m.seen.reset()
+}
+
+// abortFull ends a failed full sweep: what it read stays merged, nothing is gone.
+func (m *fleetMap) abortFull() { m.inFull = false }
+
+// endFull ends a whole full sweep: a client it did not read is gone from SEPM, and
+// every count is taken again from the map (O(fleet) in memory, once per sweep).
+func (m *fleetMap) endFull() {
+	m.inFull = false
+	for i := range m.marks {
+		if c := &m.marks[i]; !c.gone && !m.seen.has(int32(i)) {
+			c.gone, c.online = true, false
+			m.goneN++
+		}
+	}
+	m.recount()
+}
+
 // advance moves the cursor after a whole read succeeded: firstPageMax is the
 // largest lastUpdateTime on the read's first page (0 when it had none).
 func (m *fleetMap) advance(firstPageMax int64) {
@@ -337,7 +377,7 @@ func (m *fleetMap) confirmed() bool {
 func (m *fleetMap) progress(full bool) Progress {
 	var p Progress
 	if full {
-		p.Online, p.Offline, p.OnNewPolicy = m.online, len(m.marks)-m.online, m.onNew
+		p.Online, p.Offline, p.OnNewPolicy = m.online, len(m.marks)-m.goneN-m.online, m.onNew
 	} else {
 		p.Online, p.Offline, p.OnNewPolicy = m.status.online, m.status.offline, min(m.onNew, m.status.online)
 	}

@@ -68,11 +68,15 @@ func (t *Tracker) Lagging() int {
 	return t.m.lag.len()
 }
 
-// Full reads the groups, the online counts and every computer, and replaces the map
-// with what it read. On error the previous map stays.
+// Full reads the groups, the online counts and every computer into the map, in
+// place: a client it does not read is gone (deleted from SEPM) and every count is
+// taken again. On error the map keeps what it held, merged with what was read.
 func (t *Tracker) Full(ctx context.Context) (Progress, error) {
 	start := t.now()
-	m := newFleetMap(t.changeAt)
+	m, fresh := t.m, t.m == nil
+	if fresh {
+		m = newFleetMap(t.changeAt)
+	}
 	groups, err := t.api.Groups(ctx)
 	if err != nil {
 		return Progress{}, fmt.Errorf("reading group serials: %w", err)
@@ -82,11 +86,16 @@ func (t *Tracker) Full(ctx context.Context) (Progress, error) {
 	if err != nil {
 		return Progress{}, err
 	}
-	m.reserve(status.online + status.offline)
+	if fresh {
+		m.reserve(status.online + status.offline)
+	}
+	m.beginFull()
 	first, err := t.read(ctx, m, 0)
 	if err != nil {
+		m.abortFull()
 		return Progress{}, fmt.Errorf("sweeping computers: %w", err)
 	}
+	m.endFull()
 	m.advance(first)
 	m.sealFull(status)
 	t.m = m

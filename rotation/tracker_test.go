@@ -176,3 +176,39 @@ func TestWaitEndLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerFullDropsDeletedClients: the full sweep updates the map in place; a
+// client deleted from SEPM (a lagging one here) is counted nowhere after it, and
+// counts again when it comes back.
+func TestTrackerFullDropsDeletedClients(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeFleet(100, 2, chg+1)
+	f.set(7, func(c *sepm.Computer) { c.ProfileSerialNo = "S0" }) // lagging
+	tr := newTracker(f, chg, nil)
+	p, err := tr.Full(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Online != 100 || p.OnNewPolicy != 99 || tr.Confirmed() {
+		t.Fatalf("first sweep: %+v", p)
+	}
+	f.mu.Lock()
+	gone := f.comps[7]
+	f.comps = append(f.comps[:7:7], f.comps[8:]...)
+	f.mu.Unlock()
+	if p, err = tr.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Online != 99 || p.Offline != 0 || p.OnNewPolicy != 99 || !tr.Confirmed() || len(p.Laggards) != 0 {
+		t.Fatalf("after the deletion: %+v confirmed %v", p, tr.Confirmed())
+	}
+	f.mu.Lock()
+	f.comps = append(f.comps, gone)
+	f.mu.Unlock()
+	if p, err = tr.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Online != 100 || p.OnNewPolicy != 99 || tr.Confirmed() || len(tr.m.marks) != 100 {
+		t.Fatalf("back again: %+v confirmed %v, %d marks", p, tr.Confirmed(), len(tr.m.marks))
+	}
+}
