@@ -71,8 +71,8 @@ type fleetMap struct {
 	inFull bool
 	seen   lagSet
 	goneN  int
-	intern   map[string]uint32 // serials and group ids -> small numbers
-	serial   map[uint32]uint32 // group -> its current policy serial
+	intern map[string]uint32 // serials and group ids -> small numbers
+	serial map[uint32]uint32 // group -> its current policy serial
 
 	online int     // clients whose latest record is online
 	onNew  int     // online, on the group's serial, checked in after changeAt
