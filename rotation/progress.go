@@ -451,11 +451,25 @@ func canEnd(w waitClock) bool {
 	return !w.Now.Before(w.Deadline) && w.Built && w.FinalFull && (w.Confirmed || w.Override)
 }
 
+// lagFollowUp and lagFollowUpFor: how often, and until how long after the deadline,
+// the laggards a confirming sweep found are polled for (beyond it, --poll-interval).
+const (
+	lagFollowUp    = 5 * time.Second
+	lagFollowUpFor = 10 * time.Minute
+)
+
 // sleepFor is how long to wait before the next poll: at most one interval, and
 // never past the moment the window opens (before the confirming sweep) or the
 // deadline (once it is done).
 func sleepFor(w waitClock) time.Duration {
 	next := w.Interval
+	if w.FinalFull && !w.Confirmed && !w.Override && w.Now.Before(w.Deadline.Add(lagFollowUpFor)) {
+		// The confirming sweep found laggards: follow them up closely (cheap
+		// incremental polls) so the wait ends soon after the last one catches up,
+		// not an interval later; a full sweep follows once they seem caught up, at
+		// most one per twice its own length.
+		next = min(next, max(lagFollowUp, 2*w.Sweep))
+	}
 	at := w.Deadline
 	if !w.FinalFull {
 		at = w.windowOpens()

@@ -330,12 +330,18 @@ func TestSleepFor(t *testing.T) {
 		{"window closer than an interval", waitClock{Now: window.Add(-10 * time.Second)}, 10 * time.Second},
 		{"window opened during the poll", waitClock{Now: window.Add(time.Millisecond)}, 0},
 		{"confirmed early: sleep to the deadline", waitClock{Now: dl.Add(-3 * time.Second), FinalFull: true, Confirmed: true}, 3 * time.Second},
-		{"confirming sweep ran long", waitClock{Now: dl.Add(time.Second), FinalFull: true}, iv},
+		{"confirming sweep ran long, found laggards: follow up", waitClock{Now: dl.Add(time.Second), FinalFull: true}, lagFollowUp},
+		{"laggards found before the deadline: follow up", waitClock{Now: dl.Add(-20 * time.Second), FinalFull: true}, lagFollowUp},
+		{"laggards followed up no longer than the sweep twice", waitClock{Now: dl.Add(time.Second), FinalFull: true, Sweep: 4 * time.Second}, 8 * time.Second},
+		{"overridden: no follow-up", waitClock{Now: dl.Add(time.Second), FinalFull: true, Override: true}, iv},
 		{"past the deadline", waitClock{Now: dl.Add(time.Hour), FinalFull: true}, iv},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.w.Deadline, tc.w.Sweep, tc.w.Interval, tc.w.Built = dl, sweep, iv, true
+			if tc.w.Sweep == 0 {
+				tc.w.Sweep = sweep
+			}
+			tc.w.Deadline, tc.w.Interval, tc.w.Built = dl, iv, true
 			if got := sleepFor(tc.w); got != tc.want {
 				t.Errorf("sleepFor = %s, want %s", got, tc.want)
 			}
