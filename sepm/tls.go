@@ -231,3 +231,17 @@ func isCertError(err error) bool {
 	return errors.As(err, &ute) || errors.As(err, &cve) || errors.As(err, &rhe) ||
 		errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie)
 }
+
+// PinnedTLSConfig is the TLS configuration the Client uses in pinning mode, for
+// other clients of a SEPM API (the bench's raw floor): only a leaf certificate with
+// one of the SHA-256 fingerprints fps is accepted. At least one is required.
+func PinnedTLSConfig(host string, fps ...string) (*tls.Config, error) {
+	if len(fps) == 0 {
+		return nil, errors.New("sepm: a pinned TLS configuration needs a fingerprint")
+	}
+	t, err := newTrust(Config{Fingerprints: fps})
+	if err != nil {
+		return nil, err
+	}
+	return t.config(host), nil
+}

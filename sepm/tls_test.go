@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -222,5 +223,34 @@ func TestProbeErrors(t *testing.T) {
 	defer cancel()
 	if _, err := ProbeCertificate(ctx, stuck.Addr().String()); err == nil {
 		t.Error("probe of a silent listener succeeded")
+	}
+}
+
+// TestPinnedTLSConfig: the configuration handed to other clients trusts the pinned
+// leaf and nothing else, and needs a fingerprint.
+func TestPinnedTLSConfig(t *testing.T) {
+	certA, certB := genCert(t, "sepm-01"), genCert(t, "sepm-02")
+	f := newFakeWithCert(t, certA)
+	get := func(fp string) error {
+		tc, err := PinnedTLSConfig("127.0.0.1", fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+		defer hc.CloseIdleConnections()
+		resp, err := hc.Get(f.srv.URL + "/sepm/api/v1/version")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(FingerprintOf(certA.Certificate[0])); err != nil {
+		t.Fatalf("pinned certificate refused: %v", err)
+	}
+	if err := get(FingerprintOf(certB.Certificate[0])); err == nil || !strings.Contains(err.Error(), "pinned") {
+		t.Fatalf("another certificate accepted or unexplained: %v", err)
+	}
+	if _, err := PinnedTLSConfig("127.0.0.1"); err == nil {
+		t.Fatal("a configuration without a fingerprint")
 	}
 }

@@ -3,8 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,24 +31,15 @@ type API struct {
 // NewAPI returns a client of base ("https://127.0.0.1:8446") that trusts only the
 // certificate with SHA-256 fingerprint fp, over at most one connection.
 func NewAPI(base, fp, user, password string) (*API, error) {
-	want, err := sepm.NormalizeFingerprint(fp)
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("bench: API address %q: %w", base, err)
+	}
+	tc, err := sepm.PinnedTLSConfig(u.Hostname(), fp)
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{
-		Proxy:           nil,
-		MaxConnsPerHost: 1,
-		TLSClientConfig: &tls.Config{
-			MinVersion:         tls.VersionTLS12,
-			InsecureSkipVerify: true, // replaced by the pin below
-			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-				if len(raw) == 0 || sepm.FingerprintOf(raw[0]) != want {
-					return errors.New("bench: the API does not present the pinned certificate")
-				}
-				return nil
-			},
-		},
-	}
+	tr := &http.Transport{Proxy: nil, MaxConnsPerHost: 1, TLSClientConfig: tc}
 	return &API{base: strings.TrimRight(base, "/"), user: user, pass: password, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}, nil
 }
 
