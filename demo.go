@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,16 +283,7 @@ func (c *DemoCmd) autoplay(ctx context.Context, script *io.PipeWriter, out *lock
 		switch step.Action {
 		case rotation.ActHTTPCopy:
 			if st.DoneBy == "" && !done[step.ID] {
-				msls := map[string]bool{}
-				for _, t := range r.Plan.GroupsToChange {
-					msls[t.MSL] = true
-				}
-				names := make([]string, 0, len(msls))
-				for m := range msls {
-					names = append(names, m)
-				}
-				sort.Strings(names)
-				for _, m := range names {
+				for _, m := range r.Plan.Lists() {
 					lines = append(lines, fmt.Sprintf("!sim copy-msl %q", m))
 				}
 				lines = append(lines, fmt.Sprintf("@alice /sepm done %s %s", id, step.ID))

@@ -238,11 +238,7 @@ func (r *discordRun) driveUntilApproval() rotation.View {
 		case rotation.ActHTTPCopy:
 			if !handled[step.ID] {
 				handled[step.ID] = true
-				msls := map[string]bool{}
-				for _, t := range v.Rotation.Plan.GroupsToChange {
-					msls[t.MSL] = true
-				}
-				for m := range msls {
+				for _, m := range v.Rotation.Plan.Lists() {
 					r.hook(fmt.Sprintf("copy-msl %q", m))
 				}
 				r.command(dAlice, "done", [2]string{"id", v.Rotation.ID}, [2]string{"step", step.ID})

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -135,16 +134,7 @@ func TestRunSlackAndDiscord(t *testing.T) {
 		}
 		switch step.Action {
 		case rotation.ActHTTPCopy:
-			msls := map[string]bool{}
-			for _, tg := range rot.Plan.GroupsToChange {
-				msls[tg.MSL] = true
-			}
-			names := make([]string, 0, len(msls))
-			for m := range msls {
-				names = append(names, m)
-			}
-			sort.Strings(names)
-			for _, m := range names {
+			for _, m := range rot.Plan.Lists() {
 				if _, err := r.site.CopyMSLAsHTTP(m, 0); err != nil {
 					t.Fatal(err)
 				}

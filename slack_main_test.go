@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -152,16 +151,7 @@ func slackRotation(t *testing.T, httpMode bool, budget int) {
 		}
 		switch step.Action {
 		case rotation.ActHTTPCopy:
-			msls := map[string]bool{}
-			for _, tg := range r.Plan.GroupsToChange {
-				msls[tg.MSL] = true
-			}
-			names := make([]string, 0, len(msls))
-			for m := range msls {
-				names = append(names, m)
-			}
-			sort.Strings(names)
-			for _, m := range names {
+			for _, m := range r.Plan.Lists() {
 				if _, err := site.CopyMSLAsHTTP(m, 0); err != nil {
 					t.Fatal(err)
 				}

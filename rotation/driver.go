@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"strings"
 	"time"
 
@@ -291,17 +290,7 @@ func namesSuffix(rep Report) string {
 }
 
 func (e *Engine) httpCopyInstructions(r Rotation, step PlanStep) string {
-	msls := map[string]bool{}
-	for _, t := range r.Plan.GroupsToChange {
-		if t.MSL != "" {
-			msls[t.MSL] = true
-		}
-	}
-	names := make([]string, 0, len(msls))
-	for n := range msls {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := r.Plan.Lists()
 	var b strings.Builder
 	fmt.Fprintf(&b, "👷 %s (Broadcom steps 1-4), in the SEPM console: Policies > Policy Components > Management Server Lists. For each list below: Tasks > Copy the list, then Paste the list; edit the copy: choose \"Use HTTP protocol\", and for every server under Management Servers, Edit > Customize HTTP port %d. Name the copy exactly as shown. OK, OK.\n", step.ID, r.Plan.HTTPPort)
 	for _, n := range names {

@@ -3,6 +3,7 @@ package rotation
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -392,6 +393,19 @@ func step11or13(i int) string {
 		return "11"
 	}
 	return "12-13"
+}
+
+// Lists are the management server lists the plan's targets use, each once, sorted:
+// the lists whose HTTP copy Broadcom step 2 makes.
+func (p Plan) Lists() []string {
+	var out []string
+	for _, t := range p.GroupsToChange {
+		if t.MSL != "" && !slices.Contains(out, t.MSL) {
+			out = append(out, t.MSL)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // StepIndex returns the index of the step with the given id, or -1.

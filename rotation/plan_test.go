@@ -201,3 +201,10 @@ func TestStragglerDue(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanLists(t *testing.T) {
+	p := Plan{GroupsToChange: []Target{{MSL: "Site B MSL"}, {MSL: "Default MSL"}, {MSL: ""}, {MSL: "Site B MSL"}}}
+	if got := p.Lists(); !slices.Equal(got, []string{"Default MSL", "Site B MSL"}) {
+		t.Fatalf("Lists() = %q: want each list once, sorted, none empty", got)
+	}
+}

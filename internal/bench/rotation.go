@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -198,7 +197,7 @@ func RunWait(ctx context.Context, cfg WaitConfig) (WaitResult, error) {
 				continue
 			}
 			acted[step.ID] = true
-			if err := copyLists(ectx, cfg.Admin, r.Plan.GroupsToChange); err != nil {
+			if err := copyLists(ectx, cfg.Admin, r.Plan); err != nil {
 				return res, err
 			}
 			if _, err := eng.Done(ectx, benchOperator, id, step.ID); err != nil {
@@ -222,17 +221,8 @@ func RunWait(ctx context.Context, cfg WaitConfig) (WaitResult, error) {
 
 // copyLists makes the HTTP copy of every list the plan changes, as the operator does
 // in the SEPM console (the simulator's admin API).
-func copyLists(ctx context.Context, admin *API, targets []rotation.Target) error {
-	seen := map[string]bool{}
-	var names []string
-	for _, t := range targets {
-		if !seen[t.MSL] {
-			seen[t.MSL] = true
-			names = append(names, t.MSL)
-		}
-	}
-	sort.Strings(names)
-	for _, m := range names {
+func copyLists(ctx context.Context, admin *API, plan rotation.Plan) error {
+	for _, m := range plan.Lists() {
 		if err := admin.Do(ctx, "POST", "/sim/v1/msls/copy", map[string]any{"source": m}, nil); err != nil {
 			return fmt.Errorf("copying list %q: %w", m, err)
 		}
