@@ -3,11 +3,8 @@ package rotation
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,16 +375,12 @@ func BenchmarkPoll100k(b *testing.B) {
 // BenchmarkIncrementalPoll100k compares a wait's two kinds of poll at 100,000
 // clients: "full" (groups, onlinestatus, every computer: what every poll was) and
 // "changed-10pct" (groups, onlinestatus and the computers changed since the last
-// poll, here the newest 10% of check-ins plus what checks in meanwhile). wire-B/op
-// counts the bytes both ways through a loopback proxy between client and simulator.
+// poll, here the newest 10% of check-ins plus what checks in meanwhile). reply-B/op
+// is the reply bodies' bytes, from the client's own counters.
 func BenchmarkIncrementalPoll100k(b *testing.B) {
 	// A day's heartbeat: few clients check in while it runs, so "changed" stays at 10%.
 	site := startSim(b, sim.Options{Clients: 100000, Servers: 1, Groups: 8, Heartbeat: 24 * time.Hour, Seed: 1})
-	proxy := newCountingProxy(b, strings.TrimPrefix(site.URL(), "https://"))
-	client, err := sepm.New(sepm.Config{URL: "https://" + proxy.addr, Username: "admin", Password: "sim-password-1", Fingerprints: []string{site.APIFingerprint()}, Logger: testLogger(b), Timeout: 30 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
+	client := clientFor(b, site)
 	ctx := context.Background()
 	changeAt := time.Now().Add(-time.Hour)
 	// The newest 10% of check-ins: where the cursor stands for the incremental poll.
@@ -404,7 +397,7 @@ func BenchmarkIncrementalPoll100k(b *testing.B) {
 	p90 := lasts[len(lasts)*9/10]
 	b.Run("full", func(b *testing.B) {
 		tr := NewTracker(client, changeAt, nil)
-		proxy.reset()
+		before := client.Stats()
 		for b.Loop() {
 			p, err := tr.Full(ctx)
 			if err != nil {
@@ -414,69 +407,20 @@ func BenchmarkIncrementalPoll100k(b *testing.B) {
 				b.Fatalf("swept %d clients", p.Online+p.Offline)
 			}
 		}
-		b.ReportMetric(float64(proxy.bytes())/float64(b.N), "wire-B/op")
+		b.ReportMetric(float64(client.Stats().Sub(before).BodyBytes)/float64(b.N), "reply-B/op")
 	})
 	b.Run("changed-10pct", func(b *testing.B) {
 		tr := NewTracker(client, changeAt, nil)
 		if _, err := tr.Full(ctx); err != nil {
 			b.Fatal(err)
 		}
-		proxy.reset()
+		before := client.Stats()
 		for b.Loop() {
 			tr.m.cursor = p90 + IncrementalOverlap.Milliseconds() // the previous poll saw up to p90
 			if _, err := tr.Incremental(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(proxy.bytes())/float64(b.N), "wire-B/op")
+		b.ReportMetric(float64(client.Stats().Sub(before).BodyBytes)/float64(b.N), "reply-B/op")
 	})
 }
-
-// countingProxy forwards loopback TCP to a target and counts the bytes both ways.
-type countingProxy struct {
-	addr string
-	n    atomic.Int64
-}
-
-func newCountingProxy(b testing.TB, target string) *countingProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &countingProxy{addr: ln.Addr().String()}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			cp := func(dst, src net.Conn) {
-				_, _ = io.Copy(countingWriter{dst, &p.n}, src) // counted as it flows: connections are reused
-				dst.Close()
-			}
-			go cp(u, c)
-			go cp(c, u)
-		}
-	}()
-	return p
-}
-
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c countingWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-func (p *countingProxy) reset()       { p.n.Store(0) }
-func (p *countingProxy) bytes() int64 { return p.n.Load() }
