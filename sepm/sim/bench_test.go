@@ -45,15 +45,7 @@ func BenchmarkSweep100k(b *testing.B) {
 // BenchmarkHeartbeats measures the model's cost per check-in (no network): 100,000
 // clients at 5 s, driven by the step function on a fake clock.
 func BenchmarkHeartbeats(b *testing.B) {
-	o, err := Options{Clients: 100_000, Heartbeat: 5 * time.Second, Password: "x", Logger: quietLogger()}.withDefaults()
-	if err != nil {
-		b.Fatal(err)
-	}
-	clk := &fakeClock{t: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)}
-	m, err := newModel(o, clk.now)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m, clk := benchModel(b, 100_000, 5*time.Second)
 	start := m.checkins
 	for b.Loop() {
 		clk.set(clk.now().Add(10 * time.Millisecond))
@@ -235,4 +227,20 @@ func soakSweep(t *testing.T, site *Site, clients int) {
 	if pages != (clients+999)/1000 {
 		t.Errorf("%d pages for %d clients", pages, clients)
 	}
+}
+
+// benchModel is a model of n clients at heartbeat hb on a fake clock (no network,
+// no scheduler): the benchmarks drive it with step.
+func benchModel(b *testing.B, n int, hb time.Duration) (*model, *fakeClock) {
+	b.Helper()
+	o, err := Options{Clients: n, Heartbeat: hb, Password: "x", Logger: quietLogger()}.withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)}
+	m, err := newModel(o, clk.now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, clk
 }

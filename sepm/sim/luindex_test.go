@@ -138,15 +138,7 @@ func TestLastUpdateIndexMatchesBruteForce(t *testing.T) {
 // (10%) and 120 s (40%), through the index and by a scan of the fleet; the time
 // is the model-lock hold of the selection, paid by every page of a poll.
 func BenchmarkLastUpdateMatch500k(b *testing.B) {
-	o, err := Options{Clients: 500_000, Heartbeat: 300 * time.Second, Password: "x", Logger: quietLogger()}.withDefaults()
-	if err != nil {
-		b.Fatal(err)
-	}
-	clk := &fakeClock{t: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)}
-	m, err := newModel(o, clk.now)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m, clk := benchModel(b, 500_000, 300*time.Second)
 	// One heartbeat of check-ins, so that the log is in check-in order.
 	for range 300 {
 		clk.set(clk.now().Add(time.Second))
@@ -187,15 +179,7 @@ func countOnline(m *model) int {
 // 500,000 clients (it runs under the model lock once per 500,000 check-ins, every
 // heartbeat at a 300 s heartbeat): a log of 1,000,000 entries, half of them void.
 func BenchmarkLastUpdateCompact500k(b *testing.B) {
-	o, err := Options{Clients: 500_000, Heartbeat: 300 * time.Second, Password: "x", Logger: quietLogger()}.withDefaults()
-	if err != nil {
-		b.Fatal(err)
-	}
-	clk := &fakeClock{t: time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)}
-	m, err := newModel(o, clk.now)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m, clk := benchModel(b, 500_000, 300*time.Second)
 	r := rand.New(rand.NewPCG(1, 2))
 	lu := clk.now().UnixMilli()
 	for b.Loop() {
