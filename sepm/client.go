@@ -89,6 +89,7 @@ type Client struct {
 	rejected *APIError
 
 	fullComputers atomic.Bool // the server's reduced computer records lack what the bot reads (api.go)
+	reducedOK     atomic.Bool // a whole sweep's reduced records carried what the bot reads (api.go)
 
 	stats counters // Stats (stats.go)
 }

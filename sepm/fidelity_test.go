@@ -90,3 +90,52 @@ func TestComputersAskReducedThenFallBack(t *testing.T) {
 		t.Fatalf("queries: %v (want one reduced, then full records only)", got)
 	}
 }
+
+// TestLastUpdateReadSkipsPresenceCheckAfterSweep: a lastUpdate read checks the
+// reduced records only until a whole sweep has shown them complete; whole sweeps
+// always check. The fake's reduced records of lastUpdate reads lack the fields, so
+// a check there shows as a second, full-record query.
+func TestLastUpdateReadSkipsPresenceCheckAfterSweep(t *testing.T) {
+	f := newFake(t)
+	var bareWhole bool // whole sweeps' reduced records lack the fields too
+	f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		item := `{"computerName":"A","uniqueId":"U1","onlineStatus":1,"lastUpdateTime":5,"profileSerialNo":"S","agentVersion":"14.3.1.1","group":{"id":"G","name":"My Company"}}`
+		q := r.URL.Query()
+		if q.Get("verbose") == "true" && (q.Get("lastUpdate") != "" || bareWhole) {
+			item = `{"computerName":"A","uniqueId":"U1","group":{"id":"G","name":"My Company"}}`
+		}
+		writeRaw(w, 200, []byte(`{"content":[`+item+`],"firstPage":true,"lastPage":true,"number":0,"numberOfElements":1,"size":1000,"totalElements":1,"totalPages":1}`))
+	})
+	queries := func() int { return len(f.queryLog("GET /sepm/api/v1/computers")) }
+	read := func(c *Client, q ComputerQuery) []Computer {
+		t.Helper()
+		all, err := c.Computers(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return all
+	}
+
+	// Before any whole sweep, a lastUpdate read checks and falls back.
+	c := newTestClient(t, f, nil)
+	if got := read(c, ComputerQuery{LastUpdate: 1}); queries() != 2 || got[0].ProfileSerialNo != "S" {
+		t.Fatalf("a lastUpdate read before any sweep: %d queries, %+v (want the check to fall back to full records)", queries(), got)
+	}
+
+	// After a whole sweep passed the check, a lastUpdate read is not checked again:
+	// its bare records read as zero values, and no full-record query follows.
+	c = newTestClient(t, f, nil)
+	before := queries()
+	read(c, ComputerQuery{})
+	got := read(c, ComputerQuery{LastUpdate: 1})
+	if queries()-before != 2 || got[0].ProfileSerialNo != "" || got[0].LastUpdateTime != 0 {
+		t.Fatalf("after a sweep: %d queries, %+v (want one sweep and one unchecked lastUpdate read)", queries()-before, got)
+	}
+
+	// A whole sweep still checks: bare reduced records send it to full records.
+	bareWhole = true
+	before = queries()
+	if got := read(c, ComputerQuery{}); queries()-before != 2 || got[0].ProfileSerialNo != "S" {
+		t.Fatalf("a later sweep: %d queries, %+v (want the check to fall back)", queries()-before, got)
+	}
+}
