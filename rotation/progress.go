@@ -68,11 +68,14 @@ type fleetMap struct {
 	// the memory at 500,000 clients): seen marks the clients it read, and at its end
 	// the others are gone (deleted from SEPM). A sweep that fails leaves the map as
 	// fresh as what it read.
-	inFull bool
-	seen   lagSet
-	goneN  int
-	intern map[string]uint32 // serials and group ids -> small numbers
-	serial map[uint32]uint32 // group -> its current policy serial
+	inFull   bool
+	seen     lagSet
+	goneN    int
+	intern   map[string]uint32 // serials and group ids -> small numbers (from 1)
+	interned []string          // the map's copies, by number - 1
+	lastS    uint32            // the latest record's serial and group (idAfter)
+	lastG    uint32
+	serial   map[uint32]uint32 // group -> its current policy serial
 
 	online int     // clients whose latest record is online
 	onNew  int     // online, on the group's serial, checked in after changeAt
@@ -118,9 +121,21 @@ func (m *fleetMap) id(s string) uint32 {
 	if n, ok := m.intern[s]; ok {
 		return n
 	}
-	n := uint32(len(m.intern) + 1)
-	m.intern[strings.Clone(s)] = n
+	k := strings.Clone(s)
+	m.interned = append(m.interned, k)
+	n := uint32(len(m.interned))
+	m.intern[k] = n
 	return n
+}
+
+// idAfter interns s, trying *last first: records come in runs of one group (so
+// one serial), and comparing with the latest is cheaper than hashing again.
+func (m *fleetMap) idAfter(last *uint32, s string) uint32 {
+	if n := *last; n != 0 && m.interned[n-1] == s {
+		return n
+	}
+	*last = m.id(s)
+	return *last
 }
 
 // onNewPolicy reports whether c counts as caught up.
@@ -182,7 +197,7 @@ func (m *fleetMap) recount() {
 // merge adds or replaces one client's record. A record older than the one the map
 // holds (an overlapping read) is ignored.
 func (m *fleetMap) merge(c sepm.Computer) {
-	mark := clientMark{last: c.LastUpdateTime, serial: m.id(c.ProfileSerialNo), group: m.id(c.Group.ID), online: c.OnlineStatus == 1}
+	mark := clientMark{last: c.LastUpdateTime, serial: m.idAfter(&m.lastS, c.ProfileSerialNo), group: m.idAfter(&m.lastG, c.Group.ID), online: c.OnlineStatus == 1}
 	i, known := m.lookup(c.UniqueID)
 	if known {
 		if m.inFull {
@@ -225,28 +240,36 @@ func hexID(id string) (k [16]byte, ok bool) {
 	if len(id) != 32 {
 		return k, false
 	}
+	var bad byte // a byte that is no hex digit brings 0xF0 bits
 	for j := range 16 {
-		hi, ok1 := unhex(id[2*j])
-		lo, ok2 := unhex(id[2*j+1])
-		if !ok1 || !ok2 {
-			return k, false
-		}
-		k[j] = hi<<4 | lo
+		hi, lo := hexVal[id[2*j]], hexVal[id[2*j+1]]
+		bad |= hi | lo
+		k[j] = hi<<4 | lo&0x0F
 	}
-	return k, true
+	return k, bad&0xF0 == 0
 }
 
 func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	v := hexVal[c]
+	return v, v != 0xFF
 }
+
+// hexVal is each byte's value as a hex digit, 0xFF for none.
+var hexVal = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = byte(c - 'A' + 10)
+		default:
+			t[c] = 0xFF
+		}
+	}
+	return t
+}()
 
 func (m *fleetMap) lookup(id string) (int32, bool) {
 	if k, ok := hexID(id); ok {
