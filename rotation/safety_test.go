@@ -428,17 +428,20 @@ func TestShortWaitOrphans(t *testing.T) {
 		g := newRig(t, rigOptions{sim: opts})
 		g.eng.noWaitFloor = noFloor
 		r := g.rotate(PlanOptions{})
-		v, err := (&operator{g: g, id: r.ID}).run(g.ctx, 90*time.Second)
+		// The orphan interlock may pause it (a run without a stop would wait out its
+		// deadline on a pause): accept the orphans and go on.
+		untilPaused := func(v View) bool { return v.Rotation.Status == StatusPaused }
+		v, err := (&operator{g: g, id: r.ID, stop: untilPaused}).run(g.ctx, 90*time.Second)
 		if err != nil {
 			t.Error(err)
 			return -1
 		}
-		for v.Rotation.Status == StatusPaused { // the orphan interlock may stop it: accept and go on
+		for v.Rotation.Status == StatusPaused {
 			if _, err := g.eng.AcceptOrphans(g.ctx, "console:alice", r.ID, currentStepID(v.Rotation), opts.Clients); err != nil {
 				t.Error(err)
 				return -1
 			}
-			if v, err = (&operator{g: g, id: r.ID}).run(g.ctx, 90*time.Second); err != nil {
+			if v, err = (&operator{g: g, id: r.ID, stop: untilPaused}).run(g.ctx, 90*time.Second); err != nil {
 				t.Error(err)
 				return -1
 			}
