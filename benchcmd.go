@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,7 @@ import (
 type BenchCmd struct {
 	Clients        int           `default:"100000" help:"Number of simulated clients."`
 	Heartbeat      time.Duration `default:"300s" help:"The simulated clients' heartbeat (SEPM's default is 300s; it sets the sim's steady load, how long --changed takes to come true, and the rotation's wait of 3 heartbeats: use 5s for a quick run)."`
-	Changed        float64       `default:"0.10" help:"Share of the fleet that checks in before the incremental poll (the bench waits that share of a heartbeat)."`
+	Changed        float64       `default:"0.10" help:"Share of the fleet that has checked in within each timed incremental poll's window (the bench waits about that share of a heartbeat, over the online share)."`
 	MinWait        time.Duration `name:"min-wait" default:"0s" help:"The rotation's --min-wait (each wait is max(3 x heartbeat, min-wait))."`
 	PollInterval   time.Duration `name:"poll-interval" default:"30s" help:"The rotation engine's poll interval (the bot's --poll-interval)."`
 	Roaming        int           `default:"10" help:"Percent of simulated clients that roam (drop offline for a few heartbeats; sim --roaming). 0 with --policy-fetch 1 gives clients that make a wait's condition hold at its deadline."`
@@ -52,7 +53,8 @@ func (c *BenchCmd) Help() string {
 	return `Starts a simulated SEPM (this binary's sim command) at --clients clients as a child
 process and measures: a full computers sweep through the bot's client and its raw floor
 (same pages over one connection, json.Unmarshal into the slim page), the connections a
-sweep opens, an incremental poll after --changed of a heartbeat, a real rotation's first
+sweep opens, the wait's own full sweep and its incremental polls (each once --changed of the
+fleet has checked in), a real rotation's first
 wait (deadline to next step), the router's events per second (8 users, bbolt dedupe),
 the bot's peak RSS and the simulator's CPU and RSS.
 
@@ -77,6 +79,10 @@ type benchResult struct {
 	IncrementalPollSeconds  float64 `json:"incremental_poll_seconds"`
 	IncrementalPollBytes    int64   `json:"incremental_poll_bytes"`
 	IncrementalComputers    int     `json:"incremental_poll_computers"`
+	WaitFullSweepSeconds    float64 `json:"wait_full_sweep_seconds"`
+	WaitFullSweepBytes      int64   `json:"wait_full_sweep_bytes"`
+	IncrementalTimeShare    float64 `json:"incremental_poll_time_share"`
+	IncrementalBytesShare   float64 `json:"incremental_poll_bytes_share"`
 	WaitEndLatencySeconds   float64 `json:"wait_end_latency_seconds"`
 	WaitCoveredBeforeDeadln bool    `json:"wait_covered_before_deadline"`
 	WaitPendingAtDeadline   int     `json:"wait_pending_at_deadline"`
@@ -189,20 +195,18 @@ func (c *BenchCmd) Run(g *Globals) error {
 	if err := client.Login(ctx); err != nil {
 		return fmt.Errorf("bench: logging in: %w", err)
 	}
-	wait := time.Duration(c.Changed * float64(c.Heartbeat))
-	progress("incremental poll: waiting %s for %.0f%% of the fleet to check in", wait.Round(time.Millisecond), c.Changed*100)
-	inc, err := incrementalPoll(ctx, client, proxy, func() error {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-			return nil
-		}
-	})
+	progress("incremental poll: %d full sweeps of the wait's map, then %d polls, each once %.0f%% of the fleet changed (about %s apart)",
+		c.Repeat, c.Repeat, c.Changed*100, time.Duration(c.Changed*float64(c.Heartbeat)).Round(time.Second))
+	inc, err := incrementalPoll(ctx, client, proxy, c.Repeat, c.Changed, c.Heartbeat)
 	if err != nil {
 		return err
 	}
+	res.WaitFullSweepSeconds, res.WaitFullSweepBytes = inc.fullSeconds, inc.fullBytes
 	res.IncrementalPollSeconds, res.IncrementalPollBytes, res.IncrementalComputers = inc.seconds, inc.bytes, inc.computers
+	if inc.fullSeconds > 0 && inc.fullBytes > 0 {
+		res.IncrementalTimeShare = inc.seconds / inc.fullSeconds
+		res.IncrementalBytesShare = float64(inc.bytes) / float64(inc.fullBytes)
+	}
 
 	// The bot's memory is the peak of what the bot itself runs from here on (a
 	// rotation's engine with its wait polls, and the router), not of the bench's
@@ -335,32 +339,80 @@ func sweepFloor(ctx context.Context, via, fingerprint string, proxy *bench.Proxy
 }
 
 type pollFigures struct {
-	seconds   float64
-	bytes     int64
-	computers int
+	fullSeconds float64 // the wait's own full sweep (Tracker.Full, map merge included): median
+	fullBytes   int64
+	seconds     float64 // one Incremental poll: median
+	bytes       int64
+	computers   int // computers the median poll read
 }
 
-// incrementalPoll measures the wait's own poll: a rotation.Tracker builds its map
-// with one full sweep, clients check in (settle), and one Incremental poll (groups,
-// onlinestatus and the computers changed since the last poll) is timed and counted.
-func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, settle func() error) (pollFigures, error) {
+// incrementalPoll measures the wait's own polls. A rotation.Tracker sweeps in full
+// repeat times (the first builds its map, the others update it in place, as the
+// wait's confirming sweep does); then, repeat times, the bench lets time pass until
+// the next poll's window (from Tracker.NextSince, the cursor less the overlap,
+// to now) holds changed of the fleet, at the online share the sweep found, and
+// times one Incremental poll (groups, onlinestatus and the computers changed in
+// that window). The medians are reported.
+func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, repeat int, changed float64, heartbeat time.Duration) (pollFigures, error) {
 	var f pollFigures
 	api := &countingSEPM{Client: cl}
 	tr := rotation.NewTracker(api, time.Now(), nil)
-	if _, err := tr.Full(ctx); err != nil {
-		return f, fmt.Errorf("bench: incremental poll: the first full sweep: %w", err)
+	var fulls, fullBytes, polls []float64
+	var share float64
+	for range repeat {
+		before, start := proxy.Counts(), time.Now()
+		p, err := tr.Full(ctx)
+		if err != nil {
+			return f, fmt.Errorf("bench: incremental poll: a full sweep: %w", err)
+		}
+		fulls = append(fulls, time.Since(start).Seconds())
+		fullBytes = append(fullBytes, float64(proxy.Counts().Sub(before).BytesDown))
+		if n := p.Online + p.Offline; n > 0 {
+			share = float64(p.Online) / float64(n)
+		}
 	}
-	if err := settle(); err != nil {
-		return f, err
+	if share <= 0 {
+		return f, errors.New("bench: incremental poll: the full sweep found no online client")
 	}
-	api.rows = 0
-	before, start := proxy.Counts(), time.Now()
-	if _, err := tr.Incremental(ctx); err != nil {
-		return f, fmt.Errorf("bench: incremental poll: %w", err)
+	window := time.Duration(changed * float64(heartbeat) / share)
+	type poll struct {
+		seconds   float64
+		bytes     int64
+		computers int
 	}
-	f.seconds = time.Since(start).Seconds()
-	f.bytes, f.computers = proxy.Counts().Sub(before).BytesDown, api.rows
+	var got []poll
+	for range repeat {
+		if err := sleepCtx(ctx, time.Until(tr.NextSince().Add(window))); err != nil {
+			return f, err
+		}
+		api.rows = 0
+		before, start := proxy.Counts(), time.Now()
+		if _, err := tr.Incremental(ctx); err != nil {
+			return f, fmt.Errorf("bench: incremental poll: %w", err)
+		}
+		p := poll{seconds: time.Since(start).Seconds(), bytes: proxy.Counts().Sub(before).BytesDown, computers: api.rows}
+		got = append(got, p)
+		polls = append(polls, p.seconds)
+	}
+	f.fullSeconds, f.fullBytes, f.seconds = median(fulls), int64(median(fullBytes)), median(polls)
+	slices.SortFunc(got, func(a, b poll) int { return cmp.Compare(a.seconds, b.seconds) })
+	mid := got[len(got)/2]
+	f.bytes, f.computers = mid.bytes, mid.computers
 	return f, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // countingSEPM is the bot's client, counting the computer records it reads.
@@ -418,7 +470,10 @@ func writeBenchTable(out io.Writer, r benchResult) error {
 		{"full sweep", fmt.Sprintf("%.3f s, %s on the wire, %d computers", r.SweepSeconds, mb(r.SweepBytes), r.SweepComputers)},
 		{"sweep floor (raw + Unmarshal)", fmt.Sprintf("%.3f s, %s (sweep = %.2f x floor)", r.SweepFloorSeconds, mb(r.SweepFloorBytes), r.SweepOverFloor)},
 		{"handshakes per sweep", strconv.FormatInt(r.HandshakesPerSweep, 10)},
-		{"incremental poll", fmt.Sprintf("%.3f s, %s, %d computers changed", r.IncrementalPollSeconds, mb(r.IncrementalPollBytes), r.IncrementalComputers)},
+		{"wait's full sweep", fmt.Sprintf("%.3f s, %s (the wait's map: groups, onlinestatus, every computer merged)", r.WaitFullSweepSeconds, mb(r.WaitFullSweepBytes))},
+		{"incremental poll", fmt.Sprintf("%.3f s, %s, %d computers changed (%.1f%% of the fleet): %.1f%% of the wait's full sweep's time, %.1f%% of its bytes",
+			r.IncrementalPollSeconds, mb(r.IncrementalPollBytes), r.IncrementalComputers, 100*float64(r.IncrementalComputers)/float64(max(r.Clients, 1)),
+			100*r.IncrementalTimeShare, 100*r.IncrementalBytesShare)},
 		{"wait-end latency", wait},
 		{"bot RSS (peak)", mb(r.BotRSSBytes) + " (rotation and router; the bench's own peak: " + mb(r.BenchRSSBytes) + ")"},
 		{"sim RSS (peak)", mb(r.SimRSSBytes)},

@@ -48,7 +48,7 @@ func TestBenchJSON(t *testing.T) {
 		return f
 	}
 	positive := []string{"sweep_seconds", "sweep_bytes", "sweep_floor_seconds", "incremental_poll_seconds",
-		"incremental_poll_bytes", "bot_rss_bytes", "sim_rss_bytes", "router_events_per_second"}
+		"incremental_poll_bytes", "wait_full_sweep_seconds", "wait_full_sweep_bytes", "incremental_poll_time_share", "incremental_poll_bytes_share", "bot_rss_bytes", "sim_rss_bytes", "router_events_per_second"}
 	for _, k := range positive {
 		if v := num(k); v <= 0 {
 			t.Errorf("%s = %v, want > 0", k, v)
@@ -87,7 +87,7 @@ func TestBenchTable(t *testing.T) {
 	if err := writeBenchTable(&b, benchResult{Clients: 5, SweepSeconds: 1, SweepFloorSeconds: 0.5, SweepOverFloor: 2, HandshakesPerSweep: 1}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"clients", "full sweep", "sweep floor", "handshakes per sweep", "incremental poll",
+	for _, want := range []string{"clients", "full sweep", "sweep floor", "handshakes per sweep", "wait's full sweep", "incremental poll",
 		"wait-end latency", "bot RSS", "sim RSS", "sim CPU", "router"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())

@@ -60,6 +60,15 @@ func (t *Tracker) MaybeCaughtUp() bool {
 	return t.m != nil && (t.m.lag.len() == 0 || t.m.onNew >= t.m.status.online)
 }
 
+// NextSince is the lower bound of the next Incremental read: it asks for the
+// computers whose lastUpdateTime is after it (zero before the first Full).
+func (t *Tracker) NextSince() time.Time {
+	if t.m == nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(t.m.since(IncrementalOverlap))
+}
+
 // Lagging is how many clients the map holds as online and not caught up.
 func (t *Tracker) Lagging() int {
 	if t.m == nil {
