@@ -20,6 +20,9 @@ COPY --from=build /out/sepmbot /usr/local/bin/sepmbot
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 VOLUME /data
+# The admin listener is bound wide for Prometheus: /metrics, /healthz and /readyz
+# answer anyone who reaches it; /backup and /audit answer loopback only (docker exec)
+# unless SEPMBOT_ADMIN_TOKEN is set (then only requests that carry it).
 ENV SEPMBOT_DATA=/data \
     SEPMBOT_ADMIN_LISTEN=0.0.0.0:9090
 EXPOSE 9090

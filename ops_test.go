@@ -268,3 +268,41 @@ func TestBackupRefusesItsOwnDataFile(t *testing.T) {
 		t.Errorf("a good backup: %v", err)
 	}
 }
+
+// TestAdminTokenGuardsBackupThroughTheBot: with SEPMBOT_ADMIN_TOKEN set, the running
+// bot's /backup answers only requests that carry it, and `sepmbot backup` reads the
+// same variable and sends it; without it the copy is refused, and the refusal names
+// no token. Not parallel: it sets the environment.
+func TestAdminTokenGuardsBackupThroughTheBot(t *testing.T) {
+	const token = "admin-token-for-the-test-5f0c"
+	t.Setenv(admin.TokenEnv, token)
+	dir := t.TempDir()
+	db, err := store.Open(dataFile(dir)) // the running bot holds the file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := secretEnv(admin.TokenEnv) // what startSites reads
+	if err != nil || got != token {
+		t.Fatalf("the bot's token: %q %v", got, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, _, err := admin.Listen(ctx, "127.0.0.1:0", (&admin.Server{Store: db, Token: got}).Handler(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	g := &Globals{Ctx: ctx, Log: slog.New(slog.DiscardHandler), Out: &out}
+	backup := func() error {
+		return (&BackupCmd{Data: dir, Out: filepath.Join(t.TempDir(), "copy.db"), AdminURLFlag: AdminURLFlag{AdminURL: "http://" + addr}}).Run(g)
+	}
+	if err := backup(); err != nil || !strings.Contains(out.String(), "from the running bot") {
+		t.Fatalf("backup with the token: %v %s", err, out.String())
+	}
+	t.Setenv(admin.TokenEnv, "")
+	err = backup()
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), admin.TokenEnv) || strings.Contains(err.Error(), token) {
+		t.Fatalf("backup without the token: %v", err)
+	}
+}

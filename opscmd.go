@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"sepmbot/admin"
 	"sepmbot/ops"
 	"sepmbot/rotation"
 	"sepmbot/store"
@@ -28,11 +29,18 @@ func (f AdminURLFlag) get(ctx context.Context, path string, timeout time.Duratio
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--admin-url %q: want http://HOST:PORT", f.AdminURL)
 	}
+	token, err := secretEnv(admin.TokenEnv)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(f.AdminURL, "/")+path, nil)
 	if err != nil {
 		cancel()
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
 	if err != nil {

@@ -179,6 +179,10 @@ type chatOutlet struct {
 // startSites builds one engine per site over db, resumes every stored rotation,
 // and starts the admin listener on adminListen ("" for none).
 func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, specs []siteSpec, db *store.DB, chats []chatOutlet, adminListen string) (*running, error) {
+	adminToken, err := secretEnv(admin.TokenEnv) // read before anything starts
+	if err != nil {
+		return nil, err
+	}
 	log := g.Log
 	metrics := g.Metrics
 	if metrics == nil {
@@ -254,7 +258,7 @@ func startSites(ctx context.Context, g *Globals, f BotFlags, roles bot.Roles, sp
 		}
 	}
 	run.router = &bot.Router{Engine: mux, Deliveries: db, Roles: roles, Approvals: f.Approvals, Sites: mux.Names(), Channels: channels, Links: links, Messages: n, Log: log}
-	run.admin = &admin.Server{Metrics: metrics, Store: db, Chats: adminChats, SEPM: insts, Engines: byName, Log: log}
+	run.admin = &admin.Server{Metrics: metrics, Store: db, Chats: adminChats, SEPM: insts, Engines: byName, Log: log, Token: adminToken}
 	interval := max(f.PollInterval, time.Second)
 	for _, inst := range insts {
 		go inst.Watch(ctx, interval)

@@ -6,7 +6,9 @@
 // /backup and /audit/{id}.
 //
 // It reads rotations only through the engine's exported API (List, Get, Audit) and
-// never writes to the store. The listener binds to loopback by default; anyone who
-// can reach it can read the audit trail and a copy of the data file (which holds no
-// secret), so expose it only to the monitoring network.
+// never writes to the store. The listener binds to loopback by default. /backup and
+// /audit/{id} hand out the data file and the audit trail (no secret, but the whole
+// history of every rotation): they answer only loopback peers, or, with
+// SEPMBOT_ADMIN_TOKEN set, only requests that carry it (private.go), so binding
+// the listener wider for Prometheus exposes the metrics and health only.
 package admin

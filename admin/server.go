@@ -42,6 +42,9 @@ type Server struct {
 	ReadyWindow time.Duration
 	Log         *slog.Logger
 	Now         func() time.Time
+	// Token, when set, is the bearer token /backup and /audit/{id} require; when
+	// empty they answer loopback peers only (private.go).
+	Token string
 }
 
 // Handler returns the admin mux.
@@ -55,8 +58,8 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{ErrorLog: nil}))
 	}
-	mux.HandleFunc("GET /backup", s.backup)
-	mux.HandleFunc("GET /audit/{id}", s.audit)
+	mux.HandleFunc("GET /backup", s.private(s.backup))
+	mux.HandleFunc("GET /audit/{id}", s.private(s.audit))
 	return mux
 }
 

@@ -98,6 +98,7 @@ var SecretEnvs = []string{
 	"SLACK_SIGNING_SECRET",
 	"DISCORD_BOT_TOKEN",
 	"DISCORD_PUBLIC_KEY",
+	"SEPMBOT_ADMIN_TOKEN", // admin.TokenEnv: /backup and /audit/{id}
 }
 
 // LoadSecretEnvs reads every secret sepmbot knows from the environment (so they are
