@@ -191,9 +191,10 @@ func (e *Engine) pass(ctx context.Context, r Rotation, d *driver) (time.Duration
 	if st.Status == StepPending {
 		delete(d.announced, step.ID) // a step started again (after a rewind) is announced again
 		delete(d.observed, step.ID)
-		if dangerous(step) && !r.Aborting {
+		if dangerous(step) {
 			// Observe before the step is even announced: nobody is asked to act, and
-			// nothing is changed, while SEPM differs from what the bot left.
+			// nothing is changed, while SEPM differs from what the bot left (an
+			// abort's revert steps too: they re-enable and re-assign).
 			if stop, err := e.interlock(ctx, r, step); err != nil || stop {
 				return 0, ignoreStale(err)
 			}
@@ -246,7 +247,7 @@ func (e *Engine) runStep(ctx context.Context, r Rotation, step PlanStep, st Step
 		}
 		return forever, nil
 	case ActEnableSecure, ActRestoreMSL:
-		if !r.Aborting && !d.observed[step.ID] { // resumed mid-step (restart): observe again
+		if !d.observed[step.ID] { // resumed mid-step (restart): observe again
 			if stop, err := e.interlock(ctx, r, step); err != nil || stop {
 				return 0, err
 			}

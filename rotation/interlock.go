@@ -15,7 +15,8 @@ import (
 
 // Interlocks: before every act that could orphan a client (asking for a certificate
 // update and accepting it, re-enabling secure communication, restoring the lists,
-// moving to the next server) the bot reads SEPM again and compares with its journal;
+// moving to the next server), an abort's revert included (revertcheck.go), the bot
+// reads SEPM again and compares with its journal;
 // it also checks that the clients online when a server's certificate changed have
 // checked in again since. A difference pauses the rotation with a message that names
 // the target and says what to do; `resume` checks again.
@@ -23,7 +24,11 @@ import (
 // interlock observes and, on any difference, pauses the rotation (stop = true).
 // Observation errors are returned for the driver to retry.
 func (e *Engine) interlock(ctx context.Context, r Rotation, step PlanStep) (bool, error) {
-	problems, err := e.observe(ctx, r, step)
+	observe := e.observe
+	if r.Aborting {
+		observe = e.observeRevert // revertcheck.go
+	}
+	problems, err := observe(ctx, r, step)
 	if err != nil {
 		return false, err
 	}
@@ -33,10 +38,12 @@ func (e *Engine) interlock(ctx context.Context, r Rotation, step PlanStep) (bool
 			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(problems)-10))
 		}
 		reason := fmt.Sprintf("SEPM is not as the bot left it (%d difference(s)): %s.", len(problems), strings.Join(shown, "; "))
-		_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: true}, nil)
+		// A revert is not rewound when SEPM is put back (Drift): it only sets the
+		// original values, and `resume` observes again.
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: !r.Aborting}, nil)
 		return true, ignoreStale(err)
 	}
-	if r.Drifted {
+	if r.Drifted && !r.Aborting {
 		// SEPM is as the bot left it again, but clients of the changed targets may
 		// have taken the other setting meanwhile: the wait before this step starts over.
 		to, wait := step.ID, ""

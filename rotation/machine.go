@@ -210,7 +210,11 @@ func (m *machine) apply(ev Event) error {
 		} else {
 			r.Drifted = r.Drifted || ev.Drift
 			m.audit("sepmbot", "interlock", s.ID, ev.Reason, nil)
-			m.post("🛑 %s stopped before %s: %s The rotation is paused; `resume %s` checks again, `abort %s` reverts.", r.ID, s.ID, ev.Reason, r.ID, r.ID)
+			if r.Aborting {
+				m.post("🛑 %s stopped before %s: %s The revert is paused; `resume %s` checks again.", r.ID, s.ID, ev.Reason, r.ID)
+			} else {
+				m.post("🛑 %s stopped before %s: %s The rotation is paused; `resume %s` checks again, `abort %s` reverts.", r.ID, s.ID, ev.Reason, r.ID, r.ID)
+			}
 		}
 		return nil
 	case EvPause:
