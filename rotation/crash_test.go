@@ -35,8 +35,11 @@ type crashConfig struct {
 // TestCrashRecovery runs the engine in a child process and SIGKILLs it, restarting it
 // each time on the same bbolt file: once in every SEPM-changing step of the forward
 // path, and, in a second run aborted after the certificate change, in every revert
-// step, plus kills at random points. The schedule is asserted: each of those steps
-// took a kill while it was changing SEPM. The rotation must end (completed, or
+// step, plus kills at random points, plus, in one step of each run, a kill between
+// a PATCH that SEPM accepted and the commit of its result in the journal (the child
+// holds still after that PATCH until it is killed). The schedule is asserted: each of
+// those steps took a kill while it was changing SEPM, and each held PATCH was
+// confirmed after the restart by reading SEPM, not sent again. The rotation must end (completed, or
 // aborted) with nobody orphaned, every target as it must be, and no PATCH sent
 // twice: the simulator's own count of PATCHes per target and field equals the
 // changes the journal applied.
@@ -46,15 +49,20 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Run("forward", func(t *testing.T) {
 		t.Parallel()
-		crashRun(t, "", []string{"assign-http", "disable-secure", "enable-secure", "restore-msl"}, StatusCompleted)
+		crashRun(t, "", []string{"assign-http", "disable-secure", "enable-secure", "restore-msl"}, []string{"assign-http", "enable-secure"}, StatusCompleted)
 	})
 	t.Run("abort", func(t *testing.T) {
 		t.Parallel()
-		crashRun(t, "wait-cert", []string{"disable-secure", "revert-enable-secure", "revert-restore-msl"}, StatusAborted)
+		crashRun(t, "wait-cert", []string{"disable-secure", "revert-enable-secure", "revert-restore-msl"}, []string{"revert-enable-secure"}, StatusAborted)
 	})
 }
 
-func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
+// crashHoldEnv names, for one start of the child, the steps in which it holds still
+// after the first PATCH SEPM accepted (it prints "PATCHED step" and waits to be
+// killed, so the kill lands before the journal records the result).
+const crashHoldEnv = "SEPMBOT_CRASH_HOLD"
+
+func crashRun(t *testing.T, abortAt string, schedule, holdIn []string, want string) {
 	site := startSim(t, sim.Options{Clients: 300, Servers: 1, Groups: 6, OfflinePercent: 5, Seed: 31, Heartbeat: time.Second})
 	cfg := crashConfig{DB: filepath.Join(t.TempDir(), "sepmbot.db"), URL: site.URL(), APIFP: site.APIFingerprint(), Servers: serverRefs(site), NewFPs: map[string]string{}, AbortAt: abortAt}
 	for _, s := range site.Servers() {
@@ -65,9 +73,13 @@ func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	t.Logf("kill schedule seed %d", seed)
 
+	holdPending := map[string]bool{} // steps still to take a kill after an accepted PATCH
+	for _, s := range holdIn {
+		holdPending[s] = true
+	}
 	start := func() (*exec.Cmd, <-chan string, <-chan error) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+string(raw))
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+string(raw), crashHoldEnv+"="+strings.Join(keys(holdPending), ","))
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +111,8 @@ func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
 	kills, random, finished := 0, 0, false
 	var transcript, killedAt []string
 	hit := map[string]int{}
-	for (len(pending) > 0 || random < randomKills) && !finished && kills < 40 {
+	held := map[string]bool{}
+	for (len(pending) > 0 || random < randomKills || len(holdPending) > 0) && !finished && kills < 40 {
 		cmd, lines, exited := start()
 		// A scheduled step is killed 5-35 ms after it became active (its PATCHes are
 		// slowed to 25 ms each in the child, so the kill lands while it changes SEPM);
@@ -113,6 +126,16 @@ func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
 			select {
 			case l := <-lines:
 				transcript = append(transcript, l)
+				if f := strings.Fields(l); len(f) == 2 && f[0] == "PATCHED" && holdPending[f[1]] {
+					// The child holds still: the PATCH landed, its result is not recorded.
+					_ = cmd.Process.Signal(syscall.SIGKILL)
+					<-exited
+					kills++
+					killedAt = append(killedAt, f[1]+"/patched")
+					delete(holdPending, f[1])
+					held[f[1]] = true
+					break wait
+				}
 				if f := strings.Fields(l); len(f) >= 5 && f[0] == "UPDATE" {
 					step, status = f[3], f[4]
 					if pending[step] && status == StepActive && ready {
@@ -150,8 +173,8 @@ func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
 			}
 		}
 	}
-	if len(pending) > 0 {
-		t.Fatalf("the kills missed the SEPM-changing steps %v (killed during: %s)", keys(pending), strings.Join(killedAt, " "))
+	if len(pending) > 0 || len(holdPending) > 0 {
+		t.Fatalf("the kills missed the SEPM-changing steps %v and the held PATCHes of %v (killed during: %s)", keys(pending), keys(holdPending), strings.Join(killedAt, " "))
 	}
 	// Let it run to the end.
 	if !finished {
@@ -190,6 +213,22 @@ func crashRun(t *testing.T, abortAt string, schedule []string, want string) {
 	}
 	if r.Status != want {
 		t.Fatalf("status %s, want %s: %s", r.Status, want, r.LastError)
+	}
+	// Each held PATCH was found after the restart: an open intent, SEPM showing the
+	// new value, recorded as this rotation's change once (the PATCH counts below show
+	// it was not sent again).
+	audit, err := db.Audit(context.Background(), "R1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step := range held {
+		found := false
+		for _, a := range audit {
+			found = found || (a.Kind == "sepm-change" && a.Step == step && strings.Contains(a.Detail, "applied before a restart; confirmed by read-back"))
+		}
+		if !found {
+			t.Errorf("%s: the PATCH killed before its result was not confirmed by read-back after the restart", step)
+		}
 	}
 	changes := auditChanges(t, db, "R1")
 	for k, n := range changes {
@@ -319,8 +358,14 @@ func TestCrashChild(t *testing.T) {
 	}
 	approvers := map[string]bool{"console:bob": true, "console:carol": true}
 	notifier := &lineNotifier{changed: make(chan struct{}, 1)}
+	patches := &slowPatches{Client: client, hold: map[string]bool{}}
+	for _, s := range strings.Split(os.Getenv(crashHoldEnv), ",") {
+		if s != "" {
+			patches.hold[s] = true
+		}
+	}
 	eng, err := NewEngine(Config{
-		Store: db, SEPM: slowPatches{client}, Notifier: notifier, Site: "site-a", APIAddr: strings.TrimPrefix(cfg.URL, "https://"),
+		Store: db, SEPM: patches, Notifier: notifier, Site: "site-a", APIAddr: strings.TrimPrefix(cfg.URL, "https://"),
 		Servers: cfg.Servers, IsApprover: func(u string) bool { return approvers[u] }, PollInterval: 300 * time.Millisecond,
 	})
 	if err != nil {
@@ -328,6 +373,14 @@ func TestCrashChild(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); eng.Wait() }()
+	patches.step = func() string {
+		v, err := eng.Get(ctx, "R1")
+		if err != nil {
+			return ""
+		}
+		s, _, _ := v.Rotation.Current()
+		return s.ID
+	}
 	if err := eng.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -379,10 +432,24 @@ func TestCrashChild(t *testing.T) {
 }
 
 // slowPatches makes each PATCH take 25 ms, as a real SEPM's does, so that a kill aimed
-// at a settings step lands while it changes SEPM.
-type slowPatches struct{ *sepm.Client }
+// at a settings step lands while it changes SEPM. In a step of hold, the first PATCH
+// SEPM accepts is announced ("PATCHED step") and never returns: the parent kills the
+// process before the engine can record the result.
+type slowPatches struct {
+	*sepm.Client
+	hold map[string]bool
+	step func() string // the rotation's current step (set once the engine exists)
+}
 
-func (s slowPatches) PatchLocationSettings(ctx context.Context, g, l string, p sepm.Configuration) (sepm.Settings, error) {
+func (s *slowPatches) PatchLocationSettings(ctx context.Context, g, l string, p sepm.Configuration) (sepm.Settings, error) {
 	time.Sleep(25 * time.Millisecond)
-	return s.Client.PatchLocationSettings(ctx, g, l, p)
+	out, err := s.Client.PatchLocationSettings(ctx, g, l, p)
+	if err == nil && s.step != nil && len(s.hold) > 0 {
+		if step := s.step(); s.hold[step] {
+			fmt.Printf("PATCHED %s\n", step)
+			<-ctx.Done() // until killed (or the run ends)
+			return out, ctx.Err()
+		}
+	}
+	return out, err
 }
