@@ -23,6 +23,7 @@ type fakeFleet struct {
 	// slower or faster than the one the tracker measured).
 	laterSweeps float64
 	callDelay   time.Duration // per groups / onlinestatus call
+	groupsErr   error         // when set, GET groups fails with it
 	// statusOnline, when set, replaces the online count onlinestatus derives from
 	// the records (a SEPM whose count runs ahead of the records).
 	statusOnline func(fromRecords int) int
@@ -74,6 +75,9 @@ func (f *fakeFleet) Groups(ctx context.Context) ([]sepm.Group, error) {
 	time.Sleep(f.callDelay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.groupsErr != nil {
+		return nil, f.groupsErr
+	}
 	return append([]sepm.Group(nil), f.groups...), nil
 }
 

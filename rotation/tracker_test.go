@@ -2,7 +2,10 @@ package rotation
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"sepmbot/sepm"
@@ -210,5 +213,68 @@ func TestTrackerFullDropsDeletedClients(t *testing.T) {
 	}
 	if p.Online != 100 || p.OnNewPolicy != 99 || tr.Confirmed() || len(tr.m.marks) != 100 {
 		t.Fatalf("back again: %+v confirmed %v, %d marks", p, tr.Confirmed(), len(tr.m.marks))
+	}
+}
+
+// TestTrackerIncrementalSideReadsOverlap: a poll reads the group serials and the
+// online counts while the changed computers come in, so it takes the longer of the
+// two, not their sum (fake clock: each small call 10 ms, each page 10 ms).
+func TestTrackerIncrementalSideReadsOverlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newFakeFleet(500, 4, chg-100_000)
+		f.callDelay, f.pageDelay = 10*time.Millisecond, 10*time.Millisecond
+		tr := newTracker(f, chg, nil)
+		if _, err := tr.Full(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 500; i += 10 {
+			f.set(i, func(c *sepm.Computer) { c.LastUpdateTime = chg + 5000 })
+		}
+		start := time.Now()
+		p, err := tr.Incremental(ctx)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.OnNewPolicy != 50 {
+			t.Errorf("incremental %+v", p)
+		}
+		if sequential := 2*f.callDelay + f.pageDelay; took >= sequential {
+			t.Errorf("the poll took %s, the calls one after the other %s: the side reads did not overlap the computers read", took, sequential)
+		}
+	})
+}
+
+// TestTrackerIncrementalGroupsErrorKeepsCursor: a poll whose GET groups fails fails
+// as a whole (its records are not classified against unknown serials) and leaves
+// the cursor where it was: the next poll asks from the same point.
+func TestTrackerIncrementalGroupsErrorKeepsCursor(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeFleet(500, 4, chg-100_000)
+	tr := newTracker(f, chg, nil)
+	if _, err := tr.Full(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500; i += 10 {
+		f.set(i, func(c *sepm.Computer) { c.LastUpdateTime = chg + 5000 })
+	}
+	f.groupsErr = errors.New("503 from groups")
+	if _, err := tr.Incremental(ctx); err == nil || !strings.Contains(err.Error(), "reading group serials") || !strings.Contains(err.Error(), "503 from groups") {
+		t.Fatalf("poll with groups failing: %v", err)
+	}
+	qs, _, _ := f.stats()
+	failed := qs[len(qs)-1].LastUpdate
+	f.groupsErr = nil
+	p, err := tr.Incremental(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, _, _ = f.stats()
+	if again := qs[len(qs)-1].LastUpdate; again != failed {
+		t.Errorf("after a failed poll the next asks from %d, want %d (the cursor moved)", again, failed)
+	}
+	if p.OnNewPolicy != 50 {
+		t.Errorf("the poll after the failure: %+v", p)
 	}
 }
