@@ -24,18 +24,7 @@ func stopAt(id string) func(v View) bool {
 func interlockCase(t *testing.T, g *rig, opts PlanOptions, tamperAt string, tamper func(r Rotation)) View {
 	t.Helper()
 	r := g.rotate(opts)
-	v, err := (&operator{g: g, id: r.ID, stop: stopAt(tamperAt)}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Rotation.Status != StatusRunning {
-		t.Fatalf("paused before the tampering: %s", v.Rotation.LastError)
-	}
-	tamper(v.Rotation)
-	v, err = (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := tamperUntilPaused(t, g, r.ID, tamperAt, tamper)
 	if v.Rotation.Status != StatusPaused {
 		t.Fatalf("not paused: %s", v.Rotation.Status)
 	}
@@ -51,6 +40,25 @@ func interlockCase(t *testing.T, g *rig, opts PlanOptions, tamperAt string, tamp
 	}
 	if n == 0 {
 		t.Errorf("the interlock was not audited")
+	}
+	return v
+}
+
+// tamperUntilPaused runs rotation id to step at (not acting on it), lets tamper
+// change SEPM, and runs on until the rotation pauses (or ends).
+func tamperUntilPaused(t *testing.T, g *rig, id, at string, tamper func(r Rotation)) View {
+	t.Helper()
+	v, err := (&operator{g: g, id: id, stop: stopAt(at)}).run(g.ctx, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Rotation.Status != StatusRunning {
+		t.Fatalf("paused before the tampering: %s", v.Rotation.LastError)
+	}
+	tamper(v.Rotation)
+	v, err = (&operator{g: g, id: id, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return v
 }

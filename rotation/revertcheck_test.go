@@ -19,19 +19,7 @@ func abortAt(t *testing.T, g *rig, opts PlanOptions, at string, tamper func(r Ro
 	if err := g.eng.Abort(g.ctx, "console:alice", r.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	v, err := (&operator{g: g, id: r.ID, stop: stopAt("revert-wait-1")}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Rotation.Status != StatusRunning {
-		t.Fatalf("paused before the tampering: %s", v.Rotation.LastError)
-	}
-	tamper(v.Rotation)
-	v, err = (&operator{g: g, id: r.ID, stop: func(v View) bool { return v.Rotation.Status == StatusPaused }}).run(g.ctx, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return tamperUntilPaused(t, g, r.ID, "revert-wait-1", tamper)
 }
 
 // TestRevertStopsOnUnexpectedCertificate: during an abort's revert, a server's
