@@ -128,8 +128,9 @@ func (m *fleetMap) id(s string) uint32 {
 	return n
 }
 
-// idAfter interns s, trying *last first: records come in runs of one group (so
-// one serial), and comparing with the latest is cheaper than hashing again.
+// idAfter interns s, trying *last first: pages come in name order, and names often
+// follow departments, so a record is often of the previous record's group (and
+// serial); comparing with it is cheaper than hashing again.
 func (m *fleetMap) idAfter(last *uint32, s string) uint32 {
 	if n := *last; n != 0 && m.interned[n-1] == s {
 		return n
@@ -247,11 +248,6 @@ func hexID(id string) (k [16]byte, ok bool) {
 		k[j] = hi<<4 | lo&0x0F
 	}
 	return k, bad&0xF0 == 0
-}
-
-func unhex(c byte) (byte, bool) {
-	v := hexVal[c]
-	return v, v != 0xFF
 }
 
 // hexVal is each byte's value as a hex digit, 0xFF for none.
