@@ -13,7 +13,8 @@ import (
 // loopback peers only (the listener may be bound wider for Prometheus); with one,
 // only requests carrying it, from any address. /metrics, /healthz and /readyz stay
 // open. A refusal names no token and serves nothing. The requests are built in
-// memory (no network): RemoteAddr is what the listener would have set.
+// memory (no network): RemoteAddr is what the listener would have set, and the
+// unspecified address (0.0.0.0, ::) stands for any peer that is not loopback.
 func TestBackupAndAuditArePrivate(t *testing.T) {
 	t.Parallel()
 	const secret = "admin-token-0123456789"
@@ -30,14 +31,15 @@ func TestBackupAndAuditArePrivate(t *testing.T) {
 		{"loopback, no token configured", "", "127.0.0.1:50000", "", http.StatusOK},
 		{"IPv6 loopback, no token configured", "", "[::1]:50000", "", http.StatusOK},
 		{"IPv4-mapped loopback", "", "[::ffff:127.0.0.1]:50000", "", http.StatusOK},
-		{"monitoring network, no token configured", "", "10.1.2.3:50000", "", http.StatusForbidden},
-		{"monitoring network, a bearer sent but none configured", "", "10.1.2.3:50000", "Bearer " + secret, http.StatusForbidden},
+		{"not loopback, no token configured", "", "0.0.0.0:50000", "", http.StatusForbidden},
+		{"not loopback, a bearer sent but none configured", "", "0.0.0.0:50000", "Bearer " + secret, http.StatusForbidden},
 		{"an unparsable peer", "", "nonsense", "", http.StatusForbidden},
-		{"token configured, right token, any address", secret, "10.1.2.3:50000", "Bearer " + secret, http.StatusOK},
+		{"IPv6 unspecified, no token configured", "", "[::]:50000", "", http.StatusForbidden},
+		{"token configured, right token, any address", secret, "0.0.0.0:50000", "Bearer " + secret, http.StatusOK},
 		{"token configured, loopback without it", secret, "127.0.0.1:50000", "", http.StatusUnauthorized},
-		{"token configured, wrong token", secret, "10.1.2.3:50000", "Bearer " + secret + "x", http.StatusUnauthorized},
-		{"token configured, token as basic auth", secret, "10.1.2.3:50000", "Basic " + secret, http.StatusUnauthorized},
-		{"token configured, a prefix of it", secret, "10.1.2.3:50000", "Bearer " + secret[:8], http.StatusUnauthorized},
+		{"token configured, wrong token", secret, "0.0.0.0:50000", "Bearer " + secret + "x", http.StatusUnauthorized},
+		{"token configured, token as basic auth", secret, "0.0.0.0:50000", "Basic " + secret, http.StatusUnauthorized},
+		{"token configured, a prefix of it", secret, "0.0.0.0:50000", "Bearer " + secret[:8], http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := (&Server{Store: db, Engines: engines, Token: tc.token}).Handler()
@@ -67,7 +69,7 @@ func TestBackupAndAuditArePrivate(t *testing.T) {
 			}
 			for _, path := range []string{"/healthz", "/readyz"} {
 				req := httptest.NewRequest(http.MethodGet, path, nil)
-				req.RemoteAddr = "10.1.2.3:50000"
+				req.RemoteAddr = "0.0.0.0:50000"
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
 				if rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
