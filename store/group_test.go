@@ -23,6 +23,17 @@ func openGroupDB(t *testing.T) *DB {
 	return db
 }
 
+// holdWriter takes bbolt's writer lock until the returned channel is closed, so
+// the next commit waits for it and the calls after it queue.
+func holdWriter(db *DB) chan struct{} {
+	hold, held := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = db.bolt.Update(func(*bolt.Tx) error { close(held); <-hold; return nil })
+	}()
+	<-held
+	return hold
+}
+
 // waitJoined waits until n calls are in the group commit: taken by the commit
 // waiting for the writer lock, or queued behind it.
 func waitJoined(t *testing.T, db *DB, n int, hold chan struct{}) {
@@ -49,12 +60,7 @@ func TestGroupCommitShares(t *testing.T) {
 	db := openGroupDB(t)
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
-	// Hold bbolt's writer lock, so the first call's commit waits and the rest queue.
-	hold, held := make(chan struct{}), make(chan struct{})
-	go func() {
-		_ = db.bolt.Update(func(*bolt.Tx) error { close(held); <-hold; return nil })
-	}()
-	<-held
+	hold := holdWriter(db) // the first call's commit waits, the rest queue
 	const n = 20
 	var wg sync.WaitGroup
 	for i := range n {
@@ -81,11 +87,7 @@ func TestGroupCommitFailureIsolated(t *testing.T) {
 	db := openGroupDB(t)
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
-	hold, held := make(chan struct{}), make(chan struct{})
-	go func() {
-		_ = db.bolt.Update(func(*bolt.Tx) error { close(held); <-hold; return nil })
-	}()
-	<-held
+	hold := holdWriter(db)
 	long := strings.Repeat("x", bolt.MaxKeySize+1)
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
