@@ -16,10 +16,7 @@ func TestReactionWhileDisconnectedCountsAfterReconnect(t *testing.T) {
 	fake := newFake(t, slackfake.Options{})
 	h := start(t, fake, openStore(t), false, nil)
 	ctx := context.Background()
-	req := bot.Message{Title: "🔐 Approval needed: R1 · site-a", Buttons: []bot.Button{
-		{ActionID: "approve", Value: "A1", Label: "Approve", Confirm: "Turn secure communication off?"},
-		{ActionID: "deny", Value: "A1", Label: "Deny"},
-	}}
+	req := approvalRequest()
 	ts, err := h.a.Post(ctx, "C1", req)
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +83,7 @@ func TestReactionRemovedWhileDisconnectedWithdrawsAfterReconnect(t *testing.T) {
 		}
 		return ev
 	}
-	req := bot.Message{Title: "🔐 Approval needed: R1 · site-a", Buttons: []bot.Button{
-		{ActionID: "approve", Value: "A1", Label: "Approve", Confirm: "Turn secure communication off?"},
-		{ActionID: "deny", Value: "A1", Label: "Deny"},
-	}}
+	req := approvalRequest()
 	ts, err := h.a.Post(ctx, "C1", req)
 	if err != nil {
 		t.Fatal(err)
@@ -159,4 +153,13 @@ func TestReactionRemovedWhileDisconnectedWithdrawsAfterReconnect(t *testing.T) {
 		t.Fatalf("after a restart: %+v, want carol's ✅ removed", ev)
 	}
 	h.none("C1", ts)
+}
+
+// approvalRequest is an approval request as the router posts it (its buttons),
+// fresh each time: a test may disable its buttons.
+func approvalRequest() bot.Message {
+	return bot.Message{Title: "🔐 Approval needed: R1 · site-a", Buttons: []bot.Button{
+		{ActionID: "approve", Value: "A1", Label: "Approve", Confirm: "Turn secure communication off?"},
+		{ActionID: "deny", Value: "A1", Label: "Deny"},
+	}}
 }
