@@ -175,11 +175,11 @@ func (c *BenchCmd) Run(g *Globals) error {
 		res.SweepBytes, res.SweepComputers = s.bytes, s.computers
 		res.HandshakesPerSweep = max(res.HandshakesPerSweep, s.handshakes)
 		progress("floor sweep %d/%d", i+1, c.Repeat)
-		f, fb, err := sweepFloor(ctx, via, child.fingerprint, proxy)
+		f, fb, err := sweepFloor(ctx, newClient, proxy)
 		if err != nil {
 			return err
 		}
-		floors = append(floors, f.Seconds)
+		floors = append(floors, f.Duration.Seconds())
 		res.SweepFloorBytes = fb
 	}
 	res.SweepSeconds, res.SweepFloorSeconds = median(sweeps), median(floors)
@@ -316,24 +316,22 @@ func (c *BenchCmd) sweep(ctx context.Context, newClient func() (*sepm.Client, er
 }
 
 // sweepFloor is the floor of a sweep: the same pages over one connection, each body
-// json.Unmarshal-ed into the slim page type. It returns the floor and its reply bytes
-// on the wire.
-//
-// SEAM(hsepm): once sepm.SweepFloor lands, this one function may call it instead of
-// bench.API.SweepFloor; the figure's definition is the same.
-func sweepFloor(ctx context.Context, via, fingerprint string, proxy *bench.Proxy) (bench.Floor, int64, error) {
-	api, err := bench.NewAPI(via, fingerprint, "admin", benchPassword)
+// json.Unmarshal-ed into the slim page type (sepm.Client.SweepFloor, through a
+// fresh client whose log-in is not timed). It returns the floor and its reply
+// bytes on the wire.
+func sweepFloor(ctx context.Context, newClient func() (*sepm.Client, error), proxy *bench.Proxy) (sepm.FloorResult, int64, error) {
+	cl, err := newClient()
 	if err != nil {
-		return bench.Floor{}, 0, err
+		return sepm.FloorResult{}, 0, err
 	}
-	defer api.Close()
-	if err := api.Login(ctx); err != nil {
-		return bench.Floor{}, 0, fmt.Errorf("bench: floor: logging in: %w", err)
+	defer cl.CloseIdleConnections()
+	if err := cl.Login(ctx); err != nil {
+		return sepm.FloorResult{}, 0, fmt.Errorf("bench: floor: logging in: %w", err)
 	}
 	before := proxy.Counts()
-	f, err := api.SweepFloor(ctx, 1000)
+	f, err := cl.SweepFloor(ctx, sepm.ComputerQuery{PageSize: 1000})
 	if err != nil {
-		return f, 0, err
+		return f, 0, fmt.Errorf("bench: floor: %w", err)
 	}
 	return f, proxy.Counts().Sub(before).BytesDown, nil
 }

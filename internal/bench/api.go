@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +17,9 @@ import (
 
 // API is a plain HTTPS client of one SEPM (or simulator) API: one connection,
 // pinned to the API certificate's SHA-256, a token from POST identity/authenticate.
-// It is what the sweep floor and the bench's operator actions (the simulator's
-// admin API) use; the bot's own traffic goes through *sepm.Client.
+// It is what the bench's operator actions (the simulator's admin API) use; the
+// bot's own traffic, and the sweep floor (sepm.Client.SweepFloor), go through
+// *sepm.Client.
 type API struct {
 	base  string // https://host:port
 	user  string
@@ -108,42 +108,4 @@ func (a *API) raw(ctx context.Context, method, path string, body any, dst *bytes
 		return n, fmt.Errorf("bench: %s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(dst.Bytes()[:min(dst.Len(), 300)])))
 	}
 	return n, nil
-}
-
-// Floor is one raw sweep: the cost of the pages alone.
-type Floor struct {
-	Seconds   float64 // wall time of every page's request, read and decode
-	BodyBytes int64   // reply bodies (no HTTP or TLS framing)
-	Pages     int
-	Computers int
-}
-
-// SweepFloor fetches every computers page (pageSize, verbose=true, as the bot's
-// client asks) over the API's one connection, reading each body into one reused
-// buffer and json.Unmarshal-ing it into the slim page type the bot decodes
-// (sepm.Page[sepm.Computer]): what a sweep cannot go below with encoding/json. Log
-// in first (the log-in is not timed).
-func (a *API) SweepFloor(ctx context.Context, pageSize int) (Floor, error) {
-	var f Floor
-	var buf bytes.Buffer
-	start := time.Now()
-	for idx := 1; ; idx++ {
-		q := url.Values{"pageSize": {strconv.Itoa(pageSize)}, "pageIndex": {strconv.Itoa(idx)}, "verbose": {"true"}}
-		n, err := a.raw(ctx, http.MethodGet, "/sepm/api/v1/computers?"+q.Encode(), nil, &buf)
-		if err != nil {
-			return f, err
-		}
-		var p sepm.Page[sepm.Computer]
-		if err := json.Unmarshal(buf.Bytes(), &p); err != nil {
-			return f, fmt.Errorf("bench: computers page %d: %w", idx, err)
-		}
-		f.BodyBytes += n
-		f.Pages++
-		f.Computers += len(p.Content)
-		if len(p.Content) == 0 || p.LastPage || (p.TotalPages > 0 && idx >= p.TotalPages) {
-			break
-		}
-	}
-	f.Seconds = time.Since(start).Seconds()
-	return f, nil
 }
