@@ -1,6 +1,5 @@
 package sim
 
-
 // The simulator's computers page as it was rendered before the page was built
 // outside the model lock and streamed (a scan of the fleet, each record's view
 // marshalled by encoding/json): the reference the streamed reply must equal byte
