@@ -117,7 +117,7 @@ func (e *Engine) observe(ctx context.Context, r Rotation, step PlanStep) ([]stri
 	if errors.As(err, &ut) && !(step.Action == ActCert && step.Server == r.APIServer && r.NewCerts[step.Server] == "") {
 		// The bot trusts the old and the expected new certificate: anything else on
 		// the API is a change nobody announced (or not the SEPM it was).
-		problems = append(problems, fmt.Sprintf("the SEPM API presents certificate %s (%s), which is neither the old nor the expected new one: a server certificate changed out of turn, or the API address now reaches another server. Check Admin > Servers > Manage Server Certificate; if it is the certificate you meant to install, `abort %s` and rotate again with --new-cert-sha256 %s", short(ut.Presented), ut.Subject, r.ID, ut.Presented))
+		problems = append(problems, untrustedAPI(r, ut))
 		return problems, nil
 	}
 	if err != nil {
@@ -161,6 +161,17 @@ func (e *Engine) observe(ctx context.Context, r Rotation, step PlanStep) ([]stri
 		}
 	}
 	return problems, nil
+}
+
+// untrustedAPI says that the SEPM API presents a certificate the bot does not trust
+// (neither the old nor the expected new one), and, outside an abort, how to go on
+// if it is the one the operator meant to install.
+func untrustedAPI(r Rotation, ut *sepm.UntrustedCertError) string {
+	msg := fmt.Sprintf("the SEPM API presents certificate %s (%s), which is neither the old nor the expected new one: a server certificate changed out of turn, or the API address now reaches another server. Check Admin > Servers > Manage Server Certificate", short(ut.Presented), ut.Subject)
+	if !r.Aborting {
+		msg += fmt.Sprintf("; if it is the certificate you meant to install, `abort %s` and rotate again with --new-cert-sha256 %s", r.ID, ut.Presented)
+	}
+	return msg
 }
 
 func stepStatus(r Rotation, id string) string {

@@ -51,7 +51,7 @@ func (e *Engine) observeRevert(ctx context.Context, r Rotation, step PlanStep) (
 	if _, err := e.cfg.SEPM.Groups(ctx); err != nil {
 		var ut *sepm.UntrustedCertError
 		if errors.As(err, &ut) {
-			return append(problems, fmt.Sprintf("the SEPM API presents certificate %s (%s), which is neither the old nor the expected new one: a server certificate changed out of turn, or the API address now reaches another server. Check Admin > Servers > Manage Server Certificate", short(ut.Presented), ut.Subject)), nil
+			return append(problems, untrustedAPI(r, ut)), nil
 		}
 		return nil, fmt.Errorf("re-reading groups before %s: %w", step.ID, err)
 	}

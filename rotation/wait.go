@@ -83,7 +83,7 @@ func (e *Engine) runWait(ctx context.Context, r Rotation, step PlanStep, st Step
 		if errors.As(err, &ut) {
 			// Not an outage: the API presents a certificate the bot does not trust
 			// (neither the old nor the expected new one). Stop and say so.
-			reason := fmt.Sprintf("the SEPM API presents certificate %s (%s), which is neither the old nor the expected new one: a server certificate changed out of turn, or the API address now reaches another server. Check Admin > Servers > Manage Server Certificate; if it is the certificate you meant to install, `abort %s` and rotate again with --new-cert-sha256 %s.", short(ut.Presented), ut.Subject, r.ID, ut.Presented)
+			reason := untrustedAPI(r, ut) + "."
 			_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: true}, nil)
 			return 0, err
 		}
