@@ -308,3 +308,19 @@ func silenceUnseen(t *testing.T, g *rig, changeAt int64, n int) []string {
 	}
 	return ids
 }
+
+// TestUntrustedAPIText: the stop on an untrusted API certificate says how to go on
+// with the certificate meant (abort and rotate again), but not during an abort,
+// where abort is refused.
+func TestUntrustedAPIText(t *testing.T) {
+	t.Parallel()
+	ut := &sepm.UntrustedCertError{Presented: strings.Repeat("ab", 32), Subject: "CN=sepm-01"}
+	r := Rotation{ID: "R1"}
+	if got := untrustedAPI(r, ut); !strings.Contains(got, "`abort R1` and rotate again with --new-cert-sha256 "+ut.Presented) || !strings.Contains(got, "CN=sepm-01") {
+		t.Errorf("forward: %q", got)
+	}
+	r.Aborting = true
+	if got := untrustedAPI(r, ut); strings.Contains(got, "abort") || !strings.Contains(got, "Manage Server Certificate") {
+		t.Errorf("during an abort: %q", got)
+	}
+}
