@@ -140,3 +140,26 @@ func keysWithPrefix(m map[string]int, p string) []string {
 	}
 	return out
 }
+
+// TestRevertAcceptsTheCertificateOfTheInterruptedStep: aborted at the certificate
+// step, the operator updates the certificate anyway (the abort says that is fine:
+// clients take it during the first revert wait). The revert accepts either
+// certificate on that server and finishes with nobody orphaned.
+func TestRevertAcceptsTheCertificateOfTheInterruptedStep(t *testing.T) {
+	t.Parallel()
+	g := newRig(t, rigOptions{sim: sim.Options{Clients: 100, Servers: 1, Groups: 4, Seed: 93}})
+	v := abortAt(t, g, PlanOptions{}, "cert-sepm-01", func(Rotation) {
+		if _, err := g.site.UpdateCertificate("sepm-01"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if v.Rotation.Status != StatusAborted {
+		t.Fatalf("%s: %q (want the revert to finish)", v.Rotation.Status, v.Rotation.LastError)
+	}
+	if g.posted("presents certificate") != 0 {
+		t.Errorf("the revert stopped on the certificate the abort said was fine")
+	}
+	if f := fleet(t, g.client); f.Orphaned != 0 {
+		t.Errorf("orphaned = %d", f.Orphaned)
+	}
+}
