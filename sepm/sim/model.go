@@ -216,6 +216,7 @@ type model struct {
 	rankID    []int32         // client index -> position in byID
 	lu        luIndex         // clients by lastUpdate
 	rec       *recordTemplate // the JSON of a full computer record, cut at its changing fields; immutable
+	recLite   *recordTemplate // the same of a reduced record (verbose=true); immutable
 	uids      []string        // every client's unique id in order, made by the first state save
 	onlineN   int             // clients checking in now (client.checkingIn), kept by trackOnlineLocked
 }
@@ -311,7 +312,10 @@ func newModel(opts Options, now func() time.Time) (*model, error) {
 	m.sortIndexesLocked()
 	m.rebuildLULocked()
 	m.countOnlineLocked()
-	if m.rec, err = m.newRecordTemplate(); err != nil {
+	if m.rec, err = m.newRecordTemplate(false); err != nil {
+		return nil, err
+	}
+	if m.recLite, err = m.newRecordTemplate(true); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -2,8 +2,6 @@ package sim
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -18,16 +16,12 @@ import (
 
 // pageWriter is the reusable state of one page being written.
 type pageWriter struct {
-	rec []byte // one full record
-	buf bytes.Buffer
-	enc *json.Encoder
+	rec []byte // one record
 	bw  *bufio.Writer
 }
 
 var pageWriters = sync.Pool{New: func() any {
-	pw := &pageWriter{bw: bufio.NewWriterSize(nil, 64<<10)}
-	pw.enc = json.NewEncoder(&pw.buf)
-	return pw
+	return &pageWriter{bw: bufio.NewWriterSize(nil, 64<<10)}
 }}
 
 // writeComputerPage answers 200 with the page, its records built without the
@@ -49,16 +43,12 @@ func (m *model) encodeComputerPage(w io.Writer, p *computerPage) error {
 		if k > 0 {
 			_ = bw.WriteByte(',')
 		}
-		if !p.reduced {
-			pw.rec = m.appendRecord(pw.rec[:0], m.rec, row)
-			_, _ = bw.Write(pw.rec)
-			continue
+		t := m.rec
+		if p.reduced {
+			t = m.recLite
 		}
-		pw.buf.Reset()
-		if err := pw.enc.Encode(reduce(m.computerView(row))); err != nil {
-			return err
-		}
-		_, _ = bw.Write(bytes.TrimSuffix(pw.buf.Bytes(), []byte{'\n'}))
+		pw.rec = m.appendRecord(pw.rec[:0], t, row)
+		_, _ = bw.Write(pw.rec)
 	}
 	e := &p.env
 	_, _ = bw.WriteString(`],"firstPage":`)

@@ -8,12 +8,13 @@ import (
 	"unicode/utf8"
 )
 
-// This file writes full computer records without reflection: the JSON that
-// encoding/json makes of a record (every field of the schema, in the order of
-// wComputer) is cut once per model at the fields that differ between clients,
-// and each record is the cut pieces with its own values in between, each value
-// escaped exactly as encoding/json escapes it. The bytes are those of
-// json.Encoder on computerView's record (page_test.go compares them).
+// This file writes computer records without reflection: the JSON that
+// encoding/json makes of a record (full: every field of the schema, in the order
+// of wComputer; reduced: wComputerReduced) is cut once per model at the fields
+// that differ between clients, and each record is the cut pieces with its own
+// values in between, each value escaped exactly as encoding/json escapes it. The
+// bytes are those of json.Encoder on computerView's record, or on its reduction
+// (page_test.go compares them).
 
 // recField is a field of a record that differs between clients.
 type recField uint8
@@ -41,6 +42,11 @@ const (
 	rfCount
 )
 
+// reducedField marks the recFields a reduced record (wComputerReduced) holds.
+var reducedField = [rfCount]bool{rfAgentID: true, rfAgentVersion: true, rfComputerName: true, rfGroupID: true,
+	rfGroupName: true, rfHardwareKey: true, rfIP: true, rfLastIP: true, rfServerID: true, rfServer: true,
+	rfUpdate: true, rfOnline: true, rfOS: true, rfSerial: true, rfUniqueID: true}
+
 // recordTemplate is the JSON of a record cut at its recFields: segs[0], the
 // value of fields[0], segs[1], ..., segs[len(fields)].
 type recordTemplate struct {
@@ -51,8 +57,10 @@ type recordTemplate struct {
 func strSentinel(f recField) string { return fmt.Sprintf("sepmbot-sim-field-%02d", f) }
 func intSentinel(f recField) int    { return 987_650_000 + int(f) }
 
-// newRecordTemplate cuts the record of this model's constants at every recField.
-func (m *model) newRecordTemplate() (*recordTemplate, error) {
+// newRecordTemplate cuts the record of this model's constants at every recField
+// it holds: a full record holds each once, a reduced one (reduced) each of its
+// own once and the others not at all.
+func (m *model) newRecordTemplate(reduced bool) (*recordTemplate, error) {
 	v := computerTemplate
 	s := strSentinel
 	v.AgentId, v.AgentVersion, v.ComputerName, v.HardwareKey = s(rfAgentID), s(rfAgentVersion), s(rfComputerName), s(rfHardwareKey)
@@ -73,8 +81,12 @@ func (m *model) newRecordTemplate() (*recordTemplate, error) {
 	v.CreationTime = m.created
 	v.UniqueId = s(rfUniqueID)
 	v.Group = wGroupSummary{Id: s(rfGroupID), Name: s(rfGroupName), FullPathName: "", Domain: m.domain()}
+	var rec any = v
+	if reduced {
+		rec = reduce(v)
+	}
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+	if err := json.NewEncoder(&buf).Encode(rec); err != nil {
 		return nil, err
 	}
 	raw := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
@@ -91,8 +103,11 @@ func (m *model) newRecordTemplate() (*recordTemplate, error) {
 		default:
 			tok = []byte(`"` + strSentinel(f) + `"`)
 		}
-		if bytes.Count(raw, tok) != 1 {
-			return nil, fmt.Errorf("sim: record template: field %d appears %d times", f, bytes.Count(raw, tok))
+		switch n := bytes.Count(raw, tok); {
+		case n == 0 && reduced && !reducedField[f]:
+			continue
+		case n != 1:
+			return nil, fmt.Errorf("sim: record template (reduced %t): field %d appears %d times", reduced, f, n)
 		}
 		cuts = append(cuts, cut{bytes.Index(raw, tok), len(tok), f})
 	}
@@ -113,7 +128,7 @@ func (m *model) newRecordTemplate() (*recordTemplate, error) {
 	return t, nil
 }
 
-// appendRecord appends the full record of row.
+// appendRecord appends the record of row that t cuts (full or reduced).
 func (m *model) appendRecord(dst []byte, t *recordTemplate, row pageRow) []byte {
 	c := &m.clients[row.idx]
 	g := m.groups[c.group]
