@@ -135,8 +135,9 @@ func TestLastUpdateIndexMatchesBruteForce(t *testing.T) {
 
 // BenchmarkLastUpdateMatch500k measures the selection of a lastUpdate query at
 // 500,000 clients (300 s heartbeat) for the clients of the last 3 s (1%), 30 s
-// (10%) and 120 s (40%), through the index and by a scan of the fleet; the time
-// is the model-lock hold of the selection, paid by every page of a poll.
+// (10%) and 120 s (40%): through the index (a poll's first page), from the
+// index's cache (its later pages, the log unchanged) and by a scan of the fleet;
+// the time is the model-lock hold of the selection.
 func BenchmarkLastUpdateMatch500k(b *testing.B) {
 	m, clk := benchModel(b, 500_000, 300*time.Second)
 	// One heartbeat of check-ins, so that the log is in check-in order.
@@ -149,13 +150,17 @@ func BenchmarkLastUpdateMatch500k(b *testing.B) {
 	for _, back := range []time.Duration{3 * time.Second, 30 * time.Second, 120 * time.Second} {
 		q := computerQuery{group: -1, lastUpdate: clk.now().Add(-back).UnixMilli()}
 		for _, way := range []struct {
-			name  string
-			limit int
-		}{{"index", luIndexLimit(len(m.clients))}, {"scan", -1}} {
+			name   string
+			limit  int
+			cached bool
+		}{{"index", luIndexLimit(len(m.clients)), false}, {"cached", luIndexLimit(len(m.clients)), true}, {"scan", -1, false}} {
 			b.Run(back.String()+"/"+way.name, func(b *testing.B) {
 				var n int
 				for b.Loop() {
 					m.mu.Lock()
+					if !way.cached {
+						m.lu.cache = luCache{}
+					}
 					n = len(m.matchLocked(q, way.limit))
 					m.mu.Unlock()
 				}
@@ -193,4 +198,85 @@ func BenchmarkLastUpdateCompact500k(b *testing.B) {
 		m.compactLULocked()
 		m.mu.Unlock()
 	}
+}
+
+// TestLastUpdateCacheFollowsTheLog: the pages of one lastUpdate query answer from
+// the cached selection, which takes in the check-ins appended since (a poll's
+// later pages see clients that checked in after its first), and the cache is
+// dropped after the log was compacted or a check-in was stamped before the last
+// (the clock stepped back). Every answer is
+// the brute-force selection, and a list handed out earlier never changes.
+func TestLastUpdateCacheFollowsTheLog(t *testing.T) {
+	tm := newTestModel(t, Options{Clients: 12_000, Heartbeat: 2 * time.Second, OfflinePercent: 5, RoamingPercent: 20, PolicyFetch: 0.7, Jitter: 0.5})
+	m := tm.model
+	r := rand.New(rand.NewPCG(3, 5))
+	queries := []computerQuery{
+		{group: -1},
+		{group: -1, byID: true, desc: true, index: 3, size: 1000},
+		{group: -1, name: "*-*", reduced: true},
+	}
+	var hits, grown, stale, compactions, bumps int
+	var prev, prevCopy []int32
+	var q computerQuery
+	index := len(m.clients) * 10 // always through the index (and its cache), never a scan
+	for round := range 60 {
+		if round%10 == 0 { // the next query, for the clients of the last 1.5 s
+			q = queries[(round/10)%len(queries)]
+			q.lastUpdate = tm.clk.now().Add(-1500 * time.Millisecond).UnixMilli()
+		}
+		tm.clk.set(tm.clk.now().Add(time.Duration(r.IntN(300)) * time.Millisecond))
+		m.mu.Lock()
+		logLen, epoch := len(m.lu.log), m.lu.epoch
+		m.stepLocked(tm.clk.now())
+		if round%10 == 7 { // a check-in stamped before the last (the wall clock stepped back)
+			m.setLastUpdateLocked(int32(r.IntN(len(m.clients))), m.lu.log[len(m.lu.log)-1].lu-200)
+		}
+		if len(m.lu.log) < logLen {
+			compactions++
+		}
+		if m.lu.epoch != epoch && round%10 != 0 {
+			bumps++ // a compaction or an insert in place: the cache must be dropped
+		}
+		for page := range 2 { // two pages of one query, the model unchanged between them
+			c := m.lu.cache
+			cached := c.ok && c.epoch == m.lu.epoch && c.q == filtersOf(q)
+			got := m.matchLocked(q, index)
+			want := bruteMatch(m, q)
+			if !slices.Equal(got, want) {
+				m.mu.Unlock()
+				t.Fatalf("round %d page %d (cached %t): %d clients selected, brute force %d (or another order)", round, page, cached, len(got), len(want))
+			}
+			if len(want) <= luSortMax {
+				m.mu.Unlock()
+				t.Fatalf("round %d: only %d clients selected: the cache is not exercised", round, len(want))
+			}
+			switch {
+			case cached && page == 0 && c.read < len(m.lu.log):
+				grown++
+			case cached:
+				hits++
+			case page == 0 && round%10 != 0:
+				stale++ // the same query, the cache dropped: a compaction or a step back
+			}
+			if page == 1 && !cached {
+				m.mu.Unlock()
+				t.Fatalf("round %d: the second page of a query did not answer from the cache", round)
+			}
+		}
+		if prev != nil && !slices.Equal(prev, prevCopy) {
+			m.mu.Unlock()
+			t.Fatalf("round %d: a selection handed out earlier changed under its reader", round)
+		}
+		prev = m.matchLocked(q, index)
+		prevCopy = slices.Clone(prev)
+		m.mu.Unlock()
+	}
+	if stale != bumps {
+		t.Errorf("%d caches dropped for %d compactions and inserts in place: only those may drop it", stale, bumps)
+	}
+	if grown < 20 || hits < 40 || compactions == 0 || bumps <= compactions {
+		t.Fatalf("the test did not exercise the cache: %d answers took in new check-ins, %d hits, %d compactions, %d epoch changes",
+			grown, hits, compactions, bumps)
+	}
+	t.Logf("%d answers took in new check-ins, %d hits, %d compactions, %d epoch changes", grown, hits, compactions, bumps)
 }

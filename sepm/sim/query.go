@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	bits64 "math/bits"
 	"net/url"
 	"path"
 	"slices"
@@ -275,6 +274,11 @@ func (m *model) matchLocked(q computerQuery, indexLimit int) []int32 {
 		match = order
 	default:
 		if q.lastUpdate > 0 {
+			if indexLimit >= 0 {
+				if match, ok := m.cachedSinceLocked(q); ok {
+					return match
+				}
+			}
 			if since, ok := m.sinceLocked(nil, q.lastUpdate, indexLimit); ok {
 				match = since
 				if q.group >= 0 || q.name != "" { // lastUpdate > T holds for every live entry
@@ -285,24 +289,20 @@ func (m *model) matchLocked(q computerQuery, indexLimit int) []int32 {
 						}
 					}
 				}
-				if len(match) <= 1024 {
+				if len(match) <= luSortMax {
 					slices.SortFunc(match, func(a, b int32) int { return int(rank[a]) - int(rank[b]) })
 					return match
 				}
 				// Many: mark their positions in the sort order and read the marks in
-				// order (a bitmap of the fleet, 62 KB at 500,000), cheaper than sorting.
+				// order (a bitmap of the fleet, 62 KB at 500,000), cheaper than sorting;
+				// the next page's query starts from them (cachedSinceLocked).
 				bits := make([]uint64, (len(m.clients)+63)/64)
 				for _, i := range match {
 					r := rank[i]
 					bits[r>>6] |= 1 << (r & 63)
 				}
-				match = match[:0]
-				for w, word := range bits {
-					for word != 0 {
-						match = append(match, order[w<<6+bits64.TrailingZeros64(word)])
-						word &= word - 1
-					}
-				}
+				match = m.readBitsLocked(match[:0], bits, q)
+				m.cacheSinceLocked(q, match, bits)
 				return match
 			}
 		}
