@@ -102,54 +102,6 @@ func parseComputerQuery(q url.Values) (computerQuery, error) {
 	return cq, nil
 }
 
-// computerView renders client i from row, its changing state copied under the
-// lock; everything else it reads (the client's identity, groups' ids and paths,
-// servers, builds) never changes once the model is built, so it runs without the
-// lock.
-func (m *model) computerView(row pageRow) wComputer {
-	c := &m.clients[row.idx]
-	g := m.groups[c.group]
-	online := 0
-	if row.online {
-		online = 1
-	}
-	b := &m.builds[c.build]
-	v := computerTemplate
-	v.ComputerName = c.name
-	v.UniqueId = c.uid
-	v.AgentId = strings.ToUpper(c.hwKey[16:]) + c.uid[:16]
-	v.HardwareKey = c.hwKey
-	v.AgentVersion = b.version
-	v.AgentType = "105"
-	v.OnlineStatus = online
-	v.LastUpdateTime = row.lastUpdate
-	v.ProfileSerialNo = row.serial
-	srv := m.servers[row.lastServer]
-	v.LastServerName = srv.name
-	v.LastServerId = srv.id
-	v.LastSiteName = siteName
-	v.LastSiteId = m.siteID
-	v.LastConnectedIpAddr = c.ip
-	v.IpAddresses = []string{c.ip}
-	v.MacAddresses = []string{fmt.Sprintf("02-00-%s-%s-%s-%s", c.hwKey[0:2], c.hwKey[2:4], c.hwKey[4:6], c.hwKey[6:8])}
-	v.SubnetMasks = []string{"255.0.0.0"}
-	v.Gateways = []string{"127.0.0.1"}
-	v.DnsServers = []string{"127.0.0.53"}
-	v.WinServers = []string{}
-	v.OperatingSystem = osNames[c.os]
-	v.OsName = osNames[c.os]
-	v.OsFunction = "Workstation"
-	if c.os == 2 {
-		v.OsFunction = "Server"
-	}
-	v.DomainOrWorkgroup = "WORKGROUP"
-	v.CreationTime = m.created
-	v.MajorVersion, v.MinorVersion = b.major, 0
-	// Like real SEPM: the full path in name, fullPathName left empty.
-	v.Group = wGroupSummary{Id: g.id, Name: g.path, FullPathName: "", Domain: m.domain()}
-	return v
-}
-
 // computerTemplate holds the fields every computer shares.
 var computerTemplate = func() wComputer {
 	v := newWComputer()
