@@ -139,8 +139,8 @@ func luIndexLimit(clients int) int { return clients / 2 }
 // cachedSinceLocked answers a lastUpdate query (q.lastUpdate > 0, no id or
 // hardware key) from the cache when the cache holds q's filters and the log has
 // only grown since: the clients of the entries appended since that q selects
-// join the bitmap (a client's lastUpdate only grows between epochs, so none
-// leaves), and the list is rebuilt if any did. It reports false when the cache
+// join the bitmap (a client's lastUpdate only grows between epochs and its group
+// and name never change, so none leaves), and the list is rebuilt if any did. It reports false when the cache
 // cannot answer.
 func (m *model) cachedSinceLocked(q computerQuery) ([]int32, bool) {
 	x := &m.lu
