@@ -68,9 +68,11 @@
 // model lock, shared by the heartbeat scheduler and every request, is held only
 // for what must be consistent. GET computers?lastUpdate=T reads the clients that
 // checked in after T from an index by lastUpdate (luindex.go) instead of scanning
-// the fleet; a page copies its clients' changing state under the lock and builds
-// and streams its full-size records after releasing it (pagewrite.go,
-// recordtmpl.go); stats/client/onlinestatus reads a count kept as clients change.
+// the fleet, and the later pages of the same query start from the first's
+// selection; a page copies its clients' changing state under the lock and builds
+// and streams its records, full or reduced, from cut templates after releasing it
+// (pagewrite.go, recordtmpl.go); stats/client/onlinestatus reads a count kept as
+// clients change.
 // Replies are the same bytes as before each of these (tests compare them).
 // [Site.Connections] and [Site.Handshakes] count the API listener's connections
 // and TLS handshakes, so a client's connection reuse can be measured.
