@@ -38,12 +38,10 @@ func (e *Engine) interlock(ctx context.Context, r Rotation, step PlanStep) (bool
 			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(problems)-10))
 		}
 		reason := fmt.Sprintf("SEPM is not as the bot left it (%d difference(s)): %s.", len(problems), strings.Join(shown, "; "))
-		// A revert is not rewound when SEPM is put back (Drift): it only sets the
-		// original values, and `resume` observes again.
-		_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: !r.Aborting}, nil)
+		_, err := e.commit(ctx, r.ID, Event{Kind: EvInterlock, Step: step.ID, Aborting: r.Aborting, Reason: reason, Drift: true}, nil)
 		return true, ignoreStale(err)
 	}
-	if r.Drifted && !r.Aborting {
+	if r.Drifted { // never during an abort (machine.go)
 		// SEPM is as the bot left it again, but clients of the changed targets may
 		// have taken the other setting meanwhile: the wait before this step starts over.
 		to, wait := step.ID, ""

@@ -208,7 +208,9 @@ func (m *machine) apply(ev Event) error {
 			m.audit("sepmbot", "step-failed", s.ID, ev.Reason, nil)
 			m.post("⚠ %s failed: %s. The rotation is paused; fix the cause, then `resume %s` (or `abort %s`).", s.ID, ev.Reason, r.ID, r.ID)
 		} else {
-			r.Drifted = r.Drifted || ev.Drift
+			// A revert is never rewound when SEPM is put back: it only sets the
+			// original values, and `resume` observes again (EvRewind refuses it).
+			r.Drifted = r.Drifted || (ev.Drift && !r.Aborting)
 			m.audit("sepmbot", "interlock", s.ID, ev.Reason, nil)
 			if r.Aborting {
 				m.post("🛑 %s stopped before %s: %s The revert is paused; `resume %s` checks again.", r.ID, s.ID, ev.Reason, r.ID)

@@ -119,6 +119,14 @@ func TestApplyTransitions(t *testing.T) {
 	approval := at(t, base, "approval", t0)
 	cert := at(t, base, "cert-sepm-01", t0)
 	paused, _, _ := Apply(waiting, Event{Kind: EvPause, Actor: "bob"}, t0)
+	drifted, _, err := Apply(cert, Event{Kind: EvInterlock, Reason: "X differs.", Drift: true}, t0)
+	if err != nil || !drifted.Drifted {
+		t.Fatalf("drifted: %v %v", drifted.Drifted, err)
+	}
+	aborting, _, err := Apply(cert, Event{Kind: EvAbort, Actor: "bob", Reason: "x", Touched: Touched{Secure: true}, HeartbeatSeconds: 10}, t0)
+	if err != nil || !aborting.Aborting {
+		t.Fatalf("aborting: %v", err)
+	}
 	cases := []struct {
 		name    string
 		r       Rotation
@@ -146,6 +154,24 @@ func TestApplyTransitions(t *testing.T) {
 			check: func(t *testing.T, n Rotation, effs []Effect) {
 				if n.Status != StatusPaused || !strings.Contains(n.Outbox[len(n.Outbox)-1].Text, "`resume R1` checks again") {
 					t.Fatalf("%s %+v", n.Status, n.Outbox)
+				}
+			}},
+		{name: "interlock about SEPM's state marks the rotation drifted", r: cert, ev: Event{Kind: EvInterlock, Reason: "X differs.", Drift: true},
+			check: func(t *testing.T, n Rotation, _ []Effect) {
+				if !n.Drifted {
+					t.Fatalf("not drifted")
+				}
+			}},
+		{name: "interlock during an abort never marks drift (a revert is not rewound)", r: aborting, ev: Event{Kind: EvInterlock, Aborting: true, Reason: "X differs.", Drift: true},
+			check: func(t *testing.T, n Rotation, _ []Effect) {
+				if n.Status != StatusPaused || n.Drifted || !strings.Contains(n.Outbox[len(n.Outbox)-1].Text, "The revert is paused") {
+					t.Fatalf("%s drifted=%v %+v", n.Status, n.Drifted, n.Outbox)
+				}
+			}},
+		{name: "an abort forgets a drift (its revert is not rewound)", r: drifted, ev: Event{Kind: EvAbort, Actor: "bob", Reason: "x", Touched: Touched{Secure: true}, HeartbeatSeconds: 10},
+			check: func(t *testing.T, n Rotation, _ []Effect) {
+				if !n.Aborting || n.Drifted {
+					t.Fatalf("aborting=%v drifted=%v", n.Aborting, n.Drifted)
 				}
 			}},
 		{name: "pause twice is refused", r: paused, ev: Event{Kind: EvPause, Actor: "bob"}, wantErr: "not running"},

@@ -69,6 +69,7 @@ func (m *machine) abort(ev Event) error {
 		m.effects = append(m.effects, Effect{Kind: EffDisarmTimer})
 	}
 	r.Aborting, r.AbortBy, r.AbortReason = true, ev.Actor, ev.Reason
+	r.Drifted = false // a revert is never rewound (EvInterlock)
 	r.Status, r.PausedBy, r.LastError = StatusRunning, "", ""
 	if r.Approval != "" && ev.Approval != nil && ev.Approval.State == approvals.StatePending {
 		m.effects = append(m.effects, Effect{Kind: EffVoidRequest, ID: r.Approval})
