@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"sepmbot/internal/bench"
+	"sepmbot/internal/ctxsleep"
 	"sepmbot/rotation"
 	"sepmbot/sepm"
 )
@@ -380,7 +381,7 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 	}
 	var got []poll
 	for range repeat {
-		if err := sleepCtx(ctx, time.Until(tr.NextSince().Add(window))); err != nil {
+		if err := ctxsleep.Sleep(ctx, time.Until(tr.NextSince().Add(window))); err != nil {
 			return f, err
 		}
 		api.rows = 0
@@ -397,20 +398,6 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 	mid := got[len(got)/2]
 	f.bytes, f.computers = mid.bytes, mid.computers
 	return f, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // countingSEPM is the bot's client, counting the computer records it reads.

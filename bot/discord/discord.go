@@ -37,6 +37,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"sepmbot/bot"
+	"sepmbot/internal/ctxsleep"
 )
 
 // PlatformName is the platform prefix of Discord user keys: "discord:80351110224678912".
@@ -166,7 +167,7 @@ func New(cfg Config) (*Discord, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = ctxsleep.Sleep
 	}
 	if cfg.MemberTTL <= 0 {
 		cfg.MemberTTL = time.Minute
@@ -218,17 +219,6 @@ func routeLogs(log *slog.Logger) {
 			}
 		}
 	})
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Name is "discord".

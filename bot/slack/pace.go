@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"sepmbot/internal/ctxsleep"
 )
 
 // Slack's limits as the pacer keeps them.
@@ -53,24 +55,10 @@ func newPacer(budget int, now func() time.Time) *pacer {
 	}
 	return &pacer{
 		now:       now,
-		sleep:     sleepCtx,
+		sleep:     ctxsleep.Sleep,
 		editEvery: time.Duration(float64(EditWindow) / float64(budget) * paceMargin),
 		nextPost:  map[string]time.Time{},
 		edits:     map[string]*editSlot{},
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"sepmbot/bot"
+	"sepmbot/internal/ctxsleep"
 )
 
 // acker answers a transport once: Socket Mode's envelope ack or HTTP mode's
@@ -116,7 +117,7 @@ func (a *Adapter) ephemeral(ctx context.Context, channel, user string, m bot.Mes
 			}
 			return nil
 		}
-		if err := sleepCtx(ctx, wait+jitter()); err != nil {
+		if err := ctxsleep.Sleep(ctx, wait+jitter()); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
+
+	"sepmbot/internal/ctxsleep"
 )
 
 // fatalAuth reports errors after which reconnecting cannot help: the token is
@@ -50,7 +52,7 @@ func (a *Adapter) runSocket(ctx context.Context) error {
 			return fmt.Errorf("slack: Socket Mode refused: %w", err)
 		}
 		a.log.Warn("slack: Socket Mode stopped; reconnecting", "err", err, "in", backoff)
-		if sleepCtx(ctx, backoff) != nil {
+		if ctxsleep.Sleep(ctx, backoff) != nil {
 			return nil
 		}
 		backoff = min(2*backoff, 30*time.Second)
