@@ -340,7 +340,7 @@ func sweepFloor(ctx context.Context, newClient func() (*sepm.Client, error), pro
 type pollFigures struct {
 	fullSeconds float64 // the wait's own full sweep (Tracker.Full, map merge included): median
 	fullBytes   int64
-	seconds     float64 // one Incremental poll: median
+	seconds     float64 // the median Incremental poll, with its bytes and computers
 	bytes       int64
 	computers   int // computers the median poll read
 }
@@ -356,7 +356,7 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 	var f pollFigures
 	api := &countingSEPM{Client: cl}
 	tr := rotation.NewTracker(api, time.Now(), nil)
-	var fulls, fullBytes, polls []float64
+	var fulls, fullBytes []float64
 	var share float64
 	for range repeat {
 		before, start := proxy.Counts(), time.Now()
@@ -389,14 +389,12 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 		if _, err := tr.Incremental(ctx); err != nil {
 			return f, fmt.Errorf("bench: incremental poll: %w", err)
 		}
-		p := poll{seconds: time.Since(start).Seconds(), bytes: proxy.Counts().Sub(before).BytesDown, computers: api.rows}
-		got = append(got, p)
-		polls = append(polls, p.seconds)
+		got = append(got, poll{seconds: time.Since(start).Seconds(), bytes: proxy.Counts().Sub(before).BytesDown, computers: api.rows})
 	}
-	f.fullSeconds, f.fullBytes, f.seconds = median(fulls), int64(median(fullBytes)), median(polls)
+	f.fullSeconds, f.fullBytes = median(fulls), int64(median(fullBytes))
 	slices.SortFunc(got, func(a, b poll) int { return cmp.Compare(a.seconds, b.seconds) })
-	mid := got[len(got)/2]
-	f.bytes, f.computers = mid.bytes, mid.computers
+	mid := got[len(got)/2] // the median poll (of an even count, the slower middle one)
+	f.seconds, f.bytes, f.computers = mid.seconds, mid.bytes, mid.computers
 	return f, nil
 }
 
