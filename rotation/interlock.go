@@ -90,25 +90,17 @@ func acceptedOrphans(r Rotation) int {
 // observe re-reads every server certificate and every target and lists what differs
 // from what the journal (and the plan's snapshot for untouched targets) says.
 func (e *Engine) observe(ctx context.Context, r Rotation, step PlanStep) ([]string, error) {
-	var problems []string
-	for _, s := range e.cfg.Servers {
-		if s.ClientAddr == "" {
-			continue
+	problems, err := e.certProblems(ctx, step, func(name string) []string {
+		if step.Action == ActCert && step.Server == name {
+			return nil // this step's own server: the operator may be updating it now; runCert verifies it
 		}
-		if step.Action == ActCert && step.Server == s.Name {
-			continue // this step's own server: the operator may be updating it now; runCert verifies it
+		if certDone(r, name) {
+			return []string{r.NewCerts[name]}
 		}
-		ci, err := e.cfg.Probe(ctx, s.ClientAddr)
-		if err != nil {
-			return nil, fmt.Errorf("probing %s at %s before %s: %w", s.Name, s.ClientAddr, step.ID, err)
-		}
-		want := r.OldCerts[s.Name]
-		if certDone(r, s.Name) {
-			want = r.NewCerts[s.Name]
-		}
-		if want != "" && ci.SHA256 != want {
-			problems = append(problems, fmt.Sprintf("server %s presents certificate %s, but the bot expects %s: the certificate changed out of turn (or the server was restored or reinstalled). Check Admin > Servers > %s > Manage Server Certificate; clients on secure communication that took the old one may be cut off", s.Name, short(ci.SHA256), short(want), s.Name))
-		}
+		return []string{r.OldCerts[name]}
+	}, "bot", "; clients on secure communication that took the old one may be cut off")
+	if err != nil {
+		return nil, err
 	}
 	groups, err := e.cfg.SEPM.Groups(ctx)
 	var ut *sepm.UntrustedCertError
@@ -156,6 +148,27 @@ func (e *Engine) observe(ctx context.Context, r Rotation, step PlanStep) ([]stri
 	for _, t := range now {
 		if !planned[t.Key()] {
 			problems = append(problems, fmt.Sprintf("%s appeared since the plan (not covered by it or its approval): `abort %s` and rotate again so the plan includes it", targetLabel(t), r.ID))
+		}
+	}
+	return problems, nil
+}
+
+// certProblems probes every server's client port and lists those that present
+// none of want(server name) (nil: not checked; empty values are unknown and
+// match anything), naming who expects it (the bot, the revert) and what follows.
+func (e *Engine) certProblems(ctx context.Context, step PlanStep, want func(name string) []string, who, consequence string) ([]string, error) {
+	var problems []string
+	for _, s := range e.cfg.Servers {
+		w := want(s.Name)
+		if s.ClientAddr == "" || w == nil {
+			continue
+		}
+		ci, err := e.cfg.Probe(ctx, s.ClientAddr)
+		if err != nil {
+			return nil, fmt.Errorf("probing %s at %s before %s: %w", s.Name, s.ClientAddr, step.ID, err)
+		}
+		if !oneOf(ci.SHA256, w) {
+			problems = append(problems, fmt.Sprintf("server %s presents certificate %s, but the %s expects %s: the certificate changed out of turn (or the server was restored or reinstalled). Check Admin > Servers > %s > Manage Server Certificate%s", s.Name, short(ci.SHA256), who, shortAll(w), s.Name, consequence))
 		}
 	}
 	return problems, nil

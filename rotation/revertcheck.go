@@ -26,27 +26,18 @@ import (
 //
 // The suspected-orphans check runs after it, as for the forward steps.
 func (e *Engine) observeRevert(ctx context.Context, r Rotation, step PlanStep) ([]string, error) {
-	var problems []string
 	interrupted := interruptedCert(r)
-	for _, s := range e.cfg.Servers {
-		if s.ClientAddr == "" {
-			continue
-		}
-		ci, err := e.cfg.Probe(ctx, s.ClientAddr)
-		if err != nil {
-			return nil, fmt.Errorf("probing %s at %s before %s: %w", s.Name, s.ClientAddr, step.ID, err)
-		}
-		old, nw := r.OldCerts[s.Name], r.NewCerts[s.Name]
-		want := []string{old}
+	problems, err := e.certProblems(ctx, step, func(name string) []string {
 		switch {
-		case certDone(r, s.Name):
-			want = []string{nw}
-		case s.Name == interrupted:
-			want = []string{old, nw}
+		case certDone(r, name):
+			return []string{r.NewCerts[name]}
+		case name == interrupted:
+			return []string{r.OldCerts[name], r.NewCerts[name]}
 		}
-		if !oneOf(ci.SHA256, want) {
-			problems = append(problems, fmt.Sprintf("server %s presents certificate %s, but the revert expects %s: the certificate changed out of turn (or the server was restored or reinstalled). Check Admin > Servers > %s > Manage Server Certificate before secure communication returns: clients that do not hold the certificate the server presents are cut off once it is on", s.Name, short(ci.SHA256), shortAll(want), s.Name))
-		}
+		return []string{r.OldCerts[name]}
+	}, "revert", " before secure communication returns: clients that do not hold the certificate the server presents are cut off once it is on")
+	if err != nil {
+		return nil, err
 	}
 	if _, err := e.cfg.SEPM.Groups(ctx); err != nil {
 		var ut *sepm.UntrustedCertError
