@@ -49,10 +49,11 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 func (w *countingWriter) WriteHeader(s int) { w.status = s }
 
 // BenchmarkComputersPage500k measures the server side of GET computers at 500,000
-// clients (300 s heartbeat, scheduler running): one op is one page of 1000 full
+// clients (300 s heartbeat, scheduler running): one op is one page of 1000
 // records, the pages of a full sweep in turn ("sweep"), or of a poll for the
 // clients that checked in during the last 30 s, about 10% of the fleet
-// ("incremental"). It reports the CPU per page (process user+sys time: noisy
+// ("incremental"); full records, or reduced ones ("-reduced": verbose=true, what
+// the bot reads). It reports the CPU per page (process user+sys time: noisy
 // on a shared machine), the reply bytes per page and the longest model-lock hold
 // of a page (the time the heartbeats wait for it).
 func BenchmarkComputersPage500k(b *testing.B) {
@@ -64,6 +65,10 @@ func BenchmarkComputersPage500k(b *testing.B) {
 		{"sweep", func() string { return "" }},
 		{"incremental", func() string {
 			return "lastUpdate=" + strconv.FormatInt(time.Now().Add(-30*time.Second).UnixMilli(), 10)
+		}},
+		{"sweep-reduced", func() string { return "verbose=true" }},
+		{"incremental-reduced", func() string {
+			return "verbose=true&lastUpdate=" + strconv.FormatInt(time.Now().Add(-30*time.Second).UnixMilli(), 10)
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // This file writes a page of computers as it builds its records, one at a time,
@@ -38,6 +39,7 @@ func (m *model) encodeComputerPage(w io.Writer, p *computerPage) error {
 	pw.bw.Reset(w)
 	defer pw.bw.Reset(nil)
 	bw := pw.bw
+	m.touchClients(p.rows)
 	_, _ = bw.WriteString(`{"content":[`)
 	for k, row := range p.rows {
 		if k > 0 {
@@ -68,3 +70,29 @@ func (m *model) encodeComputerPage(w io.Writer, p *computerPage) error {
 	_, _ = bw.WriteString("}\n")
 	return bw.Flush()
 }
+
+// touchClients reads the first byte of each row's own strings before the records
+// are written. A poll's rows are clients scattered through the fleet, and each
+// string is an allocation of its own: written one record after another, every
+// string's first read waits for memory in turn. Here the reads do not depend on
+// each other, so the CPU overlaps them, and the writing finds the bytes in cache.
+// BenchmarkComputersPage500k, reduced records, CPU per page: a poll's page went
+// from 1.26 ms to 0.84, a sweep's from 0.84 to 0.72. touchSink keeps the reads
+// from being dropped.
+func (m *model) touchClients(rows []pageRow) {
+	var sum byte
+	for _, row := range rows {
+		c := &m.clients[row.idx]
+		sum += firstByte(c.name) + firstByte(c.uid) + firstByte(c.hwKey) + firstByte(c.ip)
+	}
+	touchSink.Add(uint32(sum))
+}
+
+func firstByte(s string) byte {
+	if s == "" {
+		return 0
+	}
+	return s[0]
+}
+
+var touchSink atomic.Uint32
