@@ -63,6 +63,8 @@ type fleetMap struct {
 	otherIDs map[string]int32
 	marks    []clientMark
 	text     []byte
+	pageAt   []int32 // mergePage's marks of a page, reused
+	touch    byte    // mergePage's early reads end here
 
 	// A full sweep updates the map in place (a second map for the sweep would double
 	// the memory at 500,000 clients): seen marks the clients it read, and at its end
@@ -193,95 +195,6 @@ func (m *fleetMap) recount() {
 		m.fullCaughtUp = false
 	}
 	m.pruneNames()
-}
-
-// merge adds or replaces one client's record. A record older than the one the map
-// holds (an overlapping read) is ignored.
-func (m *fleetMap) merge(c sepm.Computer) {
-	mark := clientMark{last: c.LastUpdateTime, serial: m.idAfter(&m.lastS, c.ProfileSerialNo), group: m.idAfter(&m.lastG, c.Group.ID), online: c.OnlineStatus == 1}
-	i, known := m.lookup(c.UniqueID)
-	if known {
-		if m.inFull {
-			m.seen.add(i)
-		}
-		old := m.marks[i]
-		if mark.last < old.last && !old.gone {
-			return
-		}
-		if old.gone {
-			m.goneN--
-		}
-		m.count(i, old, -1)
-		mark.name, mark.nameN = old.name, old.nameN
-		if !m.sameName(old, c.ComputerName) {
-			mark.name, mark.nameN = m.addName(c.ComputerName) // renamed: rare, the old bytes stay
-		}
-		m.marks[i] = mark
-	} else {
-		mark.name, mark.nameN = m.addName(c.ComputerName)
-		i = int32(len(m.marks))
-		m.marks = append(m.marks, mark)
-		m.store(c.UniqueID, i)
-		if m.inFull {
-			m.seen.add(i)
-		}
-	}
-	m.count(i, mark, +1)
-	if m.lag.has(i) {
-		m.fullCaughtUp = false
-		if len(m.shownL) < maxLaggardNames && !m.shown(i) {
-			m.shownL = append(m.shownL, i)
-		}
-	}
-}
-
-// hexID reads a 32-hex-digit uniqueId as 16 bytes (either case: SEPM's ids are
-// upper case, and the same id in lower case is the same client).
-func hexID(id string) (k [16]byte, ok bool) {
-	if len(id) != 32 {
-		return k, false
-	}
-	var bad byte // a byte that is no hex digit brings 0xF0 bits
-	for j := range 16 {
-		hi, lo := hexVal[id[2*j]], hexVal[id[2*j+1]]
-		bad |= hi | lo
-		k[j] = hi<<4 | lo&0x0F
-	}
-	return k, bad&0xF0 == 0
-}
-
-// hexVal is each byte's value as a hex digit, 0xFF for none.
-var hexVal = func() (t [256]byte) {
-	for c := range t {
-		switch {
-		case '0' <= c && c <= '9':
-			t[c] = byte(c - '0')
-		case 'a' <= c && c <= 'f':
-			t[c] = byte(c - 'a' + 10)
-		case 'A' <= c && c <= 'F':
-			t[c] = byte(c - 'A' + 10)
-		default:
-			t[c] = 0xFF
-		}
-	}
-	return t
-}()
-
-func (m *fleetMap) lookup(id string) (int32, bool) {
-	if k, ok := hexID(id); ok {
-		i, known := m.hexIDs[k]
-		return i, known
-	}
-	i, known := m.otherIDs[id]
-	return i, known
-}
-
-func (m *fleetMap) store(id string, i int32) {
-	if k, ok := hexID(id); ok {
-		m.hexIDs[k] = i
-		return
-	}
-	m.otherIDs[strings.Clone(id)] = i
 }
 
 // maxNameBytes bounds a kept computer name (SEPM's are at most 256 characters).

@@ -199,12 +199,12 @@ func (t *Tracker) read(ctx context.Context, m *fleetMap, since int64, before fun
 			}
 		}
 		pages++
-		for _, c := range page {
-			if pages == 1 {
+		if pages == 1 {
+			for _, c := range page {
 				first = max(first, c.LastUpdateTime)
 			}
-			m.merge(c)
 		}
+		m.mergePage(page)
 		return nil
 	})
 	return first, err

@@ -1,0 +1,69 @@
+package rotation
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"sepmbot/sepm"
+)
+
+// TestMergePageIsMergeInTurn: merging a page at once leaves the map exactly as
+// merging its records one by one, over random pages that repeat a client within
+// the page (new or known), mix hex ids in either case with other ids, rename
+// clients, carry records older than the map's, and run inside full sweeps.
+func TestMergePageIsMergeInTurn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 12))
+	id := func(k int) string {
+		switch {
+		case k%5 == 0:
+			return fmt.Sprintf("other-%d", k)
+		case k%3 == 0:
+			return strings.ToLower(fmt.Sprintf("%032X", k*7919))
+		}
+		return fmt.Sprintf("%032X", k*7919)
+	}
+	for round := range 200 {
+		one, page := newFleetMap(chg), newFleetMap(chg)
+		groups := groupsOf("A", "S1", "B", "T1")
+		one.setGroups(groups)
+		page.setGroups(groups)
+		pool := 5 + rng.IntN(60)
+		for p := range 12 {
+			full := rng.IntN(4) == 0
+			if full {
+				one.beginFull()
+				page.beginFull()
+			}
+			recs := make([]sepm.Computer, rng.IntN(40))
+			for k := range recs {
+				c := rng.IntN(pool)
+				g, s := "A", []string{"S0", "S1"}[rng.IntN(2)]
+				if rng.IntN(2) == 0 {
+					g, s = "B", []string{"T0", "T1"}[rng.IntN(2)]
+				}
+				name := fmt.Sprintf("WKS-%d", c)
+				if rng.IntN(10) == 0 {
+					name += "-renamed"
+				}
+				recs[k] = sepm.Computer{UniqueID: id(c), ComputerName: name, OnlineStatus: rng.IntN(2),
+					LastUpdateTime: chg - 5 + int64(p*3+rng.IntN(8)), ProfileSerialNo: s, Group: sepm.GroupSummary{ID: g}}
+			}
+			for _, c := range recs {
+				one.merge(c)
+			}
+			page.mergePage(recs)
+			if full {
+				one.endFull()
+				page.endFull()
+			}
+			page.pageAt, page.touch = nil, 0
+			one.pageAt, one.touch = nil, 0
+			if !reflect.DeepEqual(one, page) {
+				t.Fatalf("round %d, page %d: mergePage left\n%+v\nmerge in turn left\n%+v", round, p, page, one)
+			}
+		}
+	}
+}
