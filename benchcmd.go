@@ -39,7 +39,7 @@ type BenchCmd struct {
 	PolicyFetch    float64       `name:"policy-fetch" default:"0.7" help:"Chance a simulated check-in downloads a newer policy (sim --policy-fetch)."`
 	SkipRotation   bool          `name:"skip-rotation" help:"Do not drive a rotation through its first wait (wait_end_latency_seconds is then 0)."`
 	SimWindow      time.Duration `name:"sim-window" default:"10s" help:"Steady window over which the simulator's CPU is measured, with the bench idle."`
-	Repeat         int           `default:"3" help:"Full sweeps and floor sweeps to take (interleaved); the median is reported."`
+	Repeat         int           `default:"3" help:"Full sweeps and floor sweeps to take (interleaved), and the wait's polls and full sweeps (each after a poll's idle); the medians are reported."`
 	RouterUsers    int           `name:"router-users" default:"8" help:"Concurrent users sending events through the router."`
 	RouterDuration time.Duration `name:"router-duration" default:"3s" help:"How long the users send events."`
 	Data           string        `type:"path" help:"Folder for the bench's bbolt files (default: a temporary folder; its disk's fsync is part of router_events_per_second)."`
@@ -54,8 +54,8 @@ func (c *BenchCmd) Help() string {
 	return `Starts a simulated SEPM (this binary's sim command) at --clients clients as a child
 process and measures: a full computers sweep through the bot's client and its raw floor
 (same pages over one connection, json.Unmarshal into the slim page), the connections a
-sweep opens, the wait's own full sweep and its incremental polls (each once --changed of the
-fleet has checked in), a real rotation's first
+sweep opens, the wait's own incremental polls (each once --changed of the fleet has
+checked in) and its full sweeps (each after the same idle), a real rotation's first
 wait (deadline to next step), the router's events per second (8 users, bbolt dedupe),
 the bot's peak RSS and the simulator's CPU and RSS.
 
@@ -196,8 +196,8 @@ func (c *BenchCmd) Run(g *Globals) error {
 	if err := client.Login(ctx); err != nil {
 		return fmt.Errorf("bench: logging in: %w", err)
 	}
-	progress("incremental poll: %d full sweeps of the wait's map, then %d polls, each once %.0f%% of the fleet changed (about %s apart)",
-		c.Repeat, c.Repeat, c.Changed*100, time.Duration(c.Changed*float64(c.Heartbeat)).Round(time.Second))
+	progress("the wait's reads: %d polls, each once %.0f%% of the fleet changed, and %d full sweeps, each after the same idle (about %s)",
+		c.Repeat, c.Changed*100, c.Repeat, time.Duration(c.Changed*float64(c.Heartbeat)).Round(time.Second))
 	inc, err := incrementalPoll(ctx, client, proxy, c.Repeat, c.Changed, c.Heartbeat)
 	if err != nil {
 		return err
@@ -345,43 +345,39 @@ type pollFigures struct {
 	computers   int // computers the median poll read
 }
 
-// incrementalPoll measures the wait's own polls. A rotation.Tracker sweeps in full
-// repeat times (the first builds its map, the others update it in place, as the
-// wait's confirming sweep does); then, repeat times, the bench lets time pass until
-// the next poll's window (from Tracker.NextSince, the cursor less the overlap,
-// to now) holds changed of the fleet, at the online share the sweep found, and
-// times one Incremental poll (groups, onlinestatus and the computers changed in
-// that window). The medians are reported.
+// incrementalPoll measures the wait's own reads as a wait makes them: each after
+// the idle between two polls. A rotation.Tracker builds its map with one full
+// sweep (not timed: a wait's map is built once). Then, repeat times, the bench
+// lets time pass until the next poll's window (from Tracker.NextSince, the cursor
+// less the overlap, to now) holds changed of the fleet, at the online share the
+// sweep found, and times one Incremental poll (groups, onlinestatus and the
+// computers changed in that window); and, after the same idle, one Full (the
+// map updated in place, as the wait's confirming sweep does). Timing the full
+// sweeps back to back instead would time them on warm caches and the polls on
+// cold ones. The medians are reported.
 func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, repeat int, changed float64, heartbeat time.Duration) (pollFigures, error) {
 	var f pollFigures
 	api := &countingSEPM{Client: cl}
 	tr := rotation.NewTracker(api, time.Now(), nil)
-	var fulls, fullBytes []float64
-	var share float64
-	for range repeat {
-		before, start := proxy.Counts(), time.Now()
-		p, err := tr.Full(ctx)
-		if err != nil {
-			return f, fmt.Errorf("bench: incremental poll: a full sweep: %w", err)
-		}
-		fulls = append(fulls, time.Since(start).Seconds())
-		fullBytes = append(fullBytes, float64(proxy.Counts().Sub(before).BytesDown))
-		if n := p.Online + p.Offline; n > 0 {
-			share = float64(p.Online) / float64(n)
-		}
+	p, err := tr.Full(ctx)
+	if err != nil {
+		return f, fmt.Errorf("bench: incremental poll: building the map: %w", err)
 	}
-	if share <= 0 {
+	n := p.Online + p.Offline
+	if n == 0 || p.Online == 0 {
 		return f, errors.New("bench: incremental poll: the full sweep found no online client")
 	}
-	window := time.Duration(changed * float64(heartbeat) / share)
+	window := time.Duration(changed * float64(heartbeat) * float64(n) / float64(p.Online))
+	idle := func() error { return ctxsleep.Sleep(ctx, time.Until(tr.NextSince().Add(window))) }
 	type poll struct {
 		seconds   float64
 		bytes     int64
 		computers int
 	}
 	var got []poll
+	var fulls, fullBytes []float64
 	for range repeat {
-		if err := ctxsleep.Sleep(ctx, time.Until(tr.NextSince().Add(window))); err != nil {
+		if err := idle(); err != nil {
 			return f, err
 		}
 		api.rows = 0
@@ -390,6 +386,16 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 			return f, fmt.Errorf("bench: incremental poll: %w", err)
 		}
 		got = append(got, poll{seconds: time.Since(start).Seconds(), bytes: proxy.Counts().Sub(before).BytesDown, computers: api.rows})
+
+		if err := idle(); err != nil {
+			return f, err
+		}
+		before, start = proxy.Counts(), time.Now()
+		if _, err := tr.Full(ctx); err != nil {
+			return f, fmt.Errorf("bench: incremental poll: a full sweep: %w", err)
+		}
+		fulls = append(fulls, time.Since(start).Seconds())
+		fullBytes = append(fullBytes, float64(proxy.Counts().Sub(before).BytesDown))
 	}
 	f.fullSeconds, f.fullBytes = median(fulls), int64(median(fullBytes))
 	slices.SortFunc(got, func(a, b poll) int { return cmp.Compare(a.seconds, b.seconds) })
@@ -453,7 +459,7 @@ func writeBenchTable(out io.Writer, r benchResult) error {
 		{"full sweep", fmt.Sprintf("%.3f s, %s on the wire, %d computers", r.SweepSeconds, mb(r.SweepBytes), r.SweepComputers)},
 		{"sweep floor (raw + Unmarshal)", fmt.Sprintf("%.3f s, %s (sweep = %.2f x floor)", r.SweepFloorSeconds, mb(r.SweepFloorBytes), r.SweepOverFloor)},
 		{"handshakes per sweep", strconv.FormatInt(r.HandshakesPerSweep, 10)},
-		{"wait's full sweep", fmt.Sprintf("%.3f s, %s (the wait's map: groups, onlinestatus, every computer merged)", r.WaitFullSweepSeconds, mb(r.WaitFullSweepBytes))},
+		{"wait's full sweep", fmt.Sprintf("%.3f s, %s (the wait's map: groups, onlinestatus, every computer merged; after a poll's idle)", r.WaitFullSweepSeconds, mb(r.WaitFullSweepBytes))},
 		{"incremental poll", fmt.Sprintf("%.3f s, %s, %d computers changed (%.1f%% of the fleet): %.1f%% of the wait's full sweep's time, %.1f%% of its bytes",
 			r.IncrementalPollSeconds, mb(r.IncrementalPollBytes), r.IncrementalComputers, 100*float64(r.IncrementalComputers)/float64(max(r.Clients, 1)),
 			100*r.IncrementalTimeShare, 100*r.IncrementalBytesShare)},
