@@ -71,8 +71,9 @@
 // the fleet, and the later pages of the same query start from the first's
 // selection; a page copies its clients' changing state under the lock and builds
 // and streams its records, full or reduced, from cut templates after releasing it
-// (pagewrite.go, recordtmpl.go); stats/client/onlinestatus reads a count kept as
-// clients change.
+// (pagewrite.go, recordtmpl.go), reading the page's clients in one pass first so
+// that a poll's clients, scattered through the fleet, cost about what a sweep's
+// do; stats/client/onlinestatus reads a count kept as clients change.
 // Replies are the same bytes as before each of these (tests compare them).
 // [Site.Connections] and [Site.Handshakes] count the API listener's connections
 // and TLS handshakes, so a client's connection reuse can be measured.
