@@ -140,8 +140,8 @@ func luIndexLimit(clients int) int { return clients / 2 }
 // hardware key) from the cache when the cache holds q's filters and the log has
 // only grown since: the clients of the entries appended since that q selects
 // join the bitmap (a client's lastUpdate only grows between epochs and its group
-// and name never change, so none leaves), and the list is rebuilt if any did. It reports false when the cache
-// cannot answer.
+// and name never change, so none leaves), and the list is rebuilt if any did.
+// It reports false when the cache cannot answer.
 func (m *model) cachedSinceLocked(q computerQuery) ([]int32, bool) {
 	x := &m.lu
 	c := &x.cache
@@ -151,7 +151,7 @@ func (m *model) cachedSinceLocked(q computerQuery) ([]int32, bool) {
 	if c.read == len(x.log) {
 		return c.match, true
 	}
-	rank := m.rankOf(q)
+	_, rank := m.sortOf(q)
 	joined := false
 	for _, e := range x.log[c.read:] {
 		if e.lu <= q.lastUpdate || !m.selects(q, &m.clients[e.idx]) {
@@ -183,21 +183,19 @@ func filtersOf(q computerQuery) computerQuery {
 	return q
 }
 
-// rankOf is the rank of every client in q's sort order.
-func (m *model) rankOf(q computerQuery) []int32 {
+// sortOf is q's sort order (client indexes by position) and its inverse (each
+// client's position, its rank).
+func (m *model) sortOf(q computerQuery) (order, rank []int32) {
 	if q.byID {
-		return m.rankID
+		return m.byID, m.rankID
 	}
-	return m.rankName
+	return m.byName, m.rankName
 }
 
 // readBitsLocked appends to dst the clients whose rank bits has set, in q's sort
 // order.
 func (m *model) readBitsLocked(dst []int32, bits []uint64, q computerQuery) []int32 {
-	order := m.byName
-	if q.byID {
-		order = m.byID
-	}
+	order, _ := m.sortOf(q)
 	for w, word := range bits {
 		for word != 0 {
 			dst = append(dst, order[w<<6+bits64.TrailingZeros64(word)])

@@ -204,10 +204,7 @@ func (m *model) rowLocked(i int32) pageRow {
 // lastUpdate index when at most indexLimit clients changed since, and scans the
 // fleet otherwise; both give the same list.
 func (m *model) matchLocked(q computerQuery, indexLimit int) []int32 {
-	order, rank := m.byName, m.rankName
-	if q.byID {
-		order, rank = m.byID, m.rankID
-	}
+	order, rank := m.sortOf(q)
 	var match []int32
 	switch {
 	case q.computerID != "":

@@ -13,8 +13,9 @@ import (
 // of wComputer; reduced: wComputerReduced) is cut once per model at the fields
 // that differ between clients, and each record is the cut pieces with its own
 // values in between, each value escaped exactly as encoding/json escapes it. The
-// bytes are those of json.Encoder on computerView's record, or on its reduction
-// (page_test.go compares them).
+// bytes are those of json.Encoder on the record built field by field
+// (pageref_test.go's computerView), or on its reduction (page_test.go compares
+// them).
 
 // recField is a field of a record that differs between clients.
 type recField uint8
@@ -42,11 +43,6 @@ const (
 	rfCount
 )
 
-// reducedField marks the recFields a reduced record (wComputerReduced) holds.
-var reducedField = [rfCount]bool{rfAgentID: true, rfAgentVersion: true, rfComputerName: true, rfGroupID: true,
-	rfGroupName: true, rfHardwareKey: true, rfIP: true, rfLastIP: true, rfServerID: true, rfServer: true,
-	rfUpdate: true, rfOnline: true, rfOS: true, rfSerial: true, rfUniqueID: true}
-
 // recordTemplate is the JSON of a record cut at its recFields: segs[0], the
 // value of fields[0], segs[1], ..., segs[len(fields)].
 type recordTemplate struct {
@@ -58,8 +54,8 @@ func strSentinel(f recField) string { return fmt.Sprintf("sepmbot-sim-field-%02d
 func intSentinel(f recField) int    { return 987_650_000 + int(f) }
 
 // newRecordTemplate cuts the record of this model's constants at every recField
-// it holds: a full record holds each once, a reduced one (reduced) each of its
-// own once and the others not at all.
+// it holds: a full record holds each once, a reduced one (reduced) those that
+// reduce keeps, once each.
 func (m *model) newRecordTemplate(reduced bool) (*recordTemplate, error) {
 	v := computerTemplate
 	s := strSentinel
@@ -104,7 +100,7 @@ func (m *model) newRecordTemplate(reduced bool) (*recordTemplate, error) {
 			tok = []byte(`"` + strSentinel(f) + `"`)
 		}
 		switch n := bytes.Count(raw, tok); {
-		case n == 0 && reduced && !reducedField[f]:
+		case n == 0 && reduced: // a field the reduced record leaves out (reduce)
 			continue
 		case n != 1:
 			return nil, fmt.Errorf("sim: record template (reduced %t): field %d appears %d times", reduced, f, n)
