@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"sepmbot/internal/ctxsleep"
 )
 
 // Defaults of Config.
@@ -295,14 +297,10 @@ func (c *Client) do(ctx context.Context, k call) error {
 func (c *Client) pause(ctx context.Context, attempt int, method, path string, err error) error {
 	d := c.backoff(attempt)
 	c.log.Debug("sepm: retrying", "method", method, "path", pathOnly(path), "attempt", attempt+1, "in", d, "err", err)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if ctxsleep.Sleep(ctx, d) != nil {
 		return withCause(ctx, method, path, err)
-	case <-t.C:
-		return nil
 	}
+	return nil
 }
 
 // withCause returns err, naming the caller's cancellation or deadline when that is why

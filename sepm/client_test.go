@@ -440,6 +440,35 @@ func TestCanceledContextStopsRetries(t *testing.T) {
 	}
 }
 
+// TestCancelEndsTheBackoff: a call waiting out its retry back-off returns as soon
+// as its context ends, not when the back-off does (here an hour).
+func TestCancelEndsTheBackoff(t *testing.T) {
+	f := newFake(t)
+	served := make(chan struct{}, 1)
+	f.handle("GET /sepm/api/v1/admin/servers", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusInternalServerError, "boom")
+		served <- struct{}{}
+	})
+	c := newTestClient(t, f, nil)
+	c.backoffBase, c.backoffCap = time.Hour, time.Hour
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.AdminServers(ctx)
+		done <- err
+	}()
+	<-served
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want canceled", err)
+		}
+	case <-time.After(time.Minute): // a failure detector: a working client returns at once
+		t.Fatal("the call is still waiting out its back-off after its context ended")
+	}
+}
+
 func TestBackoffCappedExponential(t *testing.T) {
 	c := &Client{backoffBase: backoffBase, backoffCap: backoffCap}
 	for attempt := range 64 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"sepmbot/approvals"
+	"sepmbot/internal/ctxsleep"
 	"sepmbot/rotation"
 	"sepmbot/store"
 )
@@ -176,9 +177,7 @@ func RunWait(ctx context.Context, cfg WaitConfig) (WaitResult, error) {
 			if r.Wait != nil && r.Wait.Step == step.ID && res.Deadline.IsZero() {
 				res.Step, res.Started, res.Deadline = step.ID, r.Wait.Started, r.Wait.Deadline
 				go func(at time.Time) {
-					select {
-					case <-time.After(time.Until(at)):
-					case <-ctx.Done():
+					if ctxsleep.Sleep(ctx, time.Until(at)) != nil {
 						pending <- -1
 						return
 					}

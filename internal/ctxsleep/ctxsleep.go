@@ -1,5 +1,6 @@
 // Package ctxsleep owns the one context-aware sleep the bot's loops share (the
-// Slack and Discord clients' back-off and pacing, the bench's waits).
+// SEPM client's retry back-off, the Slack and Discord clients' back-off and
+// pacing, the bench's waits).
 package ctxsleep
 
 import (
