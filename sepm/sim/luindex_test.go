@@ -204,8 +204,8 @@ func BenchmarkLastUpdateCompact500k(b *testing.B) {
 // the cached selection, which takes in the check-ins appended since (a poll's
 // later pages see clients that checked in after its first), and the cache is
 // dropped after the log was compacted or a check-in was stamped before the last
-// (the clock stepped back). Every answer is
-// the brute-force selection, and a list handed out earlier never changes.
+// (the clock stepped back). Every answer is the brute-force selection, and a list
+// handed out earlier never changes.
 func TestLastUpdateCacheFollowsTheLog(t *testing.T) {
 	tm := newTestModel(t, Options{Clients: 12_000, Heartbeat: 2 * time.Second, OfflinePercent: 5, RoamingPercent: 20, PolicyFetch: 0.7, Jitter: 0.5})
 	m := tm.model
