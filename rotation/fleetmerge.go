@@ -16,15 +16,33 @@ import (
 // random in them. The lookups of a page do not depend on each other, so the CPU
 // overlaps their memory reads; merging each record as it is looked up would wait
 // for each record's reads in turn.
+//
+// A page of clients the map does not hold yet (the sweep that builds the map)
+// has nothing to find ahead: each lookup misses, and merging would look the
+// client up again. So after a page that was mostly new clients, and on a new
+// map, the next page is merged one record at a time.
 func (m *fleetMap) mergePage(page []sepm.Computer) {
+	if m.adding {
+		added := 0
+		for k := range page {
+			if m.merge(page[k]) {
+				added++
+			}
+		}
+		m.adding = 2*added > len(page)
+		return
+	}
 	at := m.pageAt[:0]
+	unknown := 0
 	for k := range page {
 		i, known := m.lookup(page[k].UniqueID)
 		if !known {
 			i = -1
+			unknown++
 		}
 		at = append(at, i)
 	}
+	m.adding = 2*unknown > len(page)
 	var touch byte // read each known mark's name once, for the same reason
 	for _, i := range at {
 		if i >= 0 {
@@ -49,14 +67,15 @@ func (m *fleetMap) mergePage(page []sepm.Computer) {
 	m.pageAt = at
 }
 
-// merge adds or replaces one client's record. A record older than the one the map
-// holds (an overlapping read) is ignored.
-func (m *fleetMap) merge(c sepm.Computer) {
+// merge adds or replaces one client's record and reports whether it added the
+// client. A record older than the one the map holds (an overlapping read) is
+// ignored.
+func (m *fleetMap) merge(c sepm.Computer) (added bool) {
 	i, known := m.lookup(c.UniqueID)
 	if !known {
 		i = -1
 	}
-	m.mergeAt(c, i)
+	return m.mergeAt(c, i)
 }
 
 // mergeAt merges c, whose mark is marks[i] (-1: a client the map does not hold),

@@ -13,7 +13,8 @@ import (
 // TestMergePageIsMergeInTurn: merging a page at once leaves the map exactly as
 // merging its records one by one, over random pages that repeat a client within
 // the page (new or known), mix hex ids in either case with other ids, rename
-// clients, carry records older than the map's, and run inside full sweeps.
+// clients, carry records older than the map's, and run inside full sweeps; both
+// ways mergePage has (pages of mostly new clients, and of known ones) are taken.
 func TestMergePageIsMergeInTurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 12))
 	id := func(k int) string {
@@ -59,8 +60,8 @@ func TestMergePageIsMergeInTurn(t *testing.T) {
 				one.endFull()
 				page.endFull()
 			}
-			page.pageAt, page.touch = nil, 0
-			one.pageAt, one.touch = nil, 0
+			page.pageAt, page.touch, page.adding = nil, 0, false // mergePage's own bookkeeping
+			one.pageAt, one.touch, one.adding = nil, 0, false
 			if !reflect.DeepEqual(one, page) {
 				t.Fatalf("round %d, page %d: mergePage left\n%+v\nmerge in turn left\n%+v", round, p, page, one)
 			}

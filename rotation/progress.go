@@ -65,6 +65,7 @@ type fleetMap struct {
 	text     []byte
 	pageAt   []int32 // mergePage's marks of a page, reused
 	touch    byte    // mergePage's early reads end here
+	adding   bool    // a new map, or the latest page was mostly new clients (mergePage)
 
 	// A full sweep updates the map in place (a second map for the sweep would double
 	// the memory at 500,000 clients): seen marks the clients it read, and at its end
@@ -100,7 +101,7 @@ type fleetMap struct {
 type onlineCounts struct{ online, offline int }
 
 func newFleetMap(changeAt int64) *fleetMap {
-	return &fleetMap{changeAt: changeAt, hexIDs: map[[16]byte]int32{}, otherIDs: map[string]int32{}, intern: map[string]uint32{}, serial: map[uint32]uint32{}}
+	return &fleetMap{changeAt: changeAt, adding: true, hexIDs: map[[16]byte]int32{}, otherIDs: map[string]int32{}, intern: map[string]uint32{}, serial: map[uint32]uint32{}}
 }
 
 // maxReserve bounds the room reserved from SEPM's own count of clients.
