@@ -43,6 +43,7 @@ type SimCmd struct {
 	User         string `default:"admin" help:"REST user of the simulated SEPM."`
 	PasswordFile string `name:"password-file" type:"path" help:"File holding the REST password (default: a random one, printed)."`
 	State        string `type:"path" help:"Keep the site in this file (bbolt) across restarts: made on the first start, continued on the next with the same seed and shape flags."`
+	Fresh        bool   `help:"Start every client as if just switched on: each online client checks in within its first heartbeat and every roamer is present, so the second heartbeat comes as a wave. Without it the site starts as if it had run for days: check-ins come at a steady rate and some roamers are away."`
 }
 
 // Run serves the site until interrupted.
@@ -54,6 +55,7 @@ func (c *SimCmd) Run(g *Globals) error {
 	opts := c.options(c.Listen, c.User, pw)
 	opts.Logger = g.Log
 	opts.StateFile = c.State
+	opts.Steady = !c.Fresh
 	if c.PasswordFile == "" {
 		fmt.Fprintf(g.Out, "REST user %s, generated password %s (give --password-file to choose one)\n", c.User, pw)
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -169,8 +170,8 @@ func (m *model) buildFleet(rng *rand.Rand, shares []versionShare, start time.Tim
 	// Roamers come from their own stream, so that a fleet without them is the same
 	// fleet it always was for its seed.
 	roamer := make([]bool, n)
+	rr := rand.New(rand.NewPCG(uint64(o.Seed), 0x40a3e7))
 	if nRoam := n * o.RoamingPercent / 100; nRoam > 0 {
-		rr := rand.New(rand.NewPCG(uint64(o.Seed), 0x40a3e7))
 		for _, i := range rr.Perm(n)[:nRoam] {
 			roamer[i] = true
 		}
@@ -234,13 +235,46 @@ func (m *model) buildFleet(rng *rand.Rand, shares []versionShare, start time.Tim
 			c.lastUpdate = startMs - int64(time.Hour/time.Millisecond) - rng.Int64N(7*24*int64(time.Hour/time.Millisecond))
 		} else {
 			c.online = true
-			c.lastUpdate = startMs - rng.Int64N(int64(hb/time.Millisecond)+1)
+			ago := time.Duration(rng.Int64N(int64(hb/time.Millisecond)+1)) * time.Millisecond
 			c.lastServer = int16(c.pol.msl.entries[rng.IntN(len(c.pol.msl.entries))].server)
-			m.heap.push(hbEntry{due: start.UnixNano() + rng.Int64N(int64(hb)+1), idx: int32(i), gen: c.gen})
+			next := time.Duration(rng.Int64N(int64(hb) + 1))
+			if o.Steady { // the same draws, so the rest of the fleet stays as it was for its seed
+				ago, next, c.away = m.steadyPhase(rr, c.roamer, hb, float64(ago)/float64(hb), float64(next)/float64(hb))
+			}
+			c.lastUpdate = startMs - ago.Milliseconds()
+			m.heap.push(hbEntry{due: start.UnixNano() + int64(next), idx: int32(i), gen: c.gen})
 		}
 		if c.lastServer < 0 {
 			c.lastServer = int16(c.pol.msl.entries[0].server)
 		}
 	}
 	return nil
+}
+
+// steadyPhase places an online client of a fleet that has run for days
+// (Options.Steady): how long ago it last checked in, how soon it checks in next,
+// and whether it is a roamer away now. Its intervals follow the client model
+// (heartbeatLocked): a heartbeat jittered over hb x [1-Jitter, 1+Jitter], or, for
+// a roamer, with roamChance after each check-in an absence of roamMin to roamMax
+// heartbeats that ends in a check-in. The interval that spans the start is drawn
+// length-biased (a longer interval is likelier to span a given instant, so an
+// absence spans it with roamChance x its mean length over the mean of all
+// intervals) and the start falls uniformly inside it: the check-ins of the whole
+// fleet then come at a steady rate from the first second, where clients that all
+// start a heartbeat at once would crowd the second heartbeat into a wave of 1.5 x
+// the steady rate, then a trough of half of it. u and v are uniform in [0, 1]
+// (the draws of a fresh start); a roamer's come from the roaming stream rr.
+func (m *model) steadyPhase(rr *rand.Rand, roamer bool, hb time.Duration, u, v float64) (ago, next time.Duration, away bool) {
+	j := m.opts.Jitter
+	lo, hi := 1-j, 1+j // in heartbeats
+	if roamer {
+		absence := roamChance * (roamMin + roamMax) / 2
+		if away = rr.Float64() < absence/(absence+(1-roamChance)); away {
+			lo, hi = roamMin, roamMax
+		}
+		u, v = rr.Float64(), rr.Float64()
+	}
+	d := math.Sqrt(lo*lo + u*(hi*hi-lo*lo)) // the inverse of the length-biased CDF (x^2 - lo^2) / (hi^2 - lo^2)
+	ago = time.Duration(v * d * float64(hb))
+	return ago, time.Duration(d*float64(hb)) - ago, away
 }

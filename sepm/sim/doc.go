@@ -44,6 +44,10 @@
 //     their heartbeats, so only a wait of about three heartbeats catches them all.
 //   - Offline, away and blocked clients (admin API) do nothing until they come
 //     back; then they check in with whatever they cached.
+//   - A site starts fresh (every online client checks in within its first
+//     heartbeat, every roamer present), or with Options.Steady as a fleet that has
+//     run for days: check-ins at a steady rate from the start, roamers away in
+//     their steady share (build.go, steadyPhase).
 //   - A group's policySerialNumber ("XXXX-MM/DD/YYYY HH:MM:SS mmm", XXXX = first four hex
 //     digits of the group id, time in GMT) changes, strictly increasing, whenever the
 //     group's effective policy changes: a settings PATCH on it or on the group it

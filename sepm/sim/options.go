@@ -57,6 +57,15 @@ type Options struct {
 	// random for one to two and a half of their heartbeats (see roamChance); default
 	// 0; `sepmbot sim` and the demo use 10.
 	RoamingPercent int
+	// Steady starts the fleet as if it had run for days: each online client's last
+	// and next check-in fall where a steady fleet's would (see steadyPhase), and
+	// roamers are away in their steady share (two in three), so check-ins come at a
+	// steady rate from the first second. Without it (the default) every online
+	// client checked in within the last heartbeat and checks in within the next
+	// one, and every roamer is present. `sepmbot sim` and the bench start steady;
+	// the demo and the tests start fresh. A site restored from StateFile keeps its
+	// own state.
+	Steady bool
 	// ServerListen are the addresses of the servers' client-port listeners (they
 	// stand for port 443), by server; missing entries take "127.0.0.1:0". A site
 	// restarted on the same addresses is reachable where the old one was.
