@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -20,6 +21,7 @@ import (
 	"sepmbot/internal/ctxsleep"
 	"sepmbot/rotation"
 	"sepmbot/sepm"
+	"sepmbot/sepm/sim"
 )
 
 // BenchCmd measures the bot at scale against a simulated SEPM (issue "Scale"). The
@@ -32,7 +34,7 @@ import (
 type BenchCmd struct {
 	Clients        int           `default:"100000" help:"Number of simulated clients."`
 	Heartbeat      time.Duration `default:"300s" help:"The simulated clients' heartbeat (SEPM's default is 300s; it sets the sim's steady load, how long --changed takes to come true, and the rotation's wait of 3 heartbeats: use 5s for a quick run)."`
-	Changed        float64       `default:"0.10" help:"Share of the fleet that has checked in within each timed incremental poll's window (the bench waits about that share of a heartbeat, over the online share)."`
+	Changed        float64       `default:"0.10" help:"Share of the fleet that has checked in within each timed incremental poll's window (the bench sizes the window on the simulator's own count of check-ins: about that share of a heartbeat)."`
 	MinWait        time.Duration `name:"min-wait" default:"0s" help:"The rotation's --min-wait (each wait is max(3 x heartbeat, min-wait))."`
 	PollInterval   time.Duration `name:"poll-interval" default:"30s" help:"The rotation engine's poll interval (the bot's --poll-interval)."`
 	Roaming        int           `default:"10" help:"Percent of simulated clients that roam (drop offline for a few heartbeats; sim --roaming). 0 with --policy-fetch 1 gives clients that make a wait's condition hold at its deadline."`
@@ -158,7 +160,12 @@ func (c *BenchCmd) Run(g *Globals) error {
 		return fmt.Errorf("bench: logging in to the simulator: %w", err)
 	}
 
-	// The simulator's steady load, with the bench idle.
+	// The simulator's steady load, with the bench idle; its count of check-ins
+	// starts here (the polls' windows are sized on the rate).
+	checkins, err := newCheckinRate(ctx, admin)
+	if err != nil {
+		return err
+	}
 	progress("measuring the simulator's CPU over %s", c.SimWindow)
 	if res.SimCPUCores, err = child.cpuOver(ctx, c.SimWindow); err != nil {
 		return err
@@ -198,7 +205,7 @@ func (c *BenchCmd) Run(g *Globals) error {
 	}
 	progress("the wait's reads: %d polls, each once %.0f%% of the fleet changed, and %d full sweeps, each after the same idle (about %s)",
 		c.Repeat, c.Changed*100, c.Repeat, time.Duration(c.Changed*float64(c.Heartbeat)).Round(time.Second))
-	inc, err := incrementalPoll(ctx, client, proxy, c.Repeat, c.Changed, c.Heartbeat)
+	inc, err := incrementalPoll(ctx, client, proxy, c.Repeat, c.Changed, checkins)
 	if err != nil {
 		return err
 	}
@@ -349,13 +356,13 @@ type pollFigures struct {
 // the idle between two polls. A rotation.Tracker builds its map with one full
 // sweep (not timed: a wait's map is built once). Then, repeat times, the bench
 // lets time pass until the next poll's window (from Tracker.NextSince, the cursor
-// less the overlap, to now) holds changed of the fleet, at the online share the
-// sweep found, and times one Incremental poll (groups, onlinestatus and the
-// computers changed in that window); and, after the same idle, one Full (the
-// map updated in place, as the wait's confirming sweep does). Timing the full
-// sweeps back to back instead would time them on warm caches and the polls on
-// cold ones. The medians are reported.
-func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, repeat int, changed float64, heartbeat time.Duration) (pollFigures, error) {
+// less the overlap, to now) holds changed of the fleet, at the check-in rate the
+// simulator counted so far, and times one Incremental poll (groups, onlinestatus
+// and the computers changed in that window); and, after the same idle, one Full
+// (the map updated in place, as the wait's confirming sweep does). Timing the
+// full sweeps back to back instead would time them on warm caches and the polls
+// on cold ones. The medians are reported.
+func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, repeat int, changed float64, checkins *checkinRate) (pollFigures, error) {
 	var f pollFigures
 	api := &countingSEPM{Client: cl}
 	tr := rotation.NewTracker(api, time.Now(), nil)
@@ -367,8 +374,14 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 	if n == 0 || p.Online == 0 {
 		return f, errors.New("bench: incremental poll: the full sweep found no online client")
 	}
-	window := time.Duration(changed * float64(heartbeat) * float64(n) / float64(p.Online))
-	idle := func() error { return ctxsleep.Sleep(ctx, time.Until(tr.NextSince().Add(window))) }
+	idle := func() error {
+		perSecond, err := checkins.rate(ctx)
+		if err != nil {
+			return err
+		}
+		window := time.Duration(changed * float64(n) / perSecond * float64(time.Second))
+		return ctxsleep.Sleep(ctx, time.Until(tr.NextSince().Add(window)))
+	}
 	type poll struct {
 		seconds   float64
 		bytes     int64
@@ -402,6 +415,47 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 	mid := got[len(got)/2] // the median poll (of an even count, the slower middle one)
 	f.seconds, f.bytes, f.computers = mid.seconds, mid.bytes, mid.computers
 	return f, nil
+}
+
+// checkinRate is the simulator's check-in rate since the bench started counting,
+// from its own count (the admin API's fleet report; read only between the timed
+// reads). Each check-in moves one client's lastUpdateTime, and a client checks in
+// at most once in a poll's window (its heartbeat is longer), so the rate times a
+// window is the computers a poll of that window reads. The fleet's online share
+// would not tell it: a roamer's return is a check-in of a client shown offline.
+type checkinRate struct {
+	admin *bench.API
+	at    time.Time
+	n     uint64
+}
+
+func newCheckinRate(ctx context.Context, admin *bench.API) (*checkinRate, error) {
+	c := &checkinRate{admin: admin}
+	var err error
+	c.n, c.at, err = c.count(ctx)
+	return c, err
+}
+
+func (c *checkinRate) count(ctx context.Context) (uint64, time.Time, error) {
+	var fleet struct {
+		Checkins uint64 `json:"checkins"`
+	}
+	if err := c.admin.Do(ctx, http.MethodGet, sim.AdminAPI+"/fleet", nil, &fleet); err != nil {
+		return 0, time.Time{}, fmt.Errorf("bench: counting the simulator's check-ins: %w", err)
+	}
+	return fleet.Checkins, time.Now(), nil
+}
+
+// rate is the check-ins per second since newCheckinRate.
+func (c *checkinRate) rate(ctx context.Context) (float64, error) {
+	n, at, err := c.count(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if n <= c.n || !at.After(c.at) {
+		return 0, errors.New("bench: the simulator counted no check-in since the bench started")
+	}
+	return float64(n-c.n) / at.Sub(c.at).Seconds(), nil
 }
 
 // countingSEPM is the bot's client, counting the computer records it reads.

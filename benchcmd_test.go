@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,32 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestBenchPollReadsTheChangedShare: each timed poll reads about --changed of the
+// fleet. Half the clients roam, so the steady site shows two in three of them
+// away, and their returns are check-ins of clients shown offline: a window sized
+// on the online share instead of the counted check-ins read 2,461 (23% too many).
+// 20,000 clients at 60 s: a poll reads about 2,000 (which varies by about 2%).
+func TestBenchPollReadsTheChangedShare(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	cmd := &BenchCmd{
+		Clients: 20_000, Heartbeat: time.Minute, Changed: 0.10, PollInterval: time.Second, Roaming: 50, PolicyFetch: 1,
+		SkipRotation: true, SimWindow: 200 * time.Millisecond, Repeat: 1, RouterUsers: 1, RouterDuration: 100 * time.Millisecond,
+		Data: t.TempDir(), JSON: true, Timeout: 2 * time.Minute,
+		simEnv: []string{"SEPMBOT_TEST_MAIN=1"},
+	}
+	g := &Globals{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler), Out: &out}
+	if err := cmd.Run(g); err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	var r benchResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if want := 0.10 * 20_000; math.Abs(float64(r.IncrementalComputers)-want) > 0.1*want {
+		t.Errorf("the poll read %d computers, want %.0f ± 10%%", r.IncrementalComputers, want)
 	}
 }
