@@ -420,9 +420,11 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 // checkinRate is the simulator's check-in rate since the bench started counting,
 // from its own count (the admin API's fleet report; read only between the timed
 // reads). Each check-in moves one client's lastUpdateTime, and a client checks in
-// at most once in a poll's window (its heartbeat is longer), so the rate times a
-// window is the computers a poll of that window reads. The fleet's online share
-// would not tell it: a roamer's return is a check-in of a client shown offline.
+// at most once in a window shorter than its shortest interval (half a heartbeat at
+// the simulator's ±50% jitter; a failed policy download is retried sooner, but no
+// policy changes before the polls), so the rate times a window is the computers a
+// poll of that window reads. The fleet's online share would not tell it: a
+// roamer's return is a check-in of a client shown offline.
 type checkinRate struct {
 	admin *bench.API
 	at    time.Time
