@@ -111,14 +111,18 @@ func TestMedian(t *testing.T) {
 // TestBenchPollReadsTheChangedShare: each timed poll reads about --changed of the
 // fleet. Half the clients roam, so the steady site shows two in three of them
 // away, and their returns are check-ins of clients shown offline: a window sized
-// on the online share instead of the counted check-ins read 2,461 (23% too many).
-// 20,000 clients at 60 s: a poll reads about 2,000 (which varies by about 2%).
+// on the online share instead of the counted check-ins read 26% too many. 50,000
+// clients at 60 s check in about 650 times a second: the rate is counted over
+// the 2 s simulator window and the sweeps (about 1,700 check-ins, so it varies
+// by about 2.5%), and a poll reads about 5,000 (1.4%); 15% is over 5 of those
+// deviations together and still well short of the old formula's error.
 func TestBenchPollReadsTheChangedShare(t *testing.T) {
 	t.Parallel()
+	const clients = 50_000
 	var out bytes.Buffer
 	cmd := &BenchCmd{
-		Clients: 20_000, Heartbeat: time.Minute, Changed: 0.10, PollInterval: time.Second, Roaming: 50, PolicyFetch: 1,
-		SkipRotation: true, SimWindow: 200 * time.Millisecond, Repeat: 1, RouterUsers: 1, RouterDuration: 100 * time.Millisecond,
+		Clients: clients, Heartbeat: time.Minute, Changed: 0.10, PollInterval: time.Second, Roaming: 50, PolicyFetch: 1,
+		SkipRotation: true, SimWindow: 2 * time.Second, Repeat: 1, RouterUsers: 1, RouterDuration: 100 * time.Millisecond,
 		Data: t.TempDir(), JSON: true, Timeout: 2 * time.Minute,
 		simEnv: []string{"SEPMBOT_TEST_MAIN=1"},
 	}
@@ -130,7 +134,8 @@ func TestBenchPollReadsTheChangedShare(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if want := 0.10 * 20_000; math.Abs(float64(r.IncrementalComputers)-want) > 0.1*want {
-		t.Errorf("the poll read %d computers, want %.0f ± 10%%", r.IncrementalComputers, want)
+	if want := 0.10 * clients; math.Abs(float64(r.IncrementalComputers)-want) > 0.15*want {
+		t.Errorf("the poll read %d computers, want %.0f ± 15%%", r.IncrementalComputers, want)
 	}
+	t.Logf("the poll read %d computers", r.IncrementalComputers)
 }
