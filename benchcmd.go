@@ -371,8 +371,8 @@ func incrementalPoll(ctx context.Context, cl *sepm.Client, proxy *bench.Proxy, r
 		return f, fmt.Errorf("bench: incremental poll: building the map: %w", err)
 	}
 	n := p.Online + p.Offline
-	if n == 0 || p.Online == 0 {
-		return f, errors.New("bench: incremental poll: the full sweep found no online client")
+	if n == 0 {
+		return f, errors.New("bench: incremental poll: the full sweep found no client")
 	}
 	idle := func() error {
 		perSecond, err := checkins.rate(ctx)

@@ -52,14 +52,21 @@ func (c *SimCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	opts := c.options(c.Listen, c.User, pw)
+	opts := c.siteOptions(pw)
 	opts.Logger = g.Log
-	opts.StateFile = c.State
-	opts.Steady = !c.Fresh
 	if c.PasswordFile == "" {
 		fmt.Fprintf(g.Out, "REST user %s, generated password %s (give --password-file to choose one)\n", c.User, pw)
 	}
 	return sim.Run(g.Ctx, opts, g.Out)
+}
+
+// siteOptions is the site `sepmbot sim` serves: the shared flags, its own
+// listener and user, its state file, and a steady start unless --fresh.
+func (c *SimCmd) siteOptions(password string) sim.Options {
+	opts := c.options(c.Listen, c.User, password)
+	opts.StateFile = c.State
+	opts.Steady = !c.Fresh
+	return opts
 }
 
 // simPassword reads the simulator's password from a file, or makes a random one.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"sepmbot/sepm"
 	"sepmbot/sepm/sim"
 )
@@ -116,5 +118,31 @@ func TestRotationSurvivesSimRestart(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("bot:\n%s\nsim:\n%s", tailLines(strings.Join(botLog, "\n"), 60), tailLines(strings.Join(simLog, "\n"), 20))
+	}
+}
+
+// TestSimStartsSteadyUnlessFresh: `sepmbot sim` serves a site that starts steady,
+// `--fresh` one that starts as if just switched on, and the demo's site starts
+// fresh.
+func TestSimStartsSteadyUnlessFresh(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		steady bool
+	}{{[]string{"sim"}, true}, {[]string{"sim", "--fresh"}, false}} {
+		var cli CLI
+		k, err := kong.New(&cli, kong.Name("sepmbot"), kong.Exit(func(int) { t.Fatal("exit") }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := cli.Sim.siteOptions("pw").Steady; got != tc.steady {
+			t.Errorf("%v: Steady = %v, want %v", tc.args, got, tc.steady)
+		}
+	}
+	var demo DemoCmd
+	if demo.options("127.0.0.1:0", "admin", "pw").Steady {
+		t.Error("the demo's site starts steady")
 	}
 }
