@@ -460,14 +460,15 @@ func (c *checkinRate) rate(ctx context.Context) (float64, error) {
 	return float64(n-c.n) / at.Sub(c.at).Seconds(), nil
 }
 
-// countingSEPM is the bot's client, counting the computer records it reads.
+// countingSEPM is the bot's client, counting the computer records a wait's reads
+// (Tracker: EachComputerMarkPage) bring.
 type countingSEPM struct {
 	*sepm.Client
 	rows int
 }
 
-func (c *countingSEPM) EachComputerPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.Computer) error) error {
-	return c.Client.EachComputerPage(ctx, q, func(page []sepm.Computer) error {
+func (c *countingSEPM) EachComputerMarkPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.ComputerMark) error) error {
+	return c.Client.EachComputerMarkPage(ctx, q, func(page []sepm.ComputerMark) error {
 		c.rows += len(page)
 		return fn(page)
 	})

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -136,6 +137,47 @@ func TestAPIErrorIsReachable(t *testing.T) {
 	}
 	if got := counter(t, m, "sepmbot_sepm_api_errors_total", map[string]string{"op": "groups"}); got != 1 {
 		t.Errorf("errors = %v", got)
+	}
+}
+
+// markSEPM serves two pages of marks, then ends with fail.
+type markSEPM struct {
+	rotation.SEPM
+	fail error
+}
+
+func (f *markSEPM) EachComputerMarkPage(_ context.Context, _ sepm.ComputerQuery, fn func([]sepm.ComputerMark) error) error {
+	for range 2 {
+		if err := fn([]sepm.ComputerMark{{}, {}}); err != nil {
+			return fmt.Errorf("sepm: computers: %w", err)
+		}
+	}
+	return f.fail
+}
+
+// TestMarkReadsAreObserved: a wait's computers read (marks) reaches the inner
+// client's pages, and counts as one computers call: ok when it ends or when the
+// caller stops it, an error when SEPM fails it.
+func TestMarkReadsAreObserved(t *testing.T) {
+	m := NewMetrics(nil)
+	ctx := context.Background()
+	n := 0
+	if err := m.InstrumentSEPM("a", &markSEPM{}).EachComputerMarkPage(ctx, sepm.ComputerQuery{}, func(p []sepm.ComputerMark) error { n += len(p); return nil }); err != nil || n != 4 {
+		t.Fatalf("read %d marks, err %v", n, err)
+	}
+	stop := errors.New("enough")
+	if err := m.InstrumentSEPM("a", &markSEPM{}).EachComputerMarkPage(ctx, sepm.ComputerQuery{}, func([]sepm.ComputerMark) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("stopped read: %v", err)
+	}
+	down := &sepm.APIError{Method: "GET", Path: "computers", Status: 500, Message: "down"}
+	if err := m.InstrumentSEPM("a", &markSEPM{fail: down}).EachComputerMarkPage(ctx, sepm.ComputerQuery{}, func([]sepm.ComputerMark) error { return nil }); !errors.Is(err, down) {
+		t.Fatalf("failed read: %v", err)
+	}
+	if got := counter(t, m, "sepmbot_sepm_api_calls_total", map[string]string{"op": "computers", "outcome": "ok"}); got != 2 {
+		t.Errorf("ok computers calls = %v, want 2", got)
+	}
+	if got := counter(t, m, "sepmbot_sepm_api_errors_total", map[string]string{"op": "computers"}); got != 1 {
+		t.Errorf("computers errors = %v, want 1", got)
 	}
 }
 

@@ -149,9 +149,21 @@ func (s *SEPM) PatchLocationSettings(ctx context.Context, groupID, locationID st
 
 // EachComputerPage implements rotation.SEPM; it counts the whole sweep as one call.
 func (s *SEPM) EachComputerPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.Computer) error) error {
+	return eachPageObserved(ctx, s, s.inner.EachComputerPage, q, fn)
+}
+
+// EachComputerMarkPage implements rotation.SEPM; it counts as EachComputerPage does.
+func (s *SEPM) EachComputerMarkPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.ComputerMark) error) error {
+	return eachPageObserved(ctx, s, s.inner.EachComputerMarkPage, q, fn)
+}
+
+// eachPageObserved runs a paged computers read as one observed call: a read that
+// fn stopped counts as answered.
+func eachPageObserved[T any](ctx context.Context, s *SEPM, each func(context.Context, sepm.ComputerQuery, func([]T) error) error,
+	q sepm.ComputerQuery, fn func([]T) error) error {
 	start := s.now()
 	var fnErr error
-	err := s.inner.EachComputerPage(ctx, q, func(p []sepm.Computer) error {
+	err := each(ctx, q, func(p []T) error {
 		fnErr = fn(p)
 		return fnErr
 	})

@@ -98,6 +98,10 @@ func (f *fakeFleet) OnlineStatus(ctx context.Context) (sepm.OnlineStatusResponse
 	return sepm.OnlineStatusResponse{ClientCountStatsList: []sepm.OnlineStat{{Status: "Online", ClientsCount: on}, {Status: "Offline", ClientsCount: off}}}, nil
 }
 
+func (f *fakeFleet) EachComputerMarkPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.ComputerMark) error) error {
+	return sepm.MarkPages(ctx, q, f.EachComputerPage, fn)
+}
+
 func (f *fakeFleet) EachComputerPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.Computer) error) error {
 	f.mu.Lock()
 	f.queries = append(f.queries, q)

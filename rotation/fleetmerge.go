@@ -1,8 +1,6 @@
 package rotation
 
 import (
-	"strings"
-
 	"sepmbot/sepm"
 )
 
@@ -21,11 +19,11 @@ import (
 // has nothing to find ahead: each lookup misses, and merging would look the
 // client up again. So after a page that was mostly new clients, and on a new
 // map, the next page is merged one record at a time.
-func (m *fleetMap) mergePage(page []sepm.Computer) {
+func (m *fleetMap) mergePage(page []sepm.ComputerMark) {
 	if m.adding {
 		added := 0
 		for k := range page {
-			if m.merge(page[k]) {
+			if m.mergeMark(&page[k]) {
 				added++
 			}
 		}
@@ -60,7 +58,7 @@ func (m *fleetMap) mergePage(page []sepm.Computer) {
 				i = j
 			}
 		}
-		if m.mergeAt(page[k], i) {
+		if m.mergeAt(&page[k], i) {
 			added = true
 		}
 	}
@@ -71,6 +69,12 @@ func (m *fleetMap) mergePage(page []sepm.Computer) {
 // client. A record older than the one the map holds (an overlapping read) is
 // ignored.
 func (m *fleetMap) merge(c sepm.Computer) (added bool) {
+	mk := sepm.MarkOf(c)
+	return m.mergeMark(&mk)
+}
+
+// mergeMark is merge of a record's mark.
+func (m *fleetMap) mergeMark(c *sepm.ComputerMark) (added bool) {
 	i, known := m.lookup(c.UniqueID)
 	if !known {
 		i = -1
@@ -79,8 +83,8 @@ func (m *fleetMap) merge(c sepm.Computer) (added bool) {
 }
 
 // mergeAt merges c, whose mark is marks[i] (-1: a client the map does not hold),
-// and reports whether it added the client.
-func (m *fleetMap) mergeAt(c sepm.Computer, i int32) (added bool) {
+// and reports whether it added the client. It keeps nothing of c's bytes.
+func (m *fleetMap) mergeAt(c *sepm.ComputerMark, i int32) (added bool) {
 	mark := clientMark{last: c.LastUpdateTime, serial: m.idAfter(&m.lastS, c.ProfileSerialNo), group: m.idAfter(&m.lastG, c.Group.ID), online: c.OnlineStatus == 1}
 	if i >= 0 {
 		if m.inFull {
@@ -121,7 +125,7 @@ func (m *fleetMap) mergeAt(c sepm.Computer, i int32) (added bool) {
 
 // hexID reads a 32-hex-digit uniqueId as 16 bytes (either case: SEPM's ids are
 // upper case, and the same id in lower case is the same client).
-func hexID(id string) (k [16]byte, ok bool) {
+func hexID(id []byte) (k [16]byte, ok bool) {
 	if len(id) != 32 {
 		return k, false
 	}
@@ -151,19 +155,19 @@ var hexVal = func() (t [256]byte) {
 	return t
 }()
 
-func (m *fleetMap) lookup(id string) (int32, bool) {
+func (m *fleetMap) lookup(id []byte) (int32, bool) {
 	if k, ok := hexID(id); ok {
 		i, known := m.hexIDs[k]
 		return i, known
 	}
-	i, known := m.otherIDs[id]
+	i, known := m.otherIDs[string(id)] // the conversion in an index does not allocate
 	return i, known
 }
 
-func (m *fleetMap) store(id string, i int32) {
+func (m *fleetMap) store(id []byte, i int32) {
 	if k, ok := hexID(id); ok {
 		m.hexIDs[k] = i
 		return
 	}
-	m.otherIDs[strings.Clone(id)] = i
+	m.otherIDs[string(id)] = i // a copy of its own
 }

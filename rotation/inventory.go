@@ -18,6 +18,9 @@ type SEPM interface {
 	LocationSettings(ctx context.Context, groupID, locationID string) (sepm.Settings, error)
 	PatchLocationSettings(ctx context.Context, groupID, locationID string, patch sepm.Configuration) (sepm.Settings, error)
 	EachComputerPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.Computer) error) error
+	// EachComputerMarkPage reads what EachComputerPage reads, as marks valid only
+	// during fn (a wait's reads: sepm.Client decodes them without allocating).
+	EachComputerMarkPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.ComputerMark) error) error
 	ClientVersions(ctx context.Context) (sepm.ClientVersionResponse, error)
 	OnlineStatus(ctx context.Context) (sepm.OnlineStatusResponse, error)
 	IsReplicated(ctx context.Context) (bool, error)

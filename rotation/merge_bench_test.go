@@ -35,9 +35,9 @@ func BenchmarkFleetMapMerge100k(b *testing.B) {
 	m.sealFull(onlineCounts{online: fleet})
 	picked := rng.Perm(fleet)[:changed]
 	slices.Sort(picked) // cs is in name order
-	upd := make([]sepm.Computer, 0, changed)
+	upd := make([]sepm.ComputerMark, 0, changed)
 	for _, i := range picked {
-		upd = append(upd, cs[i])
+		upd = append(upd, sepm.MarkOf(cs[i]))
 	}
 	b.ResetTimer()
 	for n := range b.N {
@@ -56,10 +56,10 @@ func BenchmarkFleetMapMerge100k(b *testing.B) {
 // record.
 func BenchmarkFleetMapBuild100k(b *testing.B) {
 	const fleet = 100_000
-	cs := make([]sepm.Computer, fleet)
+	cs := make([]sepm.ComputerMark, fleet)
 	for i := range cs {
-		cs[i] = sepm.Computer{UniqueID: fmt.Sprintf("%032X", uint64(i)*0x9E3779B97F4A7C15), ComputerName: fmt.Sprintf("WKS-%06d", i),
-			OnlineStatus: 1, LastUpdateTime: chg + 1, ProfileSerialNo: "S1", Group: sepm.GroupSummary{ID: "A"}}
+		cs[i] = sepm.MarkOf(sepm.Computer{UniqueID: fmt.Sprintf("%032X", uint64(i)*0x9E3779B97F4A7C15), ComputerName: fmt.Sprintf("WKS-%06d", i),
+			OnlineStatus: 1, LastUpdateTime: chg + 1, ProfileSerialNo: "S1", Group: sepm.GroupSummary{ID: "A"}})
 	}
 	for b.Loop() {
 		m := newFleetMap(chg)

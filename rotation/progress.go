@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"bytes"
 	"math/bits"
 	"slices"
 	"strings"
@@ -133,12 +134,17 @@ func (m *fleetMap) id(s string) uint32 {
 
 // idAfter interns s, trying *last first: pages come in name order, and names often
 // follow departments, so a record is often of the previous record's group (and
-// serial); comparing with it is cheaper than hashing again.
-func (m *fleetMap) idAfter(last *uint32, s string) uint32 {
-	if n := *last; n != 0 && m.interned[n-1] == s {
+// serial); comparing with it is cheaper than hashing again. Neither the comparison
+// nor the lookup allocates; a new value is copied.
+func (m *fleetMap) idAfter(last *uint32, s []byte) uint32 {
+	if n := *last; n != 0 && m.interned[n-1] == string(s) {
 		return n
 	}
-	*last = m.id(s)
+	if n, ok := m.intern[string(s)]; ok {
+		*last = n
+		return n
+	}
+	*last = m.id(string(s))
 	return *last
 }
 
@@ -201,7 +207,7 @@ func (m *fleetMap) recount() {
 // maxNameBytes bounds a kept computer name (SEPM's are at most 256 characters).
 const maxNameBytes = 1024
 
-func (m *fleetMap) addName(name string) (uint32, uint16) {
+func (m *fleetMap) addName(name []byte) (uint32, uint16) {
 	if len(name) > maxNameBytes {
 		name = name[:maxNameBytes]
 	}
@@ -210,13 +216,12 @@ func (m *fleetMap) addName(name string) (uint32, uint16) {
 	return off, uint16(len(name))
 }
 
-// sameName compares without building a string (the conversion in a comparison
-// does not allocate).
-func (m *fleetMap) sameName(c clientMark, name string) bool {
+// sameName compares the kept name with a record's.
+func (m *fleetMap) sameName(c clientMark, name []byte) bool {
 	if len(name) > maxNameBytes {
 		name = name[:maxNameBytes]
 	}
-	return string(m.text[c.name:c.name+uint32(c.nameN)]) == name
+	return bytes.Equal(m.text[c.name:c.name+uint32(c.nameN)], name)
 }
 
 func (m *fleetMap) nameOf(c clientMark) string {

@@ -49,6 +49,13 @@ func (f *faultySEPM) EachComputerPage(ctx context.Context, q sepm.ComputerQuery,
 	return f.Client.EachComputerPage(ctx, q, fn)
 }
 
+func (f *faultySEPM) EachComputerMarkPage(ctx context.Context, q sepm.ComputerQuery, fn func([]sepm.ComputerMark) error) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.Client.EachComputerMarkPage(ctx, q, fn)
+}
+
 func (f *faultySEPM) PatchLocationSettings(ctx context.Context, g, l string, p sepm.Configuration) (sepm.Settings, error) {
 	if f.patch != nil {
 		if err := f.patch(g, l, p); err != nil {

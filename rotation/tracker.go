@@ -192,7 +192,7 @@ func (t *Tracker) figure() Progress {
 func (t *Tracker) read(ctx context.Context, m *fleetMap, since int64, before func() error) (int64, error) {
 	var first int64
 	pages := 0
-	err := t.api.EachComputerPage(ctx, sepm.ComputerQuery{PageSize: 1000, LastUpdate: since}, func(page []sepm.Computer) error {
+	err := t.api.EachComputerMarkPage(ctx, sepm.ComputerQuery{PageSize: 1000, LastUpdate: since}, func(page []sepm.ComputerMark) error {
 		if pages == 0 && before != nil {
 			if err := before(); err != nil {
 				return err

@@ -83,7 +83,7 @@ func TestTrackerCursorSurvivesSlowSweep(t *testing.T) {
 	if _, err := tr.Incremental(ctx); err != nil {
 		t.Fatal(err)
 	}
-	i, _ := tr.m.lookup(f.comps[0].UniqueID)
+	i, _ := tr.m.lookup([]byte(f.comps[0].UniqueID))
 	if got := tr.m.marks[i].last; got != chg+30_000 {
 		t.Errorf("client 0's check-in during the sweep was missed: map holds %d", got)
 	}

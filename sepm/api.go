@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Paging limits.
@@ -42,8 +43,15 @@ type ComputerQuery struct {
 // The repeat check compares the first item's key with the previous page's: two
 // equal pages have equal first keys, so only pages whose first item has no key
 // (a broken server) are compared item by item.
+//
+// reuse, if not nil, makes the read decode every page into one Page (from
+// reuse.pages, and back there after the read), whose slice and its elements'
+// buffers it keeps (fn must not keep the page): reuse.reset readies it before each decode,
+// and reuse.decoded finishes each decoded page and may refuse it. Its pages are then
+// compared by first key only (a previous page is overwritten), and a server that
+// repeats keyless pages is stopped by the count and page caps.
 func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, pageSize int,
-	key func(T) string, check func(idx int, body []byte) error, fn func(p *Page[T]) error) error {
+	key func(T) string, check func(idx int, body []byte) error, reuse *pageReuse[T], fn func(p *Page[T]) error) error {
 	if q == nil {
 		q = url.Values{}
 	}
@@ -55,19 +63,35 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	// may be collected by any GC between two pages, and a page regrows it from 512 B).
 	buf := getBuffer()
 	defer putBuffer(buf)
+	p := new(Page[T])
+	if reuse != nil {
+		p = reuse.pages.Get().(*Page[T])
+		defer reuse.pages.Put(p)
+	}
 	for idx := 1; ; idx++ {
 		if idx > maxPages {
 			return fmt.Errorf("sepm: GET %s: more than %d pages: the server does not end its paging", path, maxPages)
 		}
 		q.Set("pageIndex", strconv.Itoa(idx))
-		p := new(Page[T])
+		if reuse == nil {
+			p = new(Page[T])
+		}
 		err := c.do(ctx, call{method: http.MethodGet, path: path + "?" + q.Encode(), auth: true, retry: true, buf: buf,
 			decode: func(body []byte) error {
 				// A retried attempt decodes afresh; room for a whole page spares the
 				// decoder growing the slice from nothing.
-				*p = Page[T]{Content: make([]T, 0, pageSize)}
+				if reuse != nil {
+					reuse.reset(p)
+				} else {
+					*p = Page[T]{Content: make([]T, 0, pageSize)}
+				}
 				if err := unmarshalPage(body, p); err != nil {
 					return err
+				}
+				if reuse != nil {
+					if err := reuse.decoded(p); err != nil {
+						return err
+					}
 				}
 				if check != nil {
 					return check(idx, body)
@@ -81,7 +105,7 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 			return nil
 		}
 		k := key(p.Content[0])
-		if (k != "" && k == prevKey) || (k == "" && idx > 1 && reflect.DeepEqual(prev, p.Content)) {
+		if (k != "" && k == prevKey) || (k == "" && idx > 1 && reuse == nil && reflect.DeepEqual(prev, p.Content)) {
 			return fmt.Errorf("sepm: GET %s: page %d repeats page %d: the server ignores pageIndex", path, idx, idx-1)
 		}
 		prevKey, prev = k, p.Content
@@ -99,11 +123,18 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	}
 }
 
+// pageReuse is how a paged read decodes every page into the same memory (eachPage).
+type pageReuse[T any] struct {
+	pages   *sync.Pool             // of *Page[T]
+	reset   func(p *Page[T])       // before each decode
+	decoded func(p *Page[T]) error // after each decode; an error refuses the page
+}
+
 // Groups returns every group (GET groups, all pages). A group's full path is
 // Group.Path(): some SEPM versions put it in name and leave fullPathName empty.
 func (c *Client) Groups(ctx context.Context) ([]Group, error) {
 	var out []Group
-	err := eachPage(ctx, c, "groups", nil, maxPageSize, func(g Group) string { return g.ID }, nil,
+	err := eachPage(ctx, c, "groups", nil, maxPageSize, func(g Group) string { return g.ID }, nil, nil,
 		func(p *Page[Group]) error {
 			if out == nil && p.TotalElements > 0 {
 				out = make([]Group, 0, min(p.TotalElements, maxPrealloc))
@@ -200,6 +231,12 @@ func computerKey(cm Computer) string { return cm.UniqueID }
 // value, which the wait's map takes as no newer check-in (lastUpdateTime), offline,
 // or not on the new policy, never as caught up; the next whole sweep checks again.
 func (c *Client) computerPages(ctx context.Context, q ComputerQuery, fn func(p *Page[Computer]) error) error {
+	return computerPagesOf(ctx, c, q, computerKey, nil, fn)
+}
+
+// computerPagesOf is computerPages for a record type T (Computer, or ComputerMark
+// with reuse) keyed by key.
+func computerPagesOf[T any](ctx context.Context, c *Client, q ComputerQuery, key func(T) string, reuse *pageReuse[T], fn func(p *Page[T]) error) error {
 	size := q.PageSize
 	if size <= 0 || size > maxPageSize {
 		size = maxPageSize
@@ -224,7 +261,7 @@ func (c *Client) computerPages(ctx context.Context, q ComputerQuery, fn func(p *
 				return err
 			}
 		}
-		err := eachPage(ctx, c, "computers", v, size, computerKey, check, fn)
+		err := eachPage(ctx, c, "computers", v, size, key, check, reuse, fn)
 		if errors.Is(err, errReducedIncomplete) {
 			c.fullComputers.Store(true)
 			c.log.Info("sepm: this SEPM's reduced computer records (verbose=true) lack what sepmbot reads; reading full records")

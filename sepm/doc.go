@@ -21,7 +21,9 @@
 //     a 2xx, 64 KiB for an error) into a reused buffer and then decoded, so
 //     keep-alive holds and a sweep runs over one connection; pages are decoded once
 //     into the slim types (Computer keeps only what the bot reads) with
-//     github.com/goccy/go-json, everything else with encoding/json. Stats counts
+//     github.com/goccy/go-json, everything else with encoding/json. A wait's reads
+//     (EachComputerMarkPage) decode into ComputerMark pages kept from read to read,
+//     so a poll allocates nothing per record. Stats counts
 //     requests, connections and body bytes; SweepFloor is a measurement aid.
 //   - ProbeCertificate: a bare TLS handshake reporting the presented leaf certificate.
 package sepm
