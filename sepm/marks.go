@@ -41,8 +41,8 @@ func MarkOf(c Computer) ComputerMark {
 // requests, checks and fallback to full records) and calls fn with each page's
 // marks. The page and its bytes are valid only during fn: the next page is decoded
 // into the same memory, kept from read to read, so a read allocates nothing per
-// record once the buffers are sized. A text field that is neither a JSON string nor null
-// refuses the page, as decoding it into a string would.
+// record once the buffers are sized. A text field that is neither a JSON string
+// nor null refuses the page, as decoding it into a string would.
 func (c *Client) EachComputerMarkPage(ctx context.Context, q ComputerQuery, fn func(page []ComputerMark) error) error {
 	return computerPagesOf(ctx, c, q, markKey, markReuse, func(p *Page[ComputerMark]) error { return fn(p.Content) })
 }
