@@ -99,7 +99,28 @@ func (f *fakeFleet) OnlineStatus(ctx context.Context) (sepm.OnlineStatusResponse
 }
 
 func (f *fakeFleet) EachComputerMarkPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.ComputerMark) error) error {
-	return sepm.MarkPages(ctx, q, f.EachComputerPage, fn)
+	var marks []sepm.ComputerMark
+	return f.EachComputerPage(ctx, q, func(page []sepm.Computer) error {
+		marks = marks[:0]
+		for _, c := range page {
+			marks = append(marks, markOf(c))
+		}
+		return fn(marks)
+	})
+}
+
+// markOf is c as a mark, in buffers of its own.
+func markOf(c sepm.Computer) sepm.ComputerMark {
+	m := sepm.ComputerMark{ComputerName: []byte(c.ComputerName), UniqueID: []byte(c.UniqueID), OnlineStatus: c.OnlineStatus,
+		LastUpdateTime: c.LastUpdateTime, ProfileSerialNo: []byte(c.ProfileSerialNo)}
+	m.Group.ID = []byte(c.Group.ID)
+	return m
+}
+
+// merge merges c as a read would (mergeMark of its mark).
+func (m *fleetMap) merge(c sepm.Computer) (added bool) {
+	mk := markOf(c)
+	return m.mergeMark(&mk)
 }
 
 func (f *fakeFleet) EachComputerPage(ctx context.Context, q sepm.ComputerQuery, fn func(page []sepm.Computer) error) error {

@@ -65,15 +65,9 @@ func (m *fleetMap) mergePage(page []sepm.ComputerMark) {
 	m.pageAt = at
 }
 
-// merge adds or replaces one client's record and reports whether it added the
+// mergeMark adds or replaces one client's record and reports whether it added the
 // client. A record older than the one the map holds (an overlapping read) is
 // ignored.
-func (m *fleetMap) merge(c sepm.Computer) (added bool) {
-	mk := sepm.MarkOf(c)
-	return m.mergeMark(&mk)
-}
-
-// mergeMark is merge of a record's mark.
 func (m *fleetMap) mergeMark(c *sepm.ComputerMark) (added bool) {
 	i, known := m.lookup(c.UniqueID)
 	if !known {

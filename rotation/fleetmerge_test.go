@@ -71,11 +71,11 @@ func TestMergePageIsMergeInTurn(t *testing.T) {
 	}
 }
 
-// marksOf is recs as a page of marks (as sepm.MarkPages gives them).
+// marksOf is recs as a page of marks (as fakeFleet gives them).
 func marksOf(recs []sepm.Computer) []sepm.ComputerMark {
 	marks := make([]sepm.ComputerMark, len(recs))
 	for k, c := range recs {
-		marks[k] = sepm.MarkOf(c)
+		marks[k] = markOf(c)
 	}
 	return marks
 }

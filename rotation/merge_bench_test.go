@@ -37,7 +37,7 @@ func BenchmarkFleetMapMerge100k(b *testing.B) {
 	slices.Sort(picked) // cs is in name order
 	upd := make([]sepm.ComputerMark, 0, changed)
 	for _, i := range picked {
-		upd = append(upd, sepm.MarkOf(cs[i]))
+		upd = append(upd, markOf(cs[i]))
 	}
 	b.ResetTimer()
 	for n := range b.N {
@@ -58,7 +58,7 @@ func BenchmarkFleetMapBuild100k(b *testing.B) {
 	const fleet = 100_000
 	cs := make([]sepm.ComputerMark, fleet)
 	for i := range cs {
-		cs[i] = sepm.MarkOf(sepm.Computer{UniqueID: fmt.Sprintf("%032X", uint64(i)*0x9E3779B97F4A7C15), ComputerName: fmt.Sprintf("WKS-%06d", i),
+		cs[i] = markOf(sepm.Computer{UniqueID: fmt.Sprintf("%032X", uint64(i)*0x9E3779B97F4A7C15), ComputerName: fmt.Sprintf("WKS-%06d", i),
 			OnlineStatus: 1, LastUpdateTime: chg + 1, ProfileSerialNo: "S1", Group: sepm.GroupSummary{ID: "A"}})
 	}
 	for b.Loop() {

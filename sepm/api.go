@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -47,9 +48,9 @@ type ComputerQuery struct {
 // reuse, if not nil, makes the read decode every page into one Page (from
 // reuse.pages, and back there after the read), whose slice and its elements'
 // buffers it keeps (fn must not keep the page): reuse.reset readies it before each decode,
-// and reuse.decoded finishes each decoded page and may refuse it. Its pages are then
-// compared by first key only (a previous page is overwritten), and a server that
-// repeats keyless pages is stopped by the count and page caps.
+// and reuse.decoded finishes each decoded page and may refuse it. The previous
+// page is then overwritten, so a page whose first item has no key is compared with
+// it by a hash of the reply's bytes instead.
 func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, pageSize int,
 	key func(T) string, check func(idx int, body []byte) error, reuse *pageReuse[T], fn func(p *Page[T]) error) error {
 	if q == nil {
@@ -58,6 +59,8 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	q.Set("pageSize", strconv.Itoa(pageSize))
 	prevKey := ""
 	var prev []T
+	var sum, prevSum uint64 // with reuse: a keyless page's reply, hashed
+	seed := maphash.MakeSeed()
 	var seen int64
 	// One buffer for every page of the read, held for its whole length (a pooled one
 	// may be collected by any GC between two pages, and a page regrows it from 512 B).
@@ -92,6 +95,9 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 					if err := reuse.decoded(p); err != nil {
 						return err
 					}
+					if sum = 0; len(p.Content) > 0 && key(p.Content[0]) == "" {
+						sum = maphash.Bytes(seed, body)
+					}
 				}
 				if check != nil {
 					return check(idx, body)
@@ -105,10 +111,11 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 			return nil
 		}
 		k := key(p.Content[0])
-		if (k != "" && k == prevKey) || (k == "" && idx > 1 && reuse == nil && reflect.DeepEqual(prev, p.Content)) {
+		keyless := k == "" && idx > 1 && ((reuse == nil && reflect.DeepEqual(prev, p.Content)) || (reuse != nil && sum == prevSum))
+		if (k != "" && k == prevKey) || keyless {
 			return fmt.Errorf("sepm: GET %s: page %d repeats page %d: the server ignores pageIndex", path, idx, idx-1)
 		}
-		prevKey, prev = k, p.Content
+		prevKey, prev, prevSum = k, p.Content, sum
 		seen += int64(len(p.Content))
 		if p.TotalElements > 0 && seen > 2*p.TotalElements+int64(pageSize) {
 			return fmt.Errorf("sepm: GET %s: page %d brings the count to %d items, but the server announces %d: it does not end its paging",

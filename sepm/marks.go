@@ -25,18 +25,6 @@ type ComputerMark struct {
 	} `json:"group"`
 }
 
-// MarkOf is c's mark (new buffers), for callers that hold Computers.
-func MarkOf(c Computer) ComputerMark {
-	var m ComputerMark
-	m.ComputerName = []byte(c.ComputerName)
-	m.UniqueID = []byte(c.UniqueID)
-	m.OnlineStatus = c.OnlineStatus
-	m.LastUpdateTime = c.LastUpdateTime
-	m.ProfileSerialNo = []byte(c.ProfileSerialNo)
-	m.Group.ID = []byte(c.Group.ID)
-	return m
-}
-
 // EachComputerMarkPage reads the computers as EachComputerPage does (the same
 // requests, checks and fallback to full records) and calls fn with each page's
 // marks. The page and its bytes are valid only during fn: the next page is decoded
@@ -127,19 +115,4 @@ func jsonKind(b byte) string {
 	default:
 		return "number"
 	}
-}
-
-// MarkPages is EachComputerMarkPage for a reader of Computers (a fake SEPM, a
-// decorator that only has EachComputerPage): each page is converted, into new
-// buffers.
-func MarkPages(ctx context.Context, q ComputerQuery, each func(ctx context.Context, q ComputerQuery, fn func([]Computer) error) error,
-	fn func(page []ComputerMark) error) error {
-	var marks []ComputerMark
-	return each(ctx, q, func(page []Computer) error {
-		marks = marks[:0]
-		for _, c := range page {
-			marks = append(marks, MarkOf(c))
-		}
-		return fn(marks)
-	})
 }

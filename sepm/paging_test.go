@@ -211,6 +211,31 @@ func TestPagingRefusesRepeatedPage(t *testing.T) {
 	if n := f.hitCount("GET /sepm/api/v1/computers"); n != 2 {
 		t.Errorf("calls = %d, want 2", n)
 	}
+	// A wait's read decodes every page into the same memory: the check still sees
+	// the repeat.
+	err = c.EachComputerMarkPage(t.Context(), ComputerQuery{}, func([]ComputerMark) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "repeats") {
+		t.Fatalf("mark read: err = %v, want a repeated-page error", err)
+	}
+	if n := f.hitCount("GET /sepm/api/v1/computers"); n != 4 {
+		t.Errorf("calls = %d, want 4", n)
+	}
+	// Records without a key: compared item by item, or by the reply's bytes.
+	g := newFake(t)
+	g.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		writeRaw(w, http.StatusOK, []byte(`{"content":[{"onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"}],"lastPage":false}`))
+	})
+	c = newTestClient(t, g, nil)
+	if _, err := c.Computers(t.Context(), ComputerQuery{}); err == nil || !strings.Contains(err.Error(), "repeats") {
+		t.Fatalf("keyless: err = %v, want a repeated-page error", err)
+	}
+	err = c.EachComputerMarkPage(t.Context(), ComputerQuery{}, func([]ComputerMark) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "repeats") {
+		t.Fatalf("keyless mark read: err = %v, want a repeated-page error", err)
+	}
+	if n := g.hitCount("GET /sepm/api/v1/computers"); n != 4 {
+		t.Errorf("keyless calls = %d, want 4", n)
+	}
 }
 
 func TestLocations(t *testing.T) {
