@@ -197,44 +197,35 @@ func TestComputersPaging(t *testing.T) {
 	}
 }
 
+// TestPagingRefusesRepeatedPage: a server that ignores pageIndex and never says it
+// is done is refused at its second page, by a Computers read and by a wait's mark
+// read (which decodes every page into the same memory). Pages whose first record
+// has a key are compared by it; keyless ones item by item, or, for a mark read,
+// by the reply's bytes.
 func TestPagingRefusesRepeatedPage(t *testing.T) {
-	f := newFake(t)
-	f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
-		// Ignores pageIndex and never says it is done.
-		writeRaw(w, http.StatusOK, []byte(`{"content":[{"uniqueId":"A","onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"},{"uniqueId":"B"}],"lastPage":false}`))
-	})
-	c := newTestClient(t, f, nil)
-	_, err := c.Computers(t.Context(), ComputerQuery{})
-	if err == nil || !strings.Contains(err.Error(), "repeats") {
-		t.Fatalf("err = %v, want a repeated-page error", err)
-	}
-	if n := f.hitCount("GET /sepm/api/v1/computers"); n != 2 {
-		t.Errorf("calls = %d, want 2", n)
-	}
-	// A wait's read decodes every page into the same memory: the check still sees
-	// the repeat.
-	err = c.EachComputerMarkPage(t.Context(), ComputerQuery{}, func([]ComputerMark) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "repeats") {
-		t.Fatalf("mark read: err = %v, want a repeated-page error", err)
-	}
-	if n := f.hitCount("GET /sepm/api/v1/computers"); n != 4 {
-		t.Errorf("calls = %d, want 4", n)
-	}
-	// Records without a key: compared item by item, or by the reply's bytes.
-	g := newFake(t)
-	g.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
-		writeRaw(w, http.StatusOK, []byte(`{"content":[{"onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"}],"lastPage":false}`))
-	})
-	c = newTestClient(t, g, nil)
-	if _, err := c.Computers(t.Context(), ComputerQuery{}); err == nil || !strings.Contains(err.Error(), "repeats") {
-		t.Fatalf("keyless: err = %v, want a repeated-page error", err)
-	}
-	err = c.EachComputerMarkPage(t.Context(), ComputerQuery{}, func([]ComputerMark) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "repeats") {
-		t.Fatalf("keyless mark read: err = %v, want a repeated-page error", err)
-	}
-	if n := g.hitCount("GET /sepm/api/v1/computers"); n != 4 {
-		t.Errorf("keyless calls = %d, want 4", n)
+	for name, body := range map[string]string{
+		"keyed":   `{"content":[{"uniqueId":"A","onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"},{"uniqueId":"B"}],"lastPage":false}`,
+		"keyless": `{"content":[{"onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"}],"lastPage":false}`,
+	} {
+		f := newFake(t)
+		f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+			writeRaw(w, http.StatusOK, []byte(body))
+		})
+		c := newTestClient(t, f, nil)
+		_, err := c.Computers(t.Context(), ComputerQuery{})
+		if err == nil || !strings.Contains(err.Error(), "repeats") {
+			t.Fatalf("%s: err = %v, want a repeated-page error", name, err)
+		}
+		if n := f.hitCount("GET /sepm/api/v1/computers"); n != 2 {
+			t.Errorf("%s: calls = %d, want 2", name, n)
+		}
+		err = c.EachComputerMarkPage(t.Context(), ComputerQuery{}, func([]ComputerMark) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "repeats") {
+			t.Fatalf("%s: mark read: err = %v, want a repeated-page error", name, err)
+		}
+		if n := f.hitCount("GET /sepm/api/v1/computers"); n != 4 {
+			t.Errorf("%s: calls = %d, want 4", name, n)
+		}
 	}
 }
 
