@@ -384,87 +384,6 @@ func (e *Engine) post(ctx context.Context, id, text string) {
 
 // ---- commands ----
 
-// Ballot is one vote as the chat layer sees it.
-type Ballot struct {
-	Rotation   string // from "approve R1" ("" for a reaction or a button)
-	RequestID  string // nonce from a button
-	MessageRef string // message reacted to or clicked
-	User       string
-	// IsApprover is the caller's resolution of the user's roles (groups included);
-	// Config.IsApprover is consulted too.
-	IsApprover bool
-	Kind       approvals.BallotKind
-	Reason     string
-}
-
-// Vote casts a ballot on a rotation's approval request. A refused ballot returns an
-// *approvals.Refusal (or another error) and changes nothing.
-func (e *Engine) Vote(ctx context.Context, b Ballot) (approvals.Outcome, error) {
-	var out approvals.Outcome
-	var rotID string
-	e.asking.RLock() // a request being posted has its message reference recorded first
-	err := e.cfg.Store.Update(ctx, func(tx *store.Tx) error {
-		reqID := b.RequestID
-		if reqID == "" && b.MessageRef != "" {
-			reqID = string(tx.Get(bucketMeta, "ref:"+b.MessageRef))
-			if reqID == "" {
-				return &approvals.Refusal{Code: "wrong-message", Reason: "that message is not an approval request"}
-			}
-		}
-		if reqID == "" {
-			id := strings.ToUpper(b.Rotation)
-			r, err := loadTx(tx, id)
-			if err != nil {
-				return err
-			}
-			if r.Approval == "" {
-				return &approvals.Refusal{Code: "wrong-request", Reason: fmt.Sprintf("no approval is pending for %s", id)}
-			}
-			reqID = r.Approval
-		}
-		req, err := loadApprovalTx(tx, reqID)
-		if err != nil {
-			return &approvals.Refusal{Code: "wrong-request", Reason: "unknown approval request"}
-		}
-		if b.Rotation != "" && !strings.EqualFold(b.Rotation, req.Rotation) {
-			return &approvals.Refusal{Code: "wrong-request", Reason: fmt.Sprintf("that approval request belongs to %s, not %s", req.Rotation, strings.ToUpper(b.Rotation))}
-		}
-		r, err := loadTx(tx, req.Rotation)
-		if err != nil {
-			return err
-		}
-		if r.Approval != req.ID {
-			return &approvals.Refusal{Code: "wrong-request", Reason: "that approval request is no longer current (the plan changed or it expired); vote on the new one"}
-		}
-		ballot := approvals.Ballot{
-			User: b.User, IsApprover: b.IsApprover || e.cfg.IsApprover(b.User), Kind: b.Kind, RequestID: b.RequestID,
-			MessageRef: b.MessageRef, ActionHash: actionHash(r), Reason: b.Reason, At: e.cfg.Now().UTC(),
-		}
-		o, err := approvals.Cast(req, ballot)
-		if err != nil {
-			return err
-		}
-		if err := saveApprovalTx(tx, o.Request); err != nil {
-			return err
-		}
-		if err := e.audit(tx, r.ID, b.User, "vote-"+o.Kind, "approval", o.Message, map[string]string{"request": req.ID, "action_sha256": req.ActionHash}); err != nil {
-			return err
-		}
-		out, rotID = o, r.ID
-		return nil
-	})
-	e.asking.RUnlock()
-	if err != nil {
-		return approvals.Outcome{}, err
-	}
-	e.post(ctx, rotID, out.Message)
-	if r, err := e.Get(ctx, rotID); err == nil {
-		e.cfg.Notifier.Update(ctx, r)
-	}
-	e.wake(rotID)
-	return out, nil
-}
-
 // Done records an operator's "done" for a manual step (the driver then verifies it),
 // or ends a wait whose minimum has passed but whose clients lag (audited override).
 func (e *Engine) Done(ctx context.Context, user, id, stepID string) (string, error) {
@@ -573,37 +492,6 @@ func newNonce() string {
 	}
 	return hex.EncodeToString(b[:])
 }
-
-// action is what the approval is bound to: everything that makes the window risky.
-// The site, the path, the exact targets, the setting written, the new certificate
-// fingerprints given with --new-cert-sha256 (or that an operator will confirm them),
-// --min-wait and the straggler window. A change to any of them voids the approval.
-func action(r Rotation) approvals.Action {
-	a := approvals.Action{Rotation: r.ID, Settings: map[string]string{
-		"general_settings.security_settings.secure_communications": "false",
-		"site":           r.Site,
-		"path":           r.Plan.Path,
-		"min_wait":       r.Options.MinWait.String(),
-		"straggler_secs": fmt.Sprint(r.Plan.StragglerSeconds),
-	}}
-	if r.Plan.Path == PathMulti {
-		a.Settings["general_settings.security_settings.secure_communications"] = "unchanged"
-	}
-	if len(r.Options.NewCerts) == 0 {
-		a.Settings["new_certificates"] = "confirmed by an operator when seen"
-	}
-	for name, fp := range r.Options.NewCerts {
-		a.Settings["new_certificate "+name] = strings.ToLower(fp)
-	}
-	for _, t := range r.Plan.GroupsToChange {
-		if t.Secure {
-			a.Targets = append(a.Targets, approvals.Target{GroupID: t.GroupID, LocationID: t.LocationID})
-		}
-	}
-	return a
-}
-
-func actionHash(r Rotation) string { return approvals.HashAction(action(r)) }
 
 func short(fp string) string {
 	if len(fp) > 16 {
