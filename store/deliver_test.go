@@ -173,14 +173,7 @@ func TestDeliverConcurrentGroupCommit(t *testing.T) {
 			t.Fatalf("%s fresh %d times, want exactly once", id, fresh[id])
 		}
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, path)
 	for i := range n {
 		if ok, err := db.Deliver(ctx, fmt.Sprintf("ev-%03d", i), now.Add(time.Second), 10*time.Minute); err != nil || ok {
 			t.Fatalf("ev-%03d after reopen: fresh %v, err %v (the first delivery was not durable)", i, ok, err)

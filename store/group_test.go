@@ -148,14 +148,7 @@ func TestOpenSkipsFreelistSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, path)
 	for i := range 500 {
 		if ok, err := db.Deliver(ctx, fmt.Sprintf("ev-%d", i), now.Add(time.Second), time.Hour); err != nil || ok {
 			t.Fatalf("ev-%d after reopen: fresh %v, err %v", i, ok, err)

@@ -24,6 +24,21 @@ func openTemp(t testing.TB) (*DB, string) {
 	return db, path
 }
 
+// reopen closes db and opens path again, as a restart would; the new DB is closed
+// at cleanup.
+func reopen(t *testing.T, db *DB, path string) *DB {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func TestOpenCreatesBuckets(t *testing.T) {
 	db, path := openTemp(t)
 	ctx := t.Context()
