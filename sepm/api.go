@@ -50,7 +50,7 @@ type ComputerQuery struct {
 // buffers it keeps (fn must not keep the page): reuse.reset readies it before each decode,
 // and reuse.decoded finishes each decoded page and may refuse it. The previous
 // page is then overwritten, so a page whose first item has no key is compared with
-// it by a hash of the reply's bytes instead.
+// it by a hash of its items (reuse.sum) instead.
 func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, pageSize int,
 	key func(T) string, check func(idx int, body []byte) error, reuse *pageReuse[T], fn func(p *Page[T]) error) error {
 	if q == nil {
@@ -59,8 +59,8 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	q.Set("pageSize", strconv.Itoa(pageSize))
 	prevKey := ""
 	var prev []T
-	var sum, prevSum uint64 // with reuse: a keyless page's reply, hashed
-	seed := maphash.MakeSeed()
+	var sum, prevSum uint64 // with reuse: a keyless page's items, hashed
+	var seed maphash.Seed
 	var seen int64
 	// One buffer for every page of the read, held for its whole length (a pooled one
 	// may be collected by any GC between two pages, and a page regrows it from 512 B).
@@ -68,6 +68,7 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	defer putBuffer(buf)
 	p := new(Page[T])
 	if reuse != nil {
+		seed = maphash.MakeSeed()
 		p = reuse.pages.Get().(*Page[T])
 		defer reuse.pages.Put(p)
 	}
@@ -96,7 +97,7 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 						return err
 					}
 					if sum = 0; len(p.Content) > 0 && key(p.Content[0]) == "" {
-						sum = maphash.Bytes(seed, body)
+						sum = reuse.sum(seed, p.Content)
 					}
 				}
 				if check != nil {
@@ -132,9 +133,10 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 
 // pageReuse is how a paged read decodes every page into the same memory (eachPage).
 type pageReuse[T any] struct {
-	pages   *sync.Pool             // of *Page[T]
-	reset   func(p *Page[T])       // before each decode
-	decoded func(p *Page[T]) error // after each decode; an error refuses the page
+	pages   *sync.Pool                                // of *Page[T]
+	reset   func(p *Page[T])                          // before each decode
+	decoded func(p *Page[T]) error                    // after each decode; an error refuses the page
+	sum     func(seed maphash.Seed, items []T) uint64 // equal items, equal sums
 }
 
 // Groups returns every group (GET groups, all pages). A group's full path is

@@ -3,8 +3,10 @@ package sepm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"unicode/utf8"
 )
@@ -41,6 +43,24 @@ var markReuse = &pageReuse[ComputerMark]{
 	pages:   &sync.Pool{New: func() any { return new(Page[ComputerMark]) }},
 	reset:   resetMarks,
 	decoded: func(p *Page[ComputerMark]) error { return unquoteMarks(p.Content) },
+	sum:     sumMarks,
+}
+
+// sumMarks hashes every field of every mark, each text with its length.
+func sumMarks(seed maphash.Seed, marks []ComputerMark) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	var n [8]byte
+	for i := range marks {
+		m := &marks[i]
+		for _, f := range [...][]byte{m.ComputerName, m.UniqueID, m.ProfileSerialNo, m.Group.ID} {
+			h.Write(binary.LittleEndian.AppendUint64(n[:0], uint64(len(f))))
+			h.Write(f)
+		}
+		h.Write(binary.LittleEndian.AppendUint64(n[:0], uint64(m.OnlineStatus)))
+		h.Write(binary.LittleEndian.AppendUint64(n[:0], uint64(m.LastUpdateTime)))
+	}
+	return h.Sum64()
 }
 
 // markKey is the first record's id for the repeat check (one string per page).

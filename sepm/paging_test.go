@@ -202,14 +202,28 @@ func TestComputersPaging(t *testing.T) {
 // read (which decodes every page into the same memory). Pages whose first record
 // has a key are compared by it; keyless ones item by item, or, for a mark read,
 // by the reply's bytes.
+// TestPagingRefusesRepeatedPage: a server that ignores pageIndex is caught at the
+// second page, by the first record's key or, for records without one, by the
+// records themselves, also when the envelope's number follows pageIndex (the
+// server stops answering after ten pages, so a missed repeat fails fast).
 func TestPagingRefusesRepeatedPage(t *testing.T) {
 	for name, body := range map[string]string{
-		"keyed":   `{"content":[{"uniqueId":"A","onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"},{"uniqueId":"B"}],"lastPage":false}`,
-		"keyless": `{"content":[{"onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"}],"lastPage":false}`,
+		"keyed":            `{"content":[{"uniqueId":"A","onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"},{"uniqueId":"B"}],"lastPage":false}`,
+		"keyless":          `{"content":[{"onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"}],"lastPage":false}`,
+		"keyless numbered": `{"content":[{"computerName":"PC","onlineStatus":1,"lastUpdateTime":1,"profileSerialNo":"S","agentVersion":"14.3"}],"lastPage":false,"number":%s}`,
 	} {
 		f := newFake(t)
 		f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
-			writeRaw(w, http.StatusOK, []byte(body))
+			idx := r.URL.Query().Get("pageIndex")
+			if n, _ := strconv.Atoi(idx); n > 10 {
+				writeError(w, http.StatusBadRequest, "no more pages")
+				return
+			}
+			b := body
+			if strings.Contains(b, "%s") {
+				b = fmt.Sprintf(b, idx)
+			}
+			writeRaw(w, http.StatusOK, []byte(b))
 		})
 		c := newTestClient(t, f, nil)
 		_, err := c.Computers(t.Context(), ComputerQuery{})
