@@ -92,3 +92,41 @@ func scribble(marks []sepm.ComputerMark) {
 		}
 	}
 }
+
+// TestPollMergeAllocatesNothing: merging a poll's page of clients the map already
+// holds (a newer check-in, the same group, serial and name) allocates nothing per
+// record: ids, serials and group ids are looked up from the page's bytes, and only
+// a value the map has not seen is copied.
+func TestPollMergeAllocatesNothing(t *testing.T) {
+	const fleet = 2000
+	// Ids and serials as SEPM writes them; a serial longer than 32 bytes too (a
+	// shorter conversion can live on the stack). The records alternate groups, so
+	// each misses the previous record's and is looked up.
+	groups := []sepm.Group{
+		{ID: "8C3E11A0F2B94D7C9E6A5B4C3D2E1F00", PolicySerialNumber: "0A1B-11/30/2026 10:00:00 123"},
+		{ID: "7788990011224455AABBCCDDEEFF0011", PolicySerialNumber: "0A1C-11/30/2026 10:00:00 124 (a longer serial)"},
+	}
+	recs := make([]sepm.Computer, fleet)
+	for i := range recs {
+		g := groups[i%len(groups)]
+		recs[i] = sepm.Computer{UniqueID: fmt.Sprintf("%032X", i), ComputerName: fmt.Sprintf("WKS-%05d", i), OnlineStatus: 1,
+			LastUpdateTime: chg + 1, ProfileSerialNo: g.PolicySerialNumber, Group: sepm.GroupSummary{ID: g.ID}}
+	}
+	m := newFleetMap(chg)
+	m.setGroups(groups)
+	m.reserve(fleet)
+	m.mergePage(marksOf(recs))
+	m.sealFull(onlineCounts{online: fleet})
+	page := marksOf(recs[:1000])
+	last := int64(chg + 1)
+	allocs := testing.AllocsPerRun(20, func() {
+		last++
+		for i := range page {
+			page[i].LastUpdateTime = last
+		}
+		m.mergePage(page)
+	})
+	if perRecord := allocs / float64(len(page)); perRecord > 0.01 {
+		t.Errorf("a poll's page of 1000 known clients: %.0f allocations (%.3f per record), want none per record", allocs, perRecord)
+	}
+}
