@@ -197,11 +197,6 @@ func TestComputersPaging(t *testing.T) {
 	}
 }
 
-// TestPagingRefusesRepeatedPage: a server that ignores pageIndex and never says it
-// is done is refused at its second page, by a Computers read and by a wait's mark
-// read (which decodes every page into the same memory). Pages whose first record
-// has a key are compared by it; keyless ones item by item, or, for a mark read,
-// by the reply's bytes.
 // TestPagingRefusesRepeatedPage: a server that ignores pageIndex is caught at the
 // second page, by the first record's key or, for records without one, by the
 // records themselves, also when the envelope's number follows pageIndex (the
@@ -240,6 +235,47 @@ func TestPagingRefusesRepeatedPage(t *testing.T) {
 		if n := f.hitCount("GET /sepm/api/v1/computers"); n != 4 {
 			t.Errorf("%s: calls = %d, want 4", name, n)
 		}
+	}
+}
+
+// TestPagingReadsKeylessPagesThatDiffer: pages whose records carry no uniqueId are
+// read to the end when each differs from the one before, by Computers and by a mark
+// read, whichever field differs (page 7 differs from page 6 only in where its name
+// ends and its serial begins).
+func TestPagingReadsKeylessPagesThatDiffer(t *testing.T) {
+	type rec struct{ name, serial, group, online, update string }
+	pages := []rec{
+		{"PC", "S", "G", "1", "1"},
+		{"PC2", "S", "G", "1", "1"},   // the name
+		{"PC2", "S3", "G", "1", "1"},  // the serial
+		{"PC2", "S3", "G4", "1", "1"}, // the group
+		{"PC2", "S3", "G4", "0", "1"}, // online
+		{"PC2", "S3", "G4", "0", "6"}, // the check-in
+		{"PC2S", "3", "G4", "0", "6"}, // the same bytes, split differently
+	}
+	f := newFake(t)
+	f.handle("GET /sepm/api/v1/computers", func(w http.ResponseWriter, r *http.Request) {
+		idx, err := strconv.Atoi(r.URL.Query().Get("pageIndex"))
+		if err != nil || idx < 1 || idx > len(pages) {
+			writeError(w, http.StatusBadRequest, "no such page")
+			return
+		}
+		p := pages[idx-1]
+		writeRaw(w, http.StatusOK, fmt.Appendf(nil, `{"content":[{"computerName":%q,"profileSerialNo":%q,"group":{"id":%q},"onlineStatus":%s,"lastUpdateTime":%s,"agentVersion":"14.3"}],"number":%d,"totalPages":%d,"lastPage":%t}`,
+			p.name, p.serial, p.group, p.online, p.update, idx-1, len(pages), idx == len(pages)))
+	})
+	c := newTestClient(t, f, nil)
+	got, err := c.Computers(t.Context(), ComputerQuery{})
+	if err != nil || len(got) != len(pages) {
+		t.Fatalf("Computers: %d records, err %v; want %d, no error", len(got), err, len(pages))
+	}
+	n := 0
+	err = c.EachComputerMarkPage(t.Context(), ComputerQuery{}, func(page []ComputerMark) error {
+		n += len(page)
+		return nil
+	})
+	if err != nil || n != len(pages) {
+		t.Fatalf("mark read: %d records, err %v; want %d, no error", n, err, len(pages))
 	}
 }
 
