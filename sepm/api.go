@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -59,8 +58,7 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	q.Set("pageSize", strconv.Itoa(pageSize))
 	prevKey := ""
 	var prev []T
-	var sum, prevSum uint64 // with reuse: a keyless page's items, hashed
-	var seed maphash.Seed
+	var prevSum uint64 // with reuse: the previous page's items, hashed when it had no key
 	var seen int64
 	// One buffer for every page of the read, held for its whole length (a pooled one
 	// may be collected by any GC between two pages, and a page regrows it from 512 B).
@@ -68,7 +66,6 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 	defer putBuffer(buf)
 	p := new(Page[T])
 	if reuse != nil {
-		seed = maphash.MakeSeed()
 		p = reuse.pages.Get().(*Page[T])
 		defer reuse.pages.Put(p)
 	}
@@ -96,9 +93,6 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 					if err := reuse.decoded(p); err != nil {
 						return err
 					}
-					if sum = 0; len(p.Content) > 0 && key(p.Content[0]) == "" {
-						sum = reuse.sum(seed, p.Content)
-					}
 				}
 				if check != nil {
 					return check(idx, body)
@@ -112,8 +106,17 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 			return nil
 		}
 		k := key(p.Content[0])
-		keyless := k == "" && idx > 1 && ((reuse == nil && reflect.DeepEqual(prev, p.Content)) || (reuse != nil && sum == prevSum))
-		if (k != "" && k == prevKey) || keyless {
+		repeats, sum := false, uint64(0)
+		switch {
+		case k != "":
+			repeats = k == prevKey
+		case reuse != nil:
+			sum = reuse.sum(p.Content)
+			repeats = idx > 1 && sum == prevSum
+		default:
+			repeats = idx > 1 && reflect.DeepEqual(prev, p.Content)
+		}
+		if repeats {
 			return fmt.Errorf("sepm: GET %s: page %d repeats page %d: the server ignores pageIndex", path, idx, idx-1)
 		}
 		prevKey, prev, prevSum = k, p.Content, sum
@@ -133,10 +136,10 @@ func eachPage[T any](ctx context.Context, c *Client, path string, q url.Values, 
 
 // pageReuse is how a paged read decodes every page into the same memory (eachPage).
 type pageReuse[T any] struct {
-	pages   *sync.Pool                                // of *Page[T]
-	reset   func(p *Page[T])                          // before each decode
-	decoded func(p *Page[T]) error                    // after each decode; an error refuses the page
-	sum     func(seed maphash.Seed, items []T) uint64 // equal items, equal sums
+	pages   *sync.Pool             // of *Page[T]
+	reset   func(p *Page[T])       // before each decode
+	decoded func(p *Page[T]) error // after each decode; an error refuses the page
+	sum     func(items []T) uint64 // equal items, equal sums
 }
 
 // Groups returns every group (GET groups, all pages). A group's full path is

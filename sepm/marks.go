@@ -46,10 +46,13 @@ var markReuse = &pageReuse[ComputerMark]{
 	sum:     sumMarks,
 }
 
+// markSeed seeds sumMarks: one for the process, so that equal pages hash equal.
+var markSeed = maphash.MakeSeed()
+
 // sumMarks hashes every field of every mark, each text with its length.
-func sumMarks(seed maphash.Seed, marks []ComputerMark) uint64 {
+func sumMarks(marks []ComputerMark) uint64 {
 	var h maphash.Hash
-	h.SetSeed(seed)
+	h.SetSeed(markSeed)
 	var n [8]byte
 	for i := range marks {
 		m := &marks[i]
